@@ -1,0 +1,158 @@
+import { z } from 'zod'
+
+/**
+ * Every event type that may appear in person_auth_log, what it means, and the
+ * shape of its event_data. The schemas are allow-lists: parsing drops every
+ * key they do not declare, so a new input field can never leak by default.
+ * The database's CHECK constraint lists the same types (a test compares them).
+ */
+
+/** Authentication events are recorded on failure too; administrative ones only on success. */
+export type EventCategory = 'authentication' | 'administrative'
+
+interface EventDefinition {
+  readonly category: EventCategory
+  readonly description: string
+  readonly eventData: z.ZodType<Record<string, unknown>>
+}
+
+const nothing = z.object({})
+const roles = z.object({ roles: z.array(z.string()) })
+const roleChange = z.object({ before: roles, after: roles })
+const membership = z.object({
+  role: z.string(),
+  variables: z.array(z.object({ name: z.string(), values: z.array(z.string()) })),
+})
+const membershipChange = z.object({
+  projectId: z.string(),
+  identityId: z.string(),
+  before: z.array(membership),
+  after: z.array(membership),
+})
+const idpChange = z.object({
+  identityProvider: z.string(),
+  type: z.string().optional(),
+  /** Sorted key names only: values hold client secrets and URLs. */
+  configurationKeys: z.array(z.string()).optional(),
+  options: z.record(z.string(), z.boolean()).optional(),
+})
+const jsonValue = z.json()
+const settings = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional()
+const rateLimitWindow = z.object({ limit: z.number().optional(), window: z.string().optional() }).optional()
+const configInput = z.object({
+  signup: settings,
+  passwordless: settings,
+  password: settings,
+  login: settings,
+  captcha: z
+    .object({
+      provider: z.string().nullable().optional(),
+      secret: z.string().nullable().optional().transform((secret) => (secret == null ? secret : '***')),
+      threshold: z.number().nullable().optional(),
+    })
+    .optional(),
+  rateLimits: z
+    .object({
+      signUpPerIp: rateLimitWindow,
+      loginPerIp: rateLimitWindow,
+      passwordResetPerIp: rateLimitWindow,
+      passwordlessInitPerIp: rateLimitWindow,
+    })
+    .optional(),
+})
+
+const event = (category: EventCategory, description: string, eventData: EventDefinition['eventData'] = nothing) =>
+  ({ category, description, eventData }) satisfies EventDefinition
+
+export const auditCatalog = {
+  login: event('authentication', 'Password sign-in (signIn).'),
+  create_session_token: event('authentication', 'A session token minted for a person by a privileged caller (createSessionToken).'),
+  idp_login: event('authentication', 'Sign-in through an external identity provider (signInIDP).', z.object({ identityProvider: z.string() })),
+  passwordless_login_init: event('authentication', 'A passwordless sign-in link and code were requested (initSignInPasswordless).'),
+  passwordless_login_exchange: event('authentication', 'A passwordless link was activated for OTP sign-in (activatePasswordlessOtp).'),
+  passwordless_login: event('authentication', 'Passwordless sign-in completed (signInPasswordless).', z.object({ validationType: z.enum(['otp', 'token']) })),
+  password_reset_init: event('authentication', 'A password reset was requested (createResetPasswordRequest).'),
+  password_reset: event('authentication', 'A password was reset with a reset token (resetPassword).'),
+  password_change: event('authentication', 'A password was changed by its owner or an admin (changeMyPassword, changePassword).'),
+  email_change: event(
+    'authentication',
+    'A person\'s email address changed (changeProfile, changeMyProfile).',
+    z.object({ before: z.object({ email: z.string().nullable() }), after: z.object({ email: z.string().nullable() }) }),
+  ),
+  '2fa_enable': event('authentication', 'TOTP second factor confirmed (confirmOtp).'),
+  '2fa_disable': event('authentication', 'TOTP second factor removed (disableOtp).'),
+  session_revoked_by_user: event('administrative', 'A person revoked one of their sessions (revokeSession).'),
+  forced_sign_out: event('administrative', 'All sessions of a person were ended by an admin (forceSignOutPerson).'),
+  person_disabled: event('administrative', 'A person was disabled; their sessions stop working (disablePerson).'),
+  global_role_grant: event('administrative', 'Global roles added to an identity (addGlobalIdentityRoles).', roleChange),
+  global_role_revoke: event('administrative', 'Global roles removed from an identity (removeGlobalIdentityRoles).', roleChange),
+  project_membership_create: event('administrative', 'An identity became a project member (addProjectMember).', membershipChange),
+  project_membership_update: event('administrative', 'A project membership changed (updateProjectMember).', membershipChange),
+  project_membership_remove: event('administrative', 'An identity left a project (removeProjectMember).', membershipChange),
+  api_key_create: event(
+    'administrative',
+    'An API key was created (createApiKey, createGlobalApiKey). Never the token or its hash.',
+    z.object({
+      apiKeyId: z.string(),
+      identityId: z.string(),
+      description: z.string(),
+      memberships: z.array(membership).optional(),
+      roles: z.array(z.string()).optional(),
+    }),
+  ),
+  api_key_disable: event('administrative', 'An API key was disabled (disableApiKey).', z.object({ apiKeyId: z.string() })),
+  idp_create: event('administrative', 'An identity provider was added (addIDP).', idpChange),
+  idp_update: event('administrative', 'An identity provider was changed (updateIDP).', idpChange),
+  idp_disable: event('administrative', 'An identity provider was disabled (disableIDP).', idpChange),
+  idp_enable: event('administrative', 'An identity provider was enabled (enableIDP).', idpChange),
+  project_create: event(
+    'administrative',
+    'A project was created (createProject). Secret key names only.',
+    z.object({ projectSlug: z.string(), name: z.string(), secretKeys: z.array(z.string()) }),
+  ),
+  project_update: event(
+    'administrative',
+    'A project\'s name or config changed (updateProject).',
+    z.object({
+      projectSlug: z.string(),
+      before: z.object({ name: z.string().optional(), config: jsonValue.optional() }),
+      after: z.object({ name: z.string().optional(), config: jsonValue.optional() }),
+    }),
+  ),
+  project_secret_change: event(
+    'administrative',
+    'A project secret was set (setProjectSecret). Key name only.',
+    z.object({ projectSlug: z.string(), key: z.string() }),
+  ),
+  mail_template_change: event(
+    'administrative',
+    'A mail template was added or removed (addMailTemplate, removeMailTemplate).',
+    z.object({
+      action: z.enum(['add', 'remove']),
+      type: z.string(),
+      projectSlug: z.string().nullable().optional(),
+      variant: z.string().nullable().optional(),
+    }),
+  ),
+  tenant_config_change: event(
+    'administrative',
+    'Tenant configuration changed (configure). The captcha secret is written as ***.',
+    z.object({ input: configInput }),
+  ),
+  person_invite: event(
+    'administrative',
+    'A person was invited to a project (invite, unmanagedInvite). Never the password.',
+    z.object({ projectSlug: z.string(), email: z.string(), isNew: z.boolean(), memberships: z.array(membership) }),
+  ),
+} as const satisfies Record<string, EventDefinition>
+
+export type AuditEventType = keyof typeof auditCatalog
+
+export const auditEventTypes = Object.keys(auditCatalog) as AuditEventType[]
+
+export function isAuditEventType(value: string): value is AuditEventType {
+  return Object.hasOwn(auditCatalog, value)
+}
+
+/** The event_data shape of `type`, as a TypeScript type. */
+export type EventData<T extends AuditEventType> = z.input<(typeof auditCatalog)[T]['eventData']>

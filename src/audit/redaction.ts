@@ -1,0 +1,22 @@
+import { z } from 'zod'
+import { type AuditEventType, auditCatalog } from './catalog.js'
+
+/** The metadata keys an entry may carry; everything else is dropped. */
+const metadataSchema = z.object({
+  forwarderIp: z.string().optional(),
+  forwarderUserAgent: z.string().optional(),
+  sessionId: z.string().optional(),
+  reason: z.string().optional(),
+  retryAfter: z.number().optional(),
+  identityProvider: z.string().optional(),
+})
+export type AuditMetadata = z.input<typeof metadataSchema>
+
+/** Reduces `data` to what the catalog allows for `type` (unknown keys dropped, secrets masked). */
+export function redactEventData(type: AuditEventType, data: unknown): Record<string, unknown> {
+  return auditCatalog[type].eventData.parse(data ?? {}) as Record<string, unknown>
+}
+
+export function redactMetadata(metadata: unknown): Record<string, unknown> {
+  return metadataSchema.parse(metadata ?? {})
+}

@@ -1,0 +1,89 @@
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { PrismaClient } from '../generated/prisma/client.js'
+
+/** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
+export interface SqlSession {
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
+  /** Runs a script of several statements (no parameters). */
+  exec(script: string): Promise<void>
+}
+
+export interface Database {
+  readonly kind: 'pglite' | 'postgres'
+  readonly prisma: PrismaClient
+  /** Runs `work` on one dedicated connection (PGlite has only one). */
+  session<T>(work: (session: SqlSession) => Promise<T>): Promise<T>
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+export type DatabaseTarget = { url: string } | { dataDir: string | undefined }
+
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir)
+  return {
+    ...database,
+    ping: () =>
+      database.session((session) => session.query('SELECT 1')).then(
+        () => true,
+        () => false,
+      ),
+  }
+}
+
+function openPostgres(url: string): Omit<Database, 'ping'> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => {})
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    kind: 'postgres',
+    prisma,
+    async session(work) {
+      const client = await pool.connect()
+      try {
+        return await work({
+          async query(text, params) {
+            return (await client.query(text, params)).rows
+          },
+          async exec(script) {
+            await client.query(script)
+          },
+        })
+      } finally {
+        client.release()
+      }
+    },
+    async close() {
+      await prisma.$disconnect()
+      await pool.end()
+    },
+  }
+}
+
+/** Embedded PostgreSQL (WASM). `dataDir` undefined means in memory. */
+async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'ping'>> {
+  const pglite = await PGlite.create(dataDir)
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
+  const session: SqlSession = {
+    async query(text, params) {
+      return (await pglite.query(text, params)).rows as never[]
+    },
+    async exec(script) {
+      await pglite.exec(script)
+    },
+  }
+  return {
+    kind: 'pglite',
+    prisma,
+    session: (work) => work(session),
+    async close() {
+      await prisma.$disconnect()
+      await pglite.close()
+    },
+  }
+}

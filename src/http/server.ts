@@ -1,0 +1,100 @@
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
+import { GraphQLError } from 'graphql'
+import { type Plugin, createYoga } from 'graphql-yoga'
+import { schema } from '../schema/index.js'
+import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
+
+export const GRAPHQL_PATH = '/tenant'
+
+/**
+ * Gives every error a machine-readable code: GraphQL validation failures
+ * (unknown fields, malformed literals) and variable coercion failures
+ * (a malformed DateTime in variables) otherwise reach clients without one.
+ */
+function useErrorCodes(): Plugin {
+  const withCode = (error: GraphQLError, code: string) =>
+    error.extensions?.code
+      ? error
+      : new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } })
+  return {
+    onValidate: () => ({ result, setResult }) => {
+      if (result.length > 0) setResult(result.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')))
+    },
+    onExecute: () => ({
+      onExecuteDone: ({ result, setResult }) => {
+        if (!('errors' in result) || !result.errors || result.data !== undefined) return
+        // Errors before any resolver ran are the request's fault (variables that do not coerce).
+        setResult({ ...result, errors: result.errors.map((error) => withCode(error, 'BAD_USER_INPUT')) })
+      },
+    }),
+  }
+}
+
+export function createGraphQLHandler(services: AppServices) {
+  return createYoga<NodeServerContext>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    context: createContextFactory(services),
+    // Unexpected errors reach clients as "Unexpected error." with no stack; GraphQLErrors we raise pass through.
+    maskedErrors: { isDev: false },
+    logging: {
+      debug: (...args) => services.logger.debug({ args }, 'yoga'),
+      info: (...args) => services.logger.info({ args }, 'yoga'),
+      warn: (...args) => services.logger.warn({ args }, 'yoga'),
+      error: (...args) => services.logger.error({ err: args[0] }, 'yoga error'),
+    },
+    graphiql: { title: 'Custos tenant API', defaultQuery: '{ me { id roles person { email } } }' },
+    landingPage: false,
+    batching: { limit: 10 },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxAliases: { n: 50 },
+        maxDepth: { n: 12 },
+        maxTokens: { n: 5000 },
+        costLimit: { maxCost: 20_000 },
+        blockFieldSuggestion: { enabled: true },
+      }),
+      useErrorCodes(),
+    ],
+  })
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+  res.end(JSON.stringify(body))
+}
+
+/** Health, readiness, and the GraphQL endpoint on one node:http server. */
+export function createHttpServer(services: AppServices) {
+  const yoga = createGraphQLHandler(services)
+  const requestLog = services.logger.child({ component: 'http' })
+
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now()
+    res.on('finish', () => {
+      // Path only: query strings may carry tokens.
+      requestLog.info(
+        { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request',
+      )
+    })
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    try {
+      if (path === '/health') return sendJson(res, 200, { status: 'ok' })
+      if (path === '/ready') {
+        const ready = await services.db.ping()
+        return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'database unreachable' })
+      }
+      if (path === GRAPHQL_PATH || path.startsWith(`${GRAPHQL_PATH}/`)) return await yoga.handle(req, res)
+      return sendJson(res, 404, { error: 'Not found' })
+    } catch (error) {
+      requestLog.error({ err: error }, 'request failed')
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' })
+      else res.end()
+    }
+  })
+  // Keep-alive sockets must not hold a graceful shutdown open.
+  server.keepAliveTimeout = 5_000
+  return server
+}

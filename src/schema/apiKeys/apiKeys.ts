@@ -1,0 +1,70 @@
+import { createGlobalApiKey, disableApiKey } from '../../tenant/apiKeys/apiKeys.js'
+import { builder } from '../builder.js'
+import { Identity } from '../identity/identity.js'
+import { defineResponse } from '../responses.js'
+
+export const CreateApiKeyOptions = builder.inputType('CreateApiKeyOptions', {
+  fields: (t) => ({
+    trustForwardedClientInfo: t.boolean({
+      required: false,
+      description: 'The key may name its own client with X-Contember-Client-IP / X-Contember-Client-User-Agent.',
+    }),
+  }),
+})
+
+const MembershipValidationError = builder.simpleObject('MembershipValidationError', {
+  fields: (t) => ({
+    code: t.string(),
+    role: t.string(),
+    variable: t.string({ nullable: true }),
+  }),
+})
+
+export const ApiKeyWithToken = builder.simpleObject('ApiKeyWithToken', {
+  fields: (t) => ({
+    id: t.string(),
+    token: t.string({ nullable: true, description: 'Shown only once, at creation.' }),
+    identity: t.field({ type: Identity }),
+  }),
+})
+
+export const CreateApiKeyResponse = defineResponse('CreateApiKey', ['PROJECT_NOT_FOUND', 'INVALID_MEMBERSHIP'] as const, {
+  result: builder.simpleObject('CreateApiKeyResult', { fields: (t) => ({ apiKey: t.field({ type: ApiKeyWithToken }) }) }),
+  extendError: (t) => ({
+    membershipValidation: t.field({
+      type: [MembershipValidationError],
+      nullable: true,
+      resolve: (error) => (error.membershipValidation as never) ?? null,
+    }),
+  }),
+})
+
+const DisableApiKeyResponse = defineResponse('DisableApiKey', ['KEY_NOT_FOUND'] as const)
+
+builder.mutationFields((t) => ({
+  createGlobalApiKey: t.field({
+    type: CreateApiKeyResponse,
+    nullable: true,
+    authScopes: { privilege: 'apiKey:createGlobal' },
+    args: {
+      description: t.arg.string({ required: true }),
+      roles: t.arg.stringList({ required: false }),
+      tokenHash: t.arg.string({ required: false }),
+      options: t.arg({ type: CreateApiKeyOptions, required: false }),
+    },
+    resolve: (_root, args, context) =>
+      createGlobalApiKey(context, {
+        description: args.description,
+        roles: args.roles ?? [],
+        tokenHash: args.tokenHash,
+        trustForwardedClientInfo: args.options?.trustForwardedClientInfo,
+      }),
+  }),
+  disableApiKey: t.field({
+    type: DisableApiKeyResponse,
+    nullable: true,
+    authScopes: { privilege: 'apiKey:disable' },
+    args: { id: t.arg.string({ required: true }) },
+    resolve: (_root, args, context) => disableApiKey(context, args.id),
+  }),
+}))

@@ -1,0 +1,106 @@
+import { signIn } from '../../tenant/auth/signIn.js'
+import { signUp } from '../../tenant/auth/signUp.js'
+import { createSessionToken, signOut } from '../../tenant/auth/sessionToken.js'
+import { builder } from '../builder.js'
+import { Person } from '../identity/identity.js'
+import { defineResponse } from '../responses.js'
+
+export const WeakPasswordReason = builder.enumType('WeakPasswordReason', {
+  values: ['TOO_SHORT', 'MISSING_UPPERCASE', 'MISSING_LOWERCASE', 'MISSING_DIGIT', 'MISSING_SPECIAL', 'INVALID_PATTERN', 'BLACKLISTED', 'COMPROMISED'] as const,
+})
+
+export const SignInOptions = builder.inputType('SignInOptions', {
+  fields: (t) => ({
+    trustForwardedClientInfo: t.boolean({
+      required: false,
+      description: 'With a caller key that trusts forwarded client info, the new session trusts X-Contember-Client-IP/-User-Agent too.',
+    }),
+  }),
+})
+
+/** The result every sign-in returns: a session token and its person. */
+export const signInResult = (name: string) =>
+  builder.simpleObject(name, {
+    fields: (t) => ({ token: t.string(), person: t.field({ type: Person }) }),
+  })
+
+const SignUpResponse = defineResponse('SignUp', ['EMAIL_ALREADY_EXISTS', 'INVALID_EMAIL_FORMAT', 'TOO_WEAK', 'INVALID_CAPTCHA', 'RATE_LIMIT_EXCEEDED'] as const, {
+  result: builder.simpleObject('SignUpResult', { fields: (t) => ({ person: t.field({ type: Person }) }) }),
+  extendError: (t) => ({
+    weakPasswordReasons: t.field({
+      type: [WeakPasswordReason],
+      nullable: true,
+      resolve: (error) => (error.weakPasswordReasons as never) ?? null,
+    }),
+  }),
+})
+
+const SignInResponse = defineResponse(
+  'SignIn',
+  ['INVALID_CREDENTIALS', 'UNKNOWN_EMAIL', 'INVALID_PASSWORD', 'PERSON_DISABLED', 'NO_PASSWORD_SET', 'OTP_REQUIRED', 'INVALID_OTP_TOKEN', 'RATE_LIMIT_EXCEEDED'] as const,
+  {
+    result: signInResult('SignInResult'),
+    extendError: (t) => ({
+      retryAfter: t.int({ nullable: true, description: 'Seconds to wait before the next attempt.', resolve: (error) => (error.retryAfter as number) ?? null }),
+    }),
+  },
+)
+
+const CreateSessionTokenResponse = defineResponse('CreateSessionToken', ['UNKNOWN_EMAIL', 'UNKNOWN_PERSON_ID', 'PERSON_DISABLED'] as const, {
+  result: signInResult('CreateSessionTokenResult'),
+})
+
+const SignOutResponse = defineResponse('SignOut', ['NOT_A_PERSON', 'NOT_POSSIBLE_SIGN_OUT_WITH_PERMANENT_API_KEY'] as const)
+
+builder.mutationFields((t) => ({
+  signUp: t.field({
+    type: SignUpResponse,
+    nullable: true,
+    // Roles beyond `person` are handed out only by those who may grant roles.
+    authScopes: (_root, args) =>
+      args.roles?.some((role) => role !== 'person')
+        ? { $all: { privilege: 'person:signUp', $any: { privilege: 'identity:addGlobalRoles' } } }
+        : { privilege: 'person:signUp' },
+    args: {
+      email: t.arg.string({ required: true }),
+      password: t.arg.string({ required: false }),
+      roles: t.arg.stringList({ required: false }),
+      name: t.arg.string({ required: false }),
+      captchaToken: t.arg.string({ required: false }),
+    },
+    resolve: (_root, args, context) => signUp(context, args),
+  }),
+  signIn: t.field({
+    type: SignInResponse,
+    nullable: true,
+    authScopes: { privilege: 'person:signIn' },
+    args: {
+      email: t.arg.string({ required: true }),
+      password: t.arg.string({ required: true }),
+      expiration: t.arg.int({ required: false, description: 'Idle lifetime of the session, in minutes.' }),
+      otpToken: t.arg.string({ required: false }),
+      options: t.arg({ type: SignInOptions, required: false }),
+    },
+    resolve: (_root, args, context) => signIn(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
+  }),
+  createSessionToken: t.field({
+    type: CreateSessionTokenResponse,
+    nullable: true,
+    authScopes: { privilege: 'person:createSessionToken' },
+    args: {
+      email: t.arg.string({ required: false }),
+      personId: t.arg.string({ required: false }),
+      expiration: t.arg.int({ required: false }),
+      options: t.arg({ type: SignInOptions, required: false }),
+    },
+    resolve: (_root, args, context) =>
+      createSessionToken(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
+  }),
+  signOut: t.field({
+    type: SignOutResponse,
+    nullable: true,
+    authScopes: { privilege: 'person:self' },
+    args: { all: t.arg.boolean({ required: false }) },
+    resolve: (_root, args, context) => signOut(context, args.all ?? false),
+  }),
+}))

@@ -1,0 +1,65 @@
+import SchemaBuilder from '@pothos/core'
+import PrismaPlugin from '@pothos/plugin-prisma'
+import SimpleObjectsPlugin from '@pothos/plugin-simple-objects'
+import ScopeAuthPlugin, { type AuthFailure, AuthScopeFailureType } from '@pothos/plugin-scope-auth'
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
+import type PrismaTypes from '../generated/pothos-prisma-types.js'
+import { getDatamodel } from '../generated/pothos-prisma-types.js'
+import type { RequestContext } from '../http/context.js'
+import { type Privilege, deniedMessage } from '../tenant/permissions.js'
+import { forbiddenError } from './errors.js'
+
+/** The privilege a failed scope check was about, for the error message. */
+function deniedPrivilege(failure: AuthFailure): Privilege | undefined {
+  if (failure.kind === AuthScopeFailureType.AuthScope && failure.scope === 'privilege') return failure.parameter as Privilege
+  if (failure.kind === AuthScopeFailureType.AnyAuthScopes || failure.kind === AuthScopeFailureType.AllAuthScopes) {
+    for (const inner of failure.failures) {
+      const privilege = deniedPrivilege(inner)
+      if (privilege) return privilege
+    }
+  }
+  return undefined
+}
+
+export const builder = new SchemaBuilder<{
+  Context: RequestContext
+  PrismaTypes: PrismaTypes
+  DefaultFieldNullability: false
+  AuthScopes: {
+    /** Held when the caller's roles grant this privilege (src/tenant/permissions.ts). */
+    privilege: Privilege
+    /** Any valid bearer token. */
+    authenticated: boolean
+  }
+  Scalars: {
+    DateTime: { Input: Date; Output: Date | string }
+    Json: { Input: unknown; Output: unknown }
+  }
+}>({
+  plugins: [ScopeAuthPlugin, PrismaPlugin, SimpleObjectsPlugin],
+  defaultFieldNullability: false,
+  prisma: {
+    client: (context) => context.prisma,
+    dmmf: getDatamodel(),
+    filterConnectionTotalCount: true,
+    onUnusedQuery: null,
+  },
+  scopeAuth: {
+    // Fields without authScopes are refused: every entry point must name its privilege.
+    defaultStrategy: 'any',
+    authScopes: async (context) => ({
+      privilege: (privilege) => context.permissions.has(privilege),
+      authenticated: context.caller !== null,
+    }),
+    unauthorizedError: (_parent, _context, _info, result) => {
+      const privilege = deniedPrivilege(result.failure)
+      return forbiddenError(privilege ? deniedMessage(privilege) : 'You are not allowed to do this.')
+    },
+  },
+})
+
+builder.addScalarType('DateTime', DateTimeResolver)
+builder.addScalarType('Json', JSONResolver)
+
+builder.queryType({})
+builder.mutationType({})

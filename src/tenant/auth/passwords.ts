@@ -1,0 +1,20 @@
+import { hash, verify } from '@node-rs/argon2'
+
+// OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+// algorithm 2 is argon2id (the package's const enum cannot be imported under isolatedModules).
+const options = { algorithm: 2 as const, memoryCost: 19_456, timeCost: 2, parallelism: 1 }
+
+export const hashPassword = (password: string) => hash(password, options)
+
+/** Hashed once, verified against when an email is unknown so the answer takes the same time. */
+let decoyHash: Promise<string> | undefined
+
+/** Checks a password; with no stored hash it spends the same work and answers false. */
+export async function verifyPassword(storedHash: string | null | undefined, password: string): Promise<boolean> {
+  if (!storedHash) {
+    decoyHash ??= hashPassword(`decoy-${Math.random()}`)
+    await verify(await decoyHash, password).catch(() => false)
+    return false
+  }
+  return verify(storedHash, password).catch(() => false)
+}

@@ -1,0 +1,64 @@
+import type { AuditEntry } from '../../audit/recorder.js'
+import { closeSessions, openSession } from '../apiKeys/sessions.js'
+import { runCommand } from '../command.js'
+import { loadTenantConfig } from '../config/tenantConfig.js'
+import type { TenantContext } from '../context.js'
+import { isUuid } from '../ids.js'
+import { fail, succeed } from '../outcome.js'
+import { normalizeEmail } from '../persons/persons.js'
+import { sessionMinutes } from './sessionLifetime.js'
+
+export interface CreateSessionTokenInput {
+  readonly email?: string | null
+  readonly personId?: string | null
+  readonly expiration?: number | null
+  readonly trustForwardedClientInfo?: boolean | null
+}
+
+/** A privileged caller mints a session for a person (for example a backend that signed the person in itself). */
+export function createSessionToken(context: TenantContext, input: CreateSessionTokenInput) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
+    const entry: Omit<AuditEntry<'create_session_token'>, 'success'> = {
+      type: 'create_session_token',
+      personInputIdentifier: input.email ?? input.personId ?? null,
+    }
+    const refuse = <Code extends 'UNKNOWN_EMAIL' | 'UNKNOWN_PERSON_ID' | 'PERSON_DISABLED'>(code: Code, message: string, targetPersonId?: string) => {
+      audit({ ...entry, success: false, errorCode: code, targetPersonId: targetPersonId ?? null })
+      return fail(code, message)
+    }
+    const person = input.personId
+      ? isUuid(input.personId)
+        ? await tx.person.findUnique({ where: { id: input.personId } })
+        : null
+      : input.email
+        ? await tx.person.findUnique({ where: { email: normalizeEmail(input.email) } })
+        : null
+    if (!person) {
+      return input.personId
+        ? refuse('UNKNOWN_PERSON_ID', 'No person has this id.')
+        : refuse('UNKNOWN_EMAIL', 'No person has this email.')
+    }
+    if (person.disabledAt) return refuse('PERSON_DISABLED', 'This person is disabled.', person.id)
+    const config = await loadTenantConfig(tx)
+    const trustForwarded = Boolean(input.trustForwardedClientInfo && context.caller?.trustForwardedInfo)
+    const session = await openSession(tx, person.identityId, sessionMinutes(config.login, input.expiration), actor.client, trustForwarded)
+    audit({ ...entry, success: true, targetPersonId: person.id, metadata: { sessionId: session.id } })
+    return succeed({ token: session.token, person })
+  })
+}
+
+export type SignOutErrorCode = 'NOT_A_PERSON' | 'NOT_POSSIBLE_SIGN_OUT_WITH_PERMANENT_API_KEY'
+
+/** Ends the caller's session, or every session of the caller's person with `all`. */
+export function signOut(context: TenantContext, all: boolean) {
+  return runCommand(context.prisma, context.actor, async ({ tx }) => {
+    const caller = context.caller
+    if (!caller?.personId) return fail('NOT_A_PERSON' as SignOutErrorCode, 'Only a person can sign out.')
+    if (caller.apiKeyType !== 'session') {
+      return fail('NOT_POSSIBLE_SIGN_OUT_WITH_PERMANENT_API_KEY' as SignOutErrorCode, 'A permanent API key cannot sign out.')
+    }
+    if (all) await closeSessions(tx, caller.identityId)
+    else await tx.apiKey.update({ where: { id: caller.apiKeyId }, data: { disabledAt: new Date() } })
+    return succeed(null)
+  })
+}

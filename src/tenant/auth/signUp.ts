@@ -1,0 +1,44 @@
+import { runCommand } from '../command.js'
+import { loadTenantConfig } from '../config/tenantConfig.js'
+import type { TenantContext } from '../context.js'
+import { fail, succeed } from '../outcome.js'
+import { isValidEmail, normalizeEmail } from '../persons/persons.js'
+import { hashPassword } from './passwords.js'
+import { weakPasswordReasons } from './passwordPolicy.js'
+
+export interface SignUpInput {
+  readonly email: string
+  readonly password?: string | null
+  readonly name?: string | null
+  /** Global roles beyond `person`; the schema lets only role granters pass them. */
+  readonly roles?: readonly string[] | null
+}
+
+/** Creates a person with its identity. */
+export function signUp(context: TenantContext, input: SignUpInput) {
+  return runCommand(context.prisma, context.actor, async ({ tx }) => {
+    const email = normalizeEmail(input.email)
+    if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')
+    const config = await loadTenantConfig(tx)
+    if (input.password != null) {
+      const reasons = weakPasswordReasons(input.password, config.password)
+      if (reasons.length > 0) {
+        return fail('TOO_WEAK' as const, 'The password does not meet the password policy.', { weakPasswordReasons: reasons })
+      }
+    }
+    if (await tx.person.findUnique({ where: { email }, select: { id: true } })) {
+      return fail('EMAIL_ALREADY_EXISTS' as const, 'A person with this email already exists.')
+    }
+    const roles = [...new Set(['person', ...(input.roles ?? [])])]
+    const identity = await tx.identity.create({ data: { roles } })
+    const person = await tx.person.create({
+      data: {
+        email,
+        name: input.name ?? null,
+        identityId: identity.id,
+        passwordHash: input.password != null ? await hashPassword(input.password) : null,
+      },
+    })
+    return succeed({ person })
+  })
+}

@@ -1,0 +1,51 @@
+import type { AuditActor, AuditEntry } from '../audit/recorder.js'
+import { recordAuditEntry } from '../audit/recorder.js'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import type { Failure, Outcome } from './outcome.js'
+
+export type Transaction = Prisma.TransactionClient
+
+export interface CommandScope {
+  readonly tx: Transaction
+  readonly actor: AuditActor
+  /** Queues an audit entry: written with the change on success; failure entries outlive the rollback. */
+  audit(entry: AuditEntry): void
+}
+
+class RolledBack {
+  constructor(readonly outcome: Failure<string>) {}
+}
+
+/**
+ * Runs one tenant operation in a transaction together with its audit entries.
+ * A successful outcome commits the change and its success entries together.
+ * A failed outcome rolls every change back, then records its failure entries
+ * on their own, so a refused sign-in is logged even though nothing else stays.
+ */
+export async function runCommand<Answer extends Outcome<unknown, string>>(
+  prisma: PrismaClient,
+  actor: AuditActor,
+  work: (scope: CommandScope) => Promise<Answer>,
+): Promise<Answer> {
+  const entries: AuditEntry[] = []
+  try {
+    return await prisma.$transaction(
+      async (tx) => {
+        const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry) })
+        if (!outcome.ok) throw new RolledBack(outcome)
+        for (const entry of entries.filter((entry) => entry.success)) await recordAuditEntry(tx, actor, entry)
+        return outcome
+      },
+      { timeout: 30_000, maxWait: 30_000 },
+    )
+  } catch (error) {
+    if (!(error instanceof RolledBack)) throw error
+    const failures = entries.filter((entry) => !entry.success)
+    if (failures.length > 0) {
+      await prisma.$transaction(async (tx) => {
+        for (const entry of failures) await recordAuditEntry(tx, actor, entry)
+      })
+    }
+    return error.outcome as Answer
+  }
+}

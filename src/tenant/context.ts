@@ -1,0 +1,21 @@
+import type { AuditActor } from '../audit/recorder.js'
+import type { ApiKeyType, PrismaClient } from '../generated/prisma/client.js'
+import type { Permissions } from './permissions.js'
+
+/** The authenticated caller: whoever holds the bearer token. */
+export interface Caller {
+  readonly identityId: string
+  readonly personId: string | null
+  readonly roles: readonly string[]
+  readonly apiKeyId: string
+  readonly apiKeyType: ApiKeyType
+  readonly trustForwardedInfo: boolean
+}
+
+/** What every tenant operation gets: the database, the caller, and the audit actor. */
+export interface TenantContext {
+  readonly prisma: PrismaClient
+  readonly caller: Caller | null
+  readonly permissions: Permissions
+  readonly actor: AuditActor
+}

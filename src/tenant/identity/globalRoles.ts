@@ -1,0 +1,36 @@
+import { runCommand } from '../command.js'
+import type { TenantContext } from '../context.js'
+import { isUuid } from '../ids.js'
+import { fail, succeed } from '../outcome.js'
+import { personIdOfIdentity } from '../persons/persons.js'
+import { isGlobalRole } from '../permissions.js'
+
+export type GlobalRolesErrorCode = 'IDENTITY_NOT_FOUND' | 'INVALID_ROLE'
+
+/**
+ * Adds or removes global roles of an identity, recording the roles before and
+ * after. Only a super admin may hand out or take away super_admin.
+ */
+export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'revoke', identityId: string, roles: readonly string[]) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const invalid = roles.filter((role) => !isGlobalRole(role))
+    if (invalid.length > 0) return fail('INVALID_ROLE' as const, `Unknown global roles: ${invalid.join(', ')}`)
+    if (roles.includes('super_admin') && !context.caller?.roles.includes('super_admin')) {
+      return fail('INVALID_ROLE' as const, 'Only a super admin can grant or revoke super_admin.')
+    }
+    const identity = isUuid(identityId) ? await tx.identity.findUnique({ where: { id: identityId } }) : null
+    if (!identity) return fail('IDENTITY_NOT_FOUND' as const, `Identity ${identityId} not found.`)
+
+    const before = identity.roles
+    const after =
+      change === 'grant' ? [...before, ...roles.filter((role) => !before.includes(role))] : before.filter((role) => !roles.includes(role))
+    const updated = await tx.identity.update({ where: { id: identity.id }, data: { roles: after } })
+    audit({
+      type: change === 'grant' ? 'global_role_grant' : 'global_role_revoke',
+      success: true,
+      targetPersonId: await personIdOfIdentity(tx, identity.id),
+      eventData: { before: { roles: before }, after: { roles: after } },
+    })
+    return succeed({ identity: updated })
+  })
+}

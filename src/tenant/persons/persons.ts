@@ -1,0 +1,17 @@
+import { z } from 'zod'
+import type { Transaction } from '../command.js'
+
+/** Emails are compared and stored lower-cased and trimmed. */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase()
+
+const emailSchema = z.email()
+export const isValidEmail = (email: string) => emailSchema.safeParse(email).success
+
+export const findPersonByEmail = (tx: Transaction, email: string) =>
+  tx.person.findUnique({ where: { email: normalizeEmail(email) }, include: { identity: true } })
+
+/** The person an identity belongs to, if any: the subject of changes made to that identity. */
+export async function personIdOfIdentity(tx: Transaction, identityId: string): Promise<string | null> {
+  const person = await tx.person.findUnique({ where: { identityId }, select: { id: true } })
+  return person?.id ?? null
+}

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import { type RunningApp, startApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { createLogger } from '../../src/logger.js'
+import { createTestDatabase } from './database.js'
+
+export interface GraphQLResponse<Data = any> {
+  status: number
+  data?: Data
+  errors?: { message: string; extensions?: Record<string, unknown>; path?: (string | number)[] }[]
+}
+
+export interface TestApp {
+  readonly url: string
+  readonly app: RunningApp
+  readonly rootToken: string
+  readonly loginToken: string
+  /** Everything the server logged, as text. */
+  logOutput(): string
+  /** Posts a GraphQL operation to /tenant. */
+  gql<Data = any>(
+    query: string,
+    options?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse<Data>>
+  stop(): Promise<void>
+}
+
+/**
+ * A server of its own on a fresh database (in-memory PGlite, or a new
+ * PostgreSQL database when TEST_DATABASE_URL is set), with known root and login tokens.
+ */
+export async function startTestApp(environment: Record<string, string> = {}): Promise<TestApp> {
+  const database = await createTestDatabase()
+  const rootToken = `root-${randomBytes(16).toString('hex')}`
+  const loginToken = `login-${randomBytes(16).toString('hex')}`
+  const config = loadConfig({
+    PORT: '0',
+    CUSTOS_ROOT_TOKEN: rootToken,
+    CUSTOS_LOGIN_TOKEN: loginToken,
+    LOG_LEVEL: 'debug',
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...environment,
+  })
+  const chunks: string[] = []
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk))
+      done()
+    },
+  })
+  const running = await startApp(
+    { ...config, databaseUrl: config.databaseUrl, dataDir: database.url ? config.dataDir : (undefined as never) },
+    createLogger(config.logLevel, sink),
+  )
+  return {
+    url: running.url,
+    app: running,
+    rootToken,
+    loginToken,
+    logOutput: () => chunks.join(''),
+    async gql(query, options = {}) {
+      const response = await fetch(`${running.url}/tenant`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+        body: JSON.stringify({ query, variables: options.variables }),
+      })
+      return { status: response.status, ...((await response.json()) as object) }
+    },
+    async stop() {
+      await running.stop()
+      await database.drop()
+    },
+  }
+}
