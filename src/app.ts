@@ -1,9 +1,10 @@
 import type { Logger } from 'pino'
 import type { AppConfig } from './config.js'
-import { openDatabase } from './db/database.js'
+import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
 import { createHttpServer } from './http/server.js'
+import { createMailer } from './mail/mailer.js'
 import { ensureBootstrapKeys } from './tenant/apiKeys/bootstrap.js'
 
 export interface RunningApp {
@@ -13,9 +14,15 @@ export interface RunningApp {
   stop(): Promise<void>
 }
 
-/** Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP. */
-export async function startApp(config: AppConfig, logger: Logger): Promise<RunningApp> {
-  const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir })
+export const databaseTarget = (config: AppConfig): DatabaseTarget =>
+  config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
+
+/**
+ * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
+ * `target` overrides the configured database (tests use an in-memory one).
+ */
+export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
+  const db = await openDatabase(target)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied: applied.length, database: db.kind }, 'database ready')
@@ -28,7 +35,7 @@ export async function startApp(config: AppConfig, logger: Logger): Promise<Runni
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl) }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

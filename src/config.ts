@@ -25,6 +25,11 @@ const environmentSchema = z.object({
       return new Set(addresses.filter((address): address is string => address !== null))
     }),
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
 })
 
 export interface AppConfig {
@@ -36,6 +41,8 @@ export interface AppConfig {
   readonly loginToken: string | undefined
   readonly trustedProxies: ReadonlySet<string>
   readonly logLevel: (typeof logLevels)[number]
+  /** Without it, mail goes to the mail_outbox table. */
+  readonly smtpUrl: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -58,5 +65,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     loginToken: env.CUSTOS_LOGIN_TOKEN,
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
     logLevel: env.LOG_LEVEL,
+    smtpUrl: env.SMTP_URL,
   }
 }

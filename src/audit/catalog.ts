@@ -144,6 +144,27 @@ export const auditCatalog = {
     'A person was invited to a project (invite, unmanagedInvite). Never the password.',
     z.object({ projectSlug: z.string(), email: z.string(), isNew: z.boolean(), memberships: z.array(membership) }),
   ),
+  auth_log_retention: event(
+    'administrative',
+    'A month partition of the log was dropped by retention, after a signed checkpoint of its last entry.',
+    z.object({
+      partition: z.string(),
+      rangeStart: z.string(),
+      rangeEnd: z.string(),
+      checkpointSequence: z.string().optional(),
+      checkpointHash: z.string().optional(),
+    }),
+  ),
+  auth_log_export: event(
+    'administrative',
+    'The log was exported (GET /tenant/audit-log/export.jsonl or .csv), with the filter used.',
+    z.object({ format: z.enum(['jsonl', 'csv']), filter: z.record(z.string(), jsonValue) }),
+  ),
+  auth_log_read: event(
+    'administrative',
+    'The log was read through authLog (recorded only with CUSTOS_AUDIT_READS=true).',
+    z.object({ filter: z.record(z.string(), jsonValue), limit: z.number().optional(), offset: z.number().optional(), cursor: z.string().optional() }),
+  ),
 } as const satisfies Record<string, EventDefinition>
 
 export type AuditEventType = keyof typeof auditCatalog

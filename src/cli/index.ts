@@ -1,3 +1,4 @@
+import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
@@ -10,7 +11,7 @@ Commands:
 
 async function runMigrate() {
   const config = loadConfig()
-  const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir })
+  const db = await openDatabase(databaseTarget(config))
   try {
     const { applied } = await migrate(db, { log: (message, fields) => process.stderr.write(`${message} ${JSON.stringify(fields ?? {})}\n`) })
     process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n')

@@ -3,6 +3,7 @@ import type { YogaInitialContext } from 'graphql-yoga'
 import type { Logger } from 'pino'
 import type { AppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
+import type { Mailer } from '../mail/mailer.js'
 import { unauthenticatedError } from '../schema/errors.js'
 import { authenticate } from '../tenant/apiKeys/authenticate.js'
 import type { Caller, TenantContext } from '../tenant/context.js'
@@ -14,6 +15,7 @@ export interface AppServices {
   readonly config: AppConfig
   readonly db: Database
   readonly logger: Logger
+  readonly mailer: Mailer
 }
 
 export interface RequestContext extends TenantContext {
@@ -56,6 +58,7 @@ export function createContextFactory(services: AppServices) {
     return {
       services,
       prisma: services.db.prisma,
+      mailer: services.mailer,
       caller,
       permissions: new Permissions(caller?.roles ?? []),
       actor: { identityId: caller?.identityId ?? null, personId: caller?.personId ?? null, client },

@@ -1,5 +1,6 @@
 import type { AuditActor } from '../audit/recorder.js'
 import type { ApiKeyType, PrismaClient } from '../generated/prisma/client.js'
+import type { Mailer } from '../mail/mailer.js'
 import type { Permissions } from './permissions.js'
 
 /** The authenticated caller: whoever holds the bearer token. */
@@ -15,6 +16,7 @@ export interface Caller {
 /** What every tenant operation gets: the database, the caller, and the audit actor. */
 export interface TenantContext {
   readonly prisma: PrismaClient
+  readonly mailer: Mailer
   readonly caller: Caller | null
   readonly permissions: Permissions
   readonly actor: AuditActor

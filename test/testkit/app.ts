@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { type RunningApp, startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
@@ -34,8 +37,11 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
   const database = await createTestDatabase()
   const rootToken = `root-${randomBytes(16).toString('hex')}`
   const loginToken = `login-${randomBytes(16).toString('hex')}`
+  // Key files of the embedded default go to a directory of this app's own.
+  const dataDir = await mkdtemp(join(tmpdir(), 'custos-test-'))
   const config = loadConfig({
     PORT: '0',
+    CUSTOS_DATA_DIR: dataDir,
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
@@ -49,10 +55,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
       done()
     },
   })
-  const running = await startApp(
-    { ...config, databaseUrl: config.databaseUrl, dataDir: database.url ? config.dataDir : (undefined as never) },
-    createLogger(config.logLevel, sink),
-  )
+  const running = await startApp(config, createLogger(config.logLevel, sink), database.target)
   return {
     url: running.url,
     app: running,
@@ -75,6 +78,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     async stop() {
       await running.stop()
       await database.drop()
+      await rm(dataDir, { recursive: true, force: true })
     },
   }
 }

@@ -173,7 +173,8 @@ CREATE TABLE "person_auth_log" (
         'api_key_create', 'api_key_disable',
         'idp_create', 'idp_update', 'idp_disable', 'idp_enable',
         'project_create', 'project_update', 'project_secret_change',
-        'mail_template_change', 'tenant_config_change', 'person_invite'
+        'mail_template_change', 'tenant_config_change', 'person_invite',
+        'auth_log_retention', 'auth_log_export', 'auth_log_read'
     ))
 );
 CREATE INDEX "person_auth_log_created_at_id_idx" ON "person_auth_log"("created_at" DESC, "id" DESC);
