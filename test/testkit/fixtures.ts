@@ -139,12 +139,12 @@ export type StoredLogRow = {
   event_data: Record<string, unknown>
 }
 
-/** Every log row, newest first (client_ip as text: drivers differ on inet). */
+/** Every log row, newest first (client_ip as its host text: drivers differ on inet). */
 export const storedLogRows = (app: TestApp) =>
   sql<StoredLogRow>(
     app,
     `SELECT id, type, success, created_at, identity_id, person_id, target_person_id, person_input_identifier,
-            error_code, client_ip::text AS client_ip, user_agent, metadata, event_data
+            error_code, host(client_ip) AS client_ip, user_agent, metadata, event_data
        FROM person_auth_log ORDER BY created_at DESC, id DESC`,
   )
 
