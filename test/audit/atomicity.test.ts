@@ -40,7 +40,7 @@ describe('a state change and its entry commit together or not at all', () => {
     const response = await whileLogRefuses('global_role_grant', () =>
       app.gql(GRANT, { variables: { identityId: person.identityId, roles: ['project_admin'] }, token: app.rootToken }),
     )
-    expect(response.data ?? null).toBeNull()
+    expect(response.data?.addGlobalIdentityRoles ?? null).toBeNull()
     expect(response.errors).toHaveLength(1)
     expectMasked(JSON.stringify(response))
     const [identity] = await sql<{ roles: string[] }>(app, 'SELECT roles FROM identity WHERE id = $1', [person.identityId])

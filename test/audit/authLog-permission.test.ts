@@ -186,10 +186,10 @@ describe('authLog permission cannot be worked around', () => {
 /** `Type.field` of every field whose (unwrapped) type is `typeName`. */
 function fieldsReturning(schema: GraphQLSchema, typeName: string): string[] {
   return Object.values(schema.getTypeMap())
-    .filter((type) => isObjectType(type) || isInterfaceType(type))
+    .flatMap((type) => (isObjectType(type) || isInterfaceType(type) ? [type] : []))
     .flatMap((type) =>
-      Object.values((type as Extract<GraphQLNamedType, { getFields: unknown }>).getFields())
-        .filter((field) => 'type' in field && getNamedType(field.type).name === typeName)
+      Object.values(type.getFields())
+        .filter((field) => getNamedType(field.type).name === typeName)
         .map((field) => `${type.name}.${field.name}`),
     )
     .sort()
