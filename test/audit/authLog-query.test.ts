@@ -129,6 +129,9 @@ describe('authLog filters', () => {
     expect(atTie).toEqual([])
     const from = (await readLog(app, { filter: { createdAfter: TIE, createdBefore: '2021-03-01T12:00:00.001Z' } })).entries
     expect(from.map((entry) => entry.createdAt)).toEqual([TIE, TIE, TIE])
+    // The same instant written with another offset is the same bound.
+    const offset = (await readLog(app, { filter: { createdAfter: '2021-03-01T13:00:00.000+01:00', createdBefore: '2021-03-01T13:00:00.001+01:00' } })).entries
+    expect(offset.map((entry) => entry.id)).toEqual(from.map((entry) => entry.id))
     const before = (await readLog(app, { filter: { createdBefore: '2021-04-01T00:00:00.001Z', createdAfter: '2021-04-01T00:00:00.000Z' } })).entries
     expect(before.map((entry) => entry.success)).toEqual([false])
   })

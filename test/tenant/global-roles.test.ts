@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { createGlobalApiKey, personWithRoles, readLog, signedInPerson, sql, storedLogRows } from '../testkit/fixtures.js'
+import { createGlobalApiKey, personWithRoles, readLog, signedInPerson, sql, storedLogRows, uniqueEmail } from '../testkit/fixtures.js'
 
 let app: TestApp
 let rootIdentityId: string
@@ -68,6 +68,37 @@ describe('global role changes', () => {
     expect(response.data.addGlobalIdentityRoles.ok).toBe(true)
     const [entry] = (await readLog(app, { filter: { targetPersonId: target.id } })).entries
     expect(entry).toMatchObject({ type: 'global_role_grant', invokedByIdentityId: admin.identityId, personId: admin.id })
+  })
+})
+
+describe('roles given at sign-up', () => {
+  const SIGN_UP = `mutation ($email: String!, $roles: [String!]) {
+    signUp(email: $email, password: "Sign-up-pass-1", roles: $roles) { ok result { person { id identity { roles } } } }
+  }`
+
+  it('are recorded as a grant to the new person', async () => {
+    const response = await app.gql(SIGN_UP, { variables: { email: uniqueEmail(), roles: ['project_admin'] }, token: app.rootToken })
+    const { person } = response.data.signUp.result
+    expect(person.identity.roles).toEqual(['person', 'project_admin'])
+    const { entries } = await readLog(app, { filter: { targetPersonId: person.id } })
+    expect(entries).toMatchObject([
+      { type: 'global_role_grant', invokedByIdentityId: rootIdentityId, eventData: { before: { roles: [] }, after: { roles: ['person', 'project_admin'] } } },
+    ])
+  })
+
+  it('record nothing when only the default role is given', async () => {
+    const response = await app.gql(SIGN_UP, { variables: { email: uniqueEmail(), roles: ['person'] }, token: app.loginToken })
+    const { person } = response.data.signUp.result
+    expect((await readLog(app, { filter: { targetPersonId: person.id } })).entries).toEqual([])
+  })
+
+  it('are refused to a caller who may not grant roles, creating and recording nothing', async () => {
+    const email = uniqueEmail()
+    const before = await storedLogRows(app)
+    const response = await app.gql(SIGN_UP, { variables: { email, roles: ['super_admin'] }, token: app.loginToken })
+    expect(response.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    expect(await sql(app, 'SELECT id FROM person WHERE email = $1', [email])).toEqual([])
+    expect(await storedLogRows(app)).toEqual(before)
   })
 })
 
