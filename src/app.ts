@@ -14,6 +14,9 @@ export interface RunningApp {
   stop(): Promise<void>
 }
 
+/** Where generated bootstrap tokens are shown, once: the terminal rather than the structured log. */
+export type Terminal = Pick<NodeJS.WritableStream, 'write'>
+
 export const databaseTarget = (config: AppConfig): DatabaseTarget =>
   config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
 
@@ -21,15 +24,19 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
  * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
  * `target` overrides the configured database (tests use an in-memory one).
  */
-export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
+export async function startApp(
+  config: AppConfig,
+  logger: Logger,
+  target = databaseTarget(config),
+  terminal: Terminal = process.stderr,
+): Promise<RunningApp> {
   const db = await openDatabase(target)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied: applied.length, database: db.kind }, 'database ready')
     const generated = await ensureBootstrapKeys(db.prisma, { root: config.rootToken, login: config.loginToken })
     for (const { name, token } of generated) {
-      // Printed once, on purpose, to the terminal rather than the structured log.
-      process.stderr.write(`\nGenerated ${name} token (shown only now; only its hash is stored): ${token}\n`)
+      terminal.write(`\nGenerated ${name} token (shown only now; only its hash is stored): ${token}\n`)
     }
   } catch (error) {
     await db.close()

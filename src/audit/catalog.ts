@@ -84,7 +84,7 @@ export const auditCatalog = {
   session_revoked_by_user: event('administrative', 'A person revoked one of their sessions (revokeSession).'),
   forced_sign_out: event('administrative', 'All sessions of a person were ended by an admin (forceSignOutPerson).'),
   person_disabled: event('administrative', 'A person was disabled; their sessions stop working (disablePerson).'),
-  global_role_grant: event('administrative', 'Global roles added to an identity (addGlobalIdentityRoles).', roleChange),
+  global_role_grant: event('administrative', 'Global roles added to an identity (addGlobalIdentityRoles, or signUp with roles).', roleChange),
   global_role_revoke: event('administrative', 'Global roles removed from an identity (removeGlobalIdentityRoles).', roleChange),
   project_membership_create: event('administrative', 'An identity became a project member (addProjectMember).', membershipChange),
   project_membership_update: event('administrative', 'A project membership changed (updateProjectMember).', membershipChange),

@@ -1,11 +1,17 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { GraphQLError } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
 import { schema } from '../schema/index.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
 
 export const GRAPHQL_PATH = '/tenant'
+
+// GraphiQL with its scripts, styles and workers inlined (yoga's default loads them from a CDN).
+// The page is about 9 MB and its options never change, so it is built once.
+let graphiqlPage: string | undefined
+const renderOfflineGraphiQL: typeof renderGraphiQL = (options) => (graphiqlPage ??= renderGraphiQL(options))
 
 /**
  * Gives every error a machine-readable code: GraphQL validation failures
@@ -45,6 +51,7 @@ export function createGraphQLHandler(services: AppServices) {
       error: (...args) => services.logger.error({ err: args[0] }, 'yoga error'),
     },
     graphiql: { title: 'Custos tenant API', defaultQuery: '{ me { id roles person { email } } }' },
+    renderGraphiQL: renderOfflineGraphiQL,
     landingPage: false,
     batching: { limit: 10 },
     plugins: [

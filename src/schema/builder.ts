@@ -45,7 +45,8 @@ export const builder = new SchemaBuilder<{
     onUnusedQuery: null,
   },
   scopeAuth: {
-    // Fields without authScopes are refused: every entry point must name its privilege.
+    // scope-auth leaves a field without authScopes open: every root field must name its scope
+    // (test/audit/authLog-permission.test.ts fails on one that does not).
     defaultStrategy: 'any',
     authScopes: async (context) => ({
       privilege: (privilege) => context.permissions.has(privilege),

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
-import type { TestApp } from './app.js'
+import { createHash, randomBytes } from 'node:crypto'
+import type { GraphQLResponse, TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
 
@@ -102,17 +102,129 @@ export interface LogEntry {
 const entryFields =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
 
+/** authLog with every entry field; variables filter, limit, offset. */
+export const AUTH_LOG_QUERY = `query ($filter: AuthLogFilter, $limit: Int, $offset: Int) {
+  authLog(filter: $filter, limit: $limit, offset: $offset) { hasMore entries { ${entryFields} } }
+}`
+
 /** Reads the log with the root token (newest first). */
 export async function readLog(
   app: TestApp,
   args: { filter?: Record<string, unknown>; limit?: number; offset?: number } = {},
 ): Promise<{ entries: LogEntry[]; hasMore: boolean }> {
-  const response = await app.gql(
-    `query ($filter: AuthLogFilter, $limit: Int, $offset: Int) {
-      authLog(filter: $filter, limit: $limit, offset: $offset) { hasMore entries { ${entryFields} } }
-    }`,
-    { variables: args, token: app.rootToken },
-  )
+  const response = await app.gql(AUTH_LOG_QUERY, { variables: args, token: app.rootToken })
   if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
   return response.data.authLog
+}
+
+/** Raw SQL on the app's own database, for setting up what the API cannot (and for reading rows back). */
+export function sql<Row extends Record<string, unknown> = Record<string, unknown>>(app: TestApp, text: string, params?: unknown[]) {
+  return app.app.services.db.session((session) => session.query<Row>(text, params))
+}
+
+/** A person_auth_log row as stored, for comparing with what the API returns. */
+export type StoredLogRow = {
+  id: string
+  type: string
+  success: boolean
+  created_at: Date
+  identity_id: string | null
+  person_id: string | null
+  target_person_id: string | null
+  person_input_identifier: string | null
+  error_code: string | null
+  client_ip: string | null
+  user_agent: string | null
+  metadata: Record<string, unknown>
+  event_data: Record<string, unknown>
+}
+
+/** Every log row, newest first (client_ip as its host text: drivers differ on inet). */
+export const storedLogRows = (app: TestApp) =>
+  sql<StoredLogRow>(
+    app,
+    `SELECT id, type, success, created_at, identity_id, person_id, target_person_id, person_input_identifier,
+            error_code, host(client_ip) AS client_ip, user_agent, metadata, event_data
+       FROM person_auth_log ORDER BY created_at DESC, id DESC`,
+  )
+
+export interface LogRowSeed {
+  readonly type: string
+  readonly success?: boolean
+  readonly createdAt?: Date
+  readonly identityId?: string | null
+  readonly personId?: string | null
+  readonly targetPersonId?: string | null
+  readonly personInputIdentifier?: string | null
+}
+
+/**
+ * Test-only: writes log rows directly, so a test controls created_at. The
+ * application itself writes only through the recorder.
+ */
+export async function insertLogRows(app: TestApp, seeds: readonly LogRowSeed[]): Promise<string[]> {
+  const ids: string[] = []
+  for (const seed of seeds) {
+    const [row] = await sql<{ id: string }>(
+      app,
+      `INSERT INTO person_auth_log (id, type, success, created_at, identity_id, person_id, target_person_id, person_input_identifier)
+       VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+      [
+        seed.type,
+        seed.success ?? true,
+        seed.createdAt ?? new Date(),
+        seed.identityId ?? null,
+        seed.personId ?? null,
+        seed.targetPersonId ?? null,
+        seed.personInputIdentifier ?? null,
+      ],
+    )
+    ids.push(row!.id)
+  }
+  return ids
+}
+
+/** The api_key row id behind a bearer token (tokens are stored only as their sha256). */
+export async function apiKeyIdOfToken(app: TestApp, token: string): Promise<string> {
+  const hash = createHash('sha256').update(token, 'utf8').digest('hex')
+  const [row] = await sql<{ id: string }>(app, 'SELECT id FROM api_key WHERE token_hash = $1', [hash])
+  if (!row) throw new Error('no api key has this token')
+  return row.id
+}
+
+/** A signed-in person who also holds `roles` (granted by root). */
+export async function personWithRoles(app: TestApp, roles: string[]): Promise<SignedInPerson> {
+  const person = await signedInPerson(app)
+  if (roles.length > 0) await grantRoles(app, person.identityId, roles)
+  return person
+}
+
+/** A GraphQL answer as sent, without the HTTP status. */
+export type GraphQLResponseBody = Omit<GraphQLResponse, 'status'>
+
+/** A raw HTTP request to /tenant, for what gql() does not cover (GET, batches, odd bodies). */
+export async function tenantRequest(
+  app: TestApp,
+  init: { method?: string; query?: Record<string, string>; body?: unknown; token?: string; headers?: Record<string, string> },
+): Promise<{ status: number; body: any; text: string }> {
+  const url = new URL(`${app.url}/tenant`)
+  for (const [key, value] of Object.entries(init.query ?? {})) url.searchParams.set(key, value)
+  const response = await fetch(url, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: {
+      accept: 'application/graphql-response+json, application/json',
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      ...init.headers,
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  })
+  const text = await response.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  return { status: response.status, body, text }
 }

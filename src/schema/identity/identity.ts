@@ -43,12 +43,14 @@ const RemoveGlobalIdentityRolesResponse = roleChangeResponse('RemoveGlobalIdenti
 builder.mutationFields((t) => ({
   addGlobalIdentityRoles: t.field({
     type: AddGlobalIdentityRolesResponse,
+    nullable: true,
     authScopes: { privilege: 'identity:addGlobalRoles' },
     args: { identityId: t.arg.string({ required: true }), roles: t.arg.stringList({ required: true }) },
     resolve: (_root, args, context) => changeGlobalRoles(context, 'grant', args.identityId, args.roles),
   }),
   removeGlobalIdentityRoles: t.field({
     type: RemoveGlobalIdentityRolesResponse,
+    nullable: true,
     authScopes: { privilege: 'identity:removeGlobalRoles' },
     args: { identityId: t.arg.string({ required: true }), roles: t.arg.stringList({ required: true }) },
     resolve: (_root, args, context) => changeGlobalRoles(context, 'revoke', args.identityId, args.roles),

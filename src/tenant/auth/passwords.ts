@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { hash, verify } from '@node-rs/argon2'
 
 // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
@@ -6,13 +7,15 @@ const options = { algorithm: 2 as const, memoryCost: 19_456, timeCost: 2, parall
 
 export const hashPassword = (password: string) => hash(password, options)
 
-/** Hashed once, verified against when an email is unknown so the answer takes the same time. */
-let decoyHash: Promise<string> | undefined
+/**
+ * Verified against when an email is unknown, so the answer takes the same time.
+ * Hashed as the module loads: made lazily, the first unknown email would pay for the hash too.
+ */
+const decoyHash = hashPassword(`decoy-${randomBytes(16).toString('hex')}`)
 
 /** Checks a password; with no stored hash it spends the same work and answers false. */
 export async function verifyPassword(storedHash: string | null | undefined, password: string): Promise<boolean> {
   if (!storedHash) {
-    decoyHash ??= hashPassword(`decoy-${Math.random()}`)
     await verify(await decoyHash, password).catch(() => false)
     return false
   }

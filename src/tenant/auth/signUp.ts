@@ -16,7 +16,7 @@ export interface SignUpInput {
 
 /** Creates a person with its identity. */
 export function signUp(context: TenantContext, input: SignUpInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const email = normalizeEmail(input.email)
     if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')
     const config = await loadTenantConfig(tx)
@@ -39,6 +39,10 @@ export function signUp(context: TenantContext, input: SignUpInput) {
         passwordHash: input.password != null ? await hashPassword(input.password) : null,
       },
     })
+    // Roles beyond `person` are a grant like any other, and are recorded as one.
+    if (roles.length > 1) {
+      audit({ type: 'global_role_grant', success: true, targetPersonId: person.id, eventData: { before: { roles: [] }, after: { roles } } })
+    }
     return succeed({ person })
   })
 }

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import {
+  type LogEntry,
+  apiKeyIdOfToken,
+  createGlobalApiKey,
+  grantRoles,
+  readLog,
+  signUpPerson,
+  sql,
+  uniqueEmail,
+} from '../testkit/fixtures.js'
+
+/** Trusts 127.0.0.1 (where the tests connect from) as a proxy. */
+let proxied: TestApp
+/** Trusts no proxy. */
+let direct: TestApp
+/** A login-role key of `proxied` allowed to forward its client's details. */
+let trustedLoginKey: string
+
+const UA = 'client-info-test/1.0'
+
+beforeAll(async () => {
+  ;[proxied, direct] = await Promise.all([startTestApp({ CUSTOS_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.1' }), startTestApp()])
+  trustedLoginKey = (await createGlobalApiKey(proxied, ['login'], { trustForwardedClientInfo: true })).token
+})
+
+afterAll(async () => {
+  await proxied?.stop()
+  await direct?.stop()
+})
+
+/** Makes a failed sign-in with `headers` and returns the login entry it left. */
+async function loginEntry(app: TestApp, token: string, headers: Record<string, string>): Promise<LogEntry> {
+  const email = uniqueEmail('client')
+  const response = await app.gql(`mutation ($email: String!) { signIn(email: $email, password: "irrelevant-1") { ok } }`, {
+    variables: { email },
+    token,
+    headers: { 'user-agent': UA, ...headers },
+  })
+  expect(response.data.signIn.ok).toBe(false)
+  const { entries } = await readLog(app, { filter: { personInputIdentifier: email } })
+  expect(entries).toHaveLength(1)
+  return entries[0]!
+}
+
+describe('X-Forwarded-For', () => {
+  it('is ignored when the peer is not a trusted proxy', async () => {
+    const entry = await loginEntry(direct, direct.loginToken, { 'x-forwarded-for': '203.0.113.7' })
+    expect(entry).toMatchObject({ clientIp: '127.0.0.1', userAgent: UA, metadata: {} })
+  })
+
+  it.each([
+    ['one address', '203.0.113.7', '203.0.113.7'],
+    ['the nearest of several (the rest could be forged)', '198.51.100.1, 203.0.113.7', '203.0.113.7'],
+    ['the nearest untrusted one, skipping our own proxies', '198.51.100.1, 203.0.113.7, 10.0.0.1', '203.0.113.7'],
+    ['an IPv6 address', '2001:db8::1', '2001:db8::1'],
+    ['an IPv4-mapped address, unmapped', '::ffff:203.0.113.8', '203.0.113.8'],
+    ['nothing usable: the peer', 'not-an-address', '127.0.0.1'],
+    ['an invalid nearest hop: the peer', '203.0.113.7, 999.1.1.1', '127.0.0.1'],
+  ])('from a trusted proxy gives %s', async (_name, header, expected) => {
+    const entry = await loginEntry(proxied, proxied.loginToken, { 'x-forwarded-for': header })
+    expect(entry.clientIp).toBe(expected)
+    expect(entry.metadata).toEqual({})
+  })
+})
+
+describe('X-Contember-Client-IP / -User-Agent', () => {
+  const forwarded = { 'x-contember-client-ip': '192.0.2.10', 'x-contember-client-user-agent': 'Browser/99' }
+
+  it('are believed from a key that trusts forwarded info; the caller itself goes to metadata', async () => {
+    const entry = await loginEntry(proxied, trustedLoginKey, forwarded)
+    expect(entry).toMatchObject({
+      clientIp: '192.0.2.10',
+      userAgent: 'Browser/99',
+      metadata: { forwarderIp: '127.0.0.1', forwarderUserAgent: UA },
+    })
+  })
+
+  it('name the forwarder as X-Forwarded-For resolved it', async () => {
+    const entry = await loginEntry(proxied, trustedLoginKey, { ...forwarded, 'x-forwarded-for': '203.0.113.7' })
+    expect(entry).toMatchObject({ clientIp: '192.0.2.10', metadata: { forwarderIp: '203.0.113.7', forwarderUserAgent: UA } })
+  })
+
+  it('are ignored from a key that does not trust forwarded info', async () => {
+    for (const app of [proxied, direct]) {
+      const entry = await loginEntry(app, app.loginToken, forwarded)
+      expect(entry).toMatchObject({ clientIp: '127.0.0.1', userAgent: UA, metadata: {} })
+    }
+  })
+
+  it('ignore an invalid forwarded IP but keep a valid user agent', async () => {
+    const onlyBadIp = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': '300.1.2.3' })
+    expect(onlyBadIp).toMatchObject({ clientIp: '127.0.0.1', userAgent: UA, metadata: {} })
+    const badIpAndAgent = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': 'localhost', 'x-contember-client-user-agent': 'Browser/99' })
+    expect(badIpAndAgent).toMatchObject({ clientIp: '127.0.0.1', userAgent: 'Browser/99', metadata: { forwarderUserAgent: UA } })
+  })
+
+  it('cut user agents to 512 characters, forwarded or not', async () => {
+    const long = `${'a'.repeat(510)}ZZZZ-tail`
+    const socketUa = await loginEntry(proxied, proxied.loginToken, { 'user-agent': long })
+    expect(socketUa.userAgent).toBe(long.slice(0, 512))
+    const forwardedUa = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-user-agent': long, 'user-agent': long })
+    expect(forwardedUa.userAgent).toHaveLength(512)
+    expect(forwardedUa.metadata).toEqual({ forwarderIp: '127.0.0.1', forwarderUserAgent: long.slice(0, 512) })
+  })
+})
+
+describe('sessions minted with trustForwardedClientInfo', () => {
+  const SIGN_IN = `mutation ($email: String!, $password: String!, $options: SignInOptions) {
+    signIn(email: $email, password: $password, options: $options) { ok result { token } }
+  }`
+  const CREATE_SESSION = `mutation ($email: String!, $options: SignInOptions) {
+    createSessionToken(email: $email, options: $options) { ok result { token } }
+  }`
+
+  const trustsForwarded = async (token: string) =>
+    (await sql<{ trust: boolean }>(proxied, 'SELECT trust_forwarded_info AS trust FROM api_key WHERE id = $1', [await apiKeyIdOfToken(proxied, token)]))[0]!.trust
+
+  /** Acts with the session (a role grant, which is recorded) while forwarding a client, and returns the entry. */
+  async function actWithSession(token: string) {
+    const subject = await signUpPerson(proxied)
+    await proxied.gql(`mutation ($id: String!) { addGlobalIdentityRoles(identityId: $id, roles: ["project_creator"]) { ok } }`, {
+      variables: { id: subject.identityId },
+      token,
+      headers: { 'user-agent': UA, 'x-contember-client-ip': '192.0.2.44', 'x-contember-client-user-agent': 'Browser/44' },
+    })
+    return (await readLog(proxied, { filter: { targetPersonId: subject.id } })).entries[0]!
+  }
+
+  /** A person allowed to grant roles, so their sessions have something recorded to do. */
+  async function admin() {
+    const person = await signUpPerson(proxied)
+    await grantRoles(proxied, person.identityId, ['super_admin'])
+    return person
+  }
+
+  it('trust forwarded info when a trusting key signs in with the option', async () => {
+    const person = await admin()
+    const response = await proxied.gql(SIGN_IN, { variables: { email: person.email, password: person.password, options: { trustForwardedClientInfo: true } }, token: trustedLoginKey })
+    const { token } = response.data.signIn.result
+    expect(await trustsForwarded(token)).toBe(true)
+    expect(await actWithSession(token)).toMatchObject({ clientIp: '192.0.2.44', userAgent: 'Browser/44', metadata: { forwarderIp: '127.0.0.1', forwarderUserAgent: UA } })
+  })
+
+  it('do not trust it without the option, or when the signing-in key does not trust it', async () => {
+    const person = await admin()
+    const withoutOption = await proxied.gql(SIGN_IN, { variables: { email: person.email, password: person.password }, token: trustedLoginKey })
+    const fromUntrustedKey = await proxied.gql(SIGN_IN, { variables: { email: person.email, password: person.password, options: { trustForwardedClientInfo: true } }, token: proxied.loginToken })
+    for (const token of [withoutOption.data.signIn.result.token, fromUntrustedKey.data.signIn.result.token]) {
+      expect(await trustsForwarded(token)).toBe(false)
+      expect(await actWithSession(token)).toMatchObject({ clientIp: '127.0.0.1', userAgent: UA, metadata: {} })
+    }
+  })
+
+  it('follow the same rule for createSessionToken', async () => {
+    const person = await admin()
+    const trustingAdminKey = (await createGlobalApiKey(proxied, ['super_admin'], { trustForwardedClientInfo: true })).token
+    const trusted = await proxied.gql(CREATE_SESSION, { variables: { email: person.email, options: { trustForwardedClientInfo: true } }, token: trustingAdminKey })
+    const untrusted = await proxied.gql(CREATE_SESSION, { variables: { email: person.email, options: { trustForwardedClientInfo: true } }, token: proxied.rootToken })
+    expect(await trustsForwarded(trusted.data.createSessionToken.result.token)).toBe(true)
+    expect(await trustsForwarded(untrusted.data.createSessionToken.result.token)).toBe(false)
+    expect((await actWithSession(trusted.data.createSessionToken.result.token)).clientIp).toBe('192.0.2.44')
+  })
+})

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import { createGlobalApiKey, grantRoles, signIn, signUpPerson, sql, tenantRequest } from '../testkit/fixtures.js'
+
+let app: TestApp
+
+beforeAll(async () => {
+  app = await startTestApp()
+})
+
+afterAll(() => app?.stop())
+
+async function get(path: string, headers: Record<string, string> = {}) {
+  const response = await fetch(`${app.url}${path}`, { headers })
+  return { status: response.status, contentType: response.headers.get('content-type'), text: await response.text() }
+}
+
+describe('HTTP endpoints', () => {
+  it('answers /health and /ready', async () => {
+    expect(await get('/health')).toMatchObject({ status: 200, text: JSON.stringify({ status: 'ok' }) })
+    expect(await get('/ready')).toMatchObject({ status: 200, text: JSON.stringify({ status: 'ready' }) })
+  })
+
+  it('answers an unknown route with a JSON 404', async () => {
+    for (const path of ['/', '/nope', '/tenantx', '/health/extra']) {
+      const response = await get(path)
+      expect(response.status, path).toBe(404)
+      expect(response.contentType).toMatch(/^application\/json/)
+      expect(JSON.parse(response.text)).toEqual({ error: 'Not found' })
+    }
+  })
+
+  it('answers a malformed body with a client error and no stack', async () => {
+    const response = await fetch(`${app.url}/tenant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' })
+    expect(response.status).toBe(400)
+    const text = await response.text()
+    expect(text).not.toMatch(/\bat .+:\d+:\d+|stack/i)
+  })
+
+  it('serves GraphiQL with every asset inlined: no external script, style, font or worker', async () => {
+    const page = await get('/tenant', { accept: 'text/html' })
+    expect(page.status).toBe(200)
+    expect(page.contentType).toMatch(/^text\/html/)
+    expect(page.text).toContain('<title>Custos tenant API</title>')
+    expect(page.text).toContain('YogaGraphiQL.renderYogaGraphiQL')
+    // Things a browser would fetch: src/href attributes, CSS url()/@import, script imports, importScripts, fetch of an absolute URL.
+    const fetched = [
+      ...page.text.matchAll(/\b(?:src|href)\s*=\s*["']?((?:https?:)?\/\/[^"'\s>]+)/gi),
+      ...page.text.matchAll(/url\(\s*["']?((?:https?:)?\/\/[^"')]+)/gi),
+      ...page.text.matchAll(/@import\s+["']((?:https?:)?\/\/[^"']+)/gi),
+      ...page.text.matchAll(/\bimport\s*\(\s*["'`]((?:https?:)?\/\/[^"'`]+)/gi),
+      ...page.text.matchAll(/importScripts\(\s*["'`]((?:https?:)?\/\/[^"'`]+)/gi),
+      ...page.text.matchAll(/fetch\(\s*["'`]((?:https?:)?\/\/[^"'`]+)/gi),
+    ].map((match) => match[1])
+    expect(fetched).toEqual([])
+    expect(page.text).not.toMatch(/unpkg\.com|jsdelivr|cdnjs|esm\.sh|fonts\.googleapis/)
+    // The favicon is inlined too.
+    expect(page.text).toMatch(/<link rel="icon" href="data:/)
+  })
+
+  it('serves JSON, not GraphiQL, to an API client on GET', async () => {
+    const response = await tenantRequest(app, { query: { query: '{ __typename }' } })
+    expect(response.body).toEqual({ data: { __typename: 'Query' } })
+  })
+})
+
+describe('server log', () => {
+  it('is JSON lines that never carry a password, token or hash', async () => {
+    const person = await signUpPerson(app)
+    const session = await signIn(app, person)
+    await grantRoles(app, person.identityId, ['project_admin'])
+    await app.gql('mutation ($e: String!, $p: String!) { signIn(email: $e, password: $p) { ok } }', {
+      variables: { e: person.email, p: `${person.password}-typo` },
+      token: app.loginToken,
+    })
+    // A password typed into the query text itself, not passed as a variable.
+    await app.gql(`mutation { signIn(email: "${person.email}", password: "${person.password}-literal") { ok } }`, { token: app.loginToken })
+    const key = await createGlobalApiKey(app, ['login'])
+    await app.gql('{ me { id } }', { token: `${session}-wrong` })
+    const [stored] = await sql<{ password_hash: string }>(app, 'SELECT password_hash FROM person WHERE id = $1', [person.id])
+    const [keyHash] = await sql<{ token_hash: string }>(app, 'SELECT token_hash FROM api_key WHERE id = $1', [key.id])
+
+    const log = app.logOutput()
+    const lines = log.trim().split('\n')
+    expect(lines.length).toBeGreaterThan(10)
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+    // Something was logged about these requests, so the check below looks at real output.
+    expect(log).toContain('"path":"/tenant"')
+    for (const secret of [person.password, `${person.password}-typo`, `${person.password}-literal`, session, key.token, app.rootToken, app.loginToken, stored!.password_hash, keyHash!.token_hash]) {
+      expect(log).not.toContain(secret)
+    }
+  })
+})
+
+describe('readiness', () => {
+  it('answers 503 once the database is gone', async () => {
+    const doomed = await startTestApp()
+    try {
+      await doomed.app.services.db.close()
+      const response = await fetch(`${doomed.url}/ready`)
+      expect(response.status).toBe(503)
+      expect(await response.json()).toEqual({ status: 'database unreachable' })
+    } finally {
+      // The database is already closed; stopping the rest may complain about it.
+      await doomed.stop().catch(() => {})
+    }
+  })
+})
