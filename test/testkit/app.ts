@@ -45,6 +45,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
+    CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...environment,
   })
