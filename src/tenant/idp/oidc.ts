@@ -15,8 +15,8 @@ export const oidcConfigurationSchema = z.object({
   clientSecret: z.string().min(1),
   scope: z.string().min(1).default('openid email profile'),
   tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-  /** Read the userinfo endpoint when the ID token carries no email. */
-  fetchUserInfo: z.boolean().default(false),
+  /** Read the userinfo endpoint when the ID token carries no email (conforming providers put scope claims only there). */
+  fetchUserInfo: z.boolean().default(true),
   /** Seconds for each request to the provider. */
   timeout: z.number().positive().max(60).default(5),
 })
