@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from '../../generated/prisma/client.js'
+import type { PrismaClient } from '../../generated/prisma/client.js'
 import type { Transaction } from '../command.js'
 import { type RateLimitWindow, type TenantConfig, intervalMs } from '../config/tenantConfig.js'
 
@@ -57,33 +57,31 @@ export async function signInBackoff(
 }
 
 /**
- * Per-IP limit counted from the log: at most `limit` entries of `type` from
- * `ip` within the window (limit 0 turns the limit off). Returns the seconds
- * until the oldest counted entry leaves the window, or null when not blocked.
+ * The seconds until the `limit`-th most recent counted attempt leaves the
+ * window, read by `nthMostRecent(skip, since)`; null when fewer attempts are in it.
  */
-export async function ipLimitFromLog(
-  tx: Transaction,
-  type: string,
+async function ipWait(
   limit: RateLimitWindow,
   ip: string | null,
-  now = Date.now(),
+  now: number,
+  nthMostRecent: (ip: string, skip: number, since: Date) => Promise<{ createdAt: Date } | null>,
 ): Promise<number | null> {
   if (!ip || limit.limit === 0) return null
   const windowMs = intervalMs(limit.window)
-  const where: Prisma.PersonAuthLogWhereInput = {
-    type,
-    clientIp: ip,
-    createdAt: { gte: new Date(now - windowMs) },
-    OR: [{ errorCode: null }, { errorCode: { not: 'RATE_LIMIT_EXCEEDED' } }],
-  }
-  if ((await tx.personAuthLog.count({ where })) < limit.limit) return null
-  const oldestCounted = await tx.personAuthLog.findFirst({
-    where,
-    orderBy: { createdAt: 'desc' },
-    skip: limit.limit - 1,
-    select: { createdAt: true },
-  })
-  return secondsUntil((oldestCounted?.createdAt.getTime() ?? now) + windowMs, now)
+  const boundary = await nthMostRecent(ip, limit.limit - 1, new Date(now - windowMs))
+  return boundary ? secondsUntil(boundary.createdAt.getTime() + windowMs, now) : null
+}
+
+/** Per-IP limit counted from the log: at most `limit` entries of `type` from `ip` within the window (limit 0: no limit). */
+export function ipLimitFromLog(tx: Transaction, type: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
+  return ipWait(limit, ip, now, (clientIp, skip, since) =>
+    tx.personAuthLog.findFirst({
+      where: { type, clientIp, createdAt: { gte: since }, OR: [{ errorCode: null }, { errorCode: { not: 'RATE_LIMIT_EXCEEDED' } }] },
+      orderBy: { createdAt: 'desc' },
+      skip,
+      select: { createdAt: true },
+    }),
+  )
 }
 
 /**
@@ -91,25 +89,11 @@ export async function ipLimitFromLog(
  * An allowed attempt is counted (outside any transaction, so a failed
  * attempt still counts); a refused one is not. Rows past the window are pruned.
  */
-export async function ipLimitFromCounter(
-  prisma: PrismaClient,
-  bucket: string,
-  limit: RateLimitWindow,
-  ip: string | null,
-  now = Date.now(),
-): Promise<number | null> {
-  if (!ip || limit.limit === 0) return null
-  const windowMs = intervalMs(limit.window)
-  const since = new Date(now - windowMs)
-  await prisma.rateLimitHit.deleteMany({ where: { bucket, clientIp: ip, createdAt: { lt: since } } })
-  const recent = await prisma.rateLimitHit.findMany({
-    where: { bucket, clientIp: ip },
-    orderBy: { createdAt: 'desc' },
-    skip: limit.limit - 1,
-    take: 1,
-    select: { createdAt: true },
+export async function ipLimitFromCounter(prisma: PrismaClient, bucket: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
+  const wait = await ipWait(limit, ip, now, async (clientIp, skip, since) => {
+    await prisma.rateLimitHit.deleteMany({ where: { bucket, clientIp, createdAt: { lt: since } } })
+    return prisma.rateLimitHit.findFirst({ where: { bucket, clientIp }, orderBy: { createdAt: 'desc' }, skip, select: { createdAt: true } })
   })
-  if (recent[0]) return secondsUntil(recent[0].createdAt.getTime() + windowMs, now)
-  await prisma.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
-  return null
+  if (wait === null && ip && limit.limit !== 0) await prisma.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
+  return wait
 }
