@@ -51,7 +51,7 @@ export async function initSignInPasswordless(context: TenantContext, email: stri
   const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
     const config = await loadTenantConfig(tx)
     const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
-    /** `reason`, recorded, may say more than the code the client sees. */
+    /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
     const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
       audit({ ...entry, success: false, errorCode: code, ...details })
       return fail(code, message, extra)
