@@ -1,5 +1,8 @@
 import type { Logger } from 'pino'
-import type { AppConfig } from './config.js'
+import { randomBytes } from 'node:crypto'
+import { type AppConfig, ConfigError } from './config.js'
+import { KEY_BYTES, parseEncryptionKey } from './crypto/encryption.js'
+import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -21,6 +24,25 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
   config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
 
 /**
+ * The key that seals secrets at rest: CUSTOS_ENCRYPTION_KEY when given; with
+ * the embedded database a key file in the data directory, created on first
+ * start. With DATABASE_URL it must be given: a key file on one server's disk
+ * would strand the secrets for every other server.
+ */
+export async function loadEncryptionKey(config: AppConfig): Promise<Buffer> {
+  if (config.encryptionKey) return config.encryptionKey
+  if (config.databaseUrl) {
+    throw new ConfigError(
+      'Invalid configuration:\n  CUSTOS_ENCRYPTION_KEY: required with DATABASE_URL (32 random bytes as base64 or hex, e.g. `openssl rand -base64 32`)',
+    )
+  }
+  const stored = await loadOrCreateKeyFile(config.dataDir, 'encryption.key', () => randomBytes(KEY_BYTES).toString('base64'))
+  const key = parseEncryptionKey(stored)
+  if (!key) throw new ConfigError(`Invalid configuration:\n  ${config.dataDir}/encryption.key: does not hold a 32-byte key`)
+  return key
+}
+
+/**
  * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
  * `target` overrides the configured database (tests use an in-memory one).
  */
@@ -30,6 +52,7 @@ export async function startApp(
   target = databaseTarget(config),
   terminal: Terminal = process.stderr,
 ): Promise<RunningApp> {
+  const encryptionKey = await loadEncryptionKey(config)
   const db = await openDatabase(target)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
@@ -42,7 +65,7 @@ export async function startApp(
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl) }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

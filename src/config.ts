@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { parseEncryptionKey } from './crypto/encryption.js'
 import { normalizeIp } from './http/clientInfo.js'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -25,6 +26,15 @@ const environmentSchema = z.object({
       return new Set(addresses.filter((address): address is string => address !== null))
     }),
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  CUSTOS_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return undefined
+      const key = parseEncryptionKey(value)
+      if (!key) context.addIssue({ code: 'custom', message: 'must be 32 bytes written as base64 or 64 hex digits' })
+      return key
+    }),
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -43,6 +53,8 @@ export interface AppConfig {
   readonly logLevel: (typeof logLevels)[number]
   /** Without it, mail goes to the mail_outbox table. */
   readonly smtpUrl: string | undefined
+  /** Seals secrets at rest (TOTP secrets, the captcha secret). Required with DATABASE_URL. */
+  readonly encryptionKey: Buffer | undefined
 }
 
 export class ConfigError extends Error {
@@ -66,5 +78,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
+    encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
   }
 }

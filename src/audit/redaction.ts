@@ -9,6 +9,8 @@ const metadataSchema = z.object({
   reason: z.string().optional(),
   retryAfter: z.number().optional(),
   identityProvider: z.string().optional(),
+  /** The id of a password reset or passwordless request (person_token.id); never its token. */
+  requestId: z.string().optional(),
 })
 export type AuditMetadata = z.input<typeof metadataSchema>
 

@@ -16,6 +16,8 @@ export interface AppServices {
   readonly db: Database
   readonly logger: Logger
   readonly mailer: Mailer
+  /** Seals secrets at rest (src/crypto/encryption.ts). */
+  readonly encryptionKey: Buffer
 }
 
 export interface RequestContext extends TenantContext {
@@ -59,6 +61,7 @@ export function createContextFactory(services: AppServices) {
       services,
       prisma: services.db.prisma,
       mailer: services.mailer,
+      encryptionKey: services.encryptionKey,
       caller,
       permissions: new Permissions(caller?.roles ?? []),
       actor: { identityId: caller?.identityId ?? null, personId: caller?.personId ?? null, client },

@@ -15,6 +15,12 @@ export interface OutgoingMail {
 
 export interface Mailer {
   send(mail: OutgoingMail): Promise<void>
+  /**
+   * Sends without making the caller wait: an answer must not take longer when
+   * a mail goes out (that would tell whether an email is known). A failure is
+   * logged with the mail type only.
+   */
+  sendInBackground(mail: OutgoingMail): void
 }
 
 /**
@@ -25,7 +31,12 @@ export interface Mailer {
  */
 export function createMailer(prisma: PrismaClient, logger: Logger, smtpUrl: string | undefined, from = 'Custos <no-reply@custos.local>'): Mailer {
   const transport = smtpUrl ? nodemailer.createTransport(smtpUrl) : undefined
-  return {
+  const mailer: Mailer = {
+    sendInBackground(mail) {
+      mailer.send(mail).catch((error: unknown) => {
+        logger.error({ mailType: mail.type, recipientDomain: mail.to.split('@')[1], error: (error as Error).message }, 'mail delivery failed')
+      })
+    },
     async send(mail) {
       const variant = mail.variant ?? ''
       const projectId = mail.projectId ?? null
@@ -52,4 +63,5 @@ export function createMailer(prisma: PrismaClient, logger: Logger, smtpUrl: stri
       logger.info({ mailType: mail.type, recipientDomain: mail.to.split('@')[1], via: transport ? 'smtp' : 'outbox' }, 'mail sent')
     },
   }
+  return mailer
 }

@@ -22,7 +22,7 @@ export interface MailTemplateContent {
 export const defaultTemplates: Partial<Record<MailType, MailTemplateContent>> = {
   RESET_PASSWORD_REQUEST: {
     subject: 'Reset your password',
-    content: 'Someone asked to reset the password of {{email}}.\n\nReset token: {{token}}\n{{#url}}Link: {{url}}\n{{/url}}\nIf it was not you, ignore this mail.',
+    content: 'Someone asked to reset the password of {{email}}.\n\nRequest: {{requestId}}\nReset token: {{token}}\n{{#url}}Link: {{url}}\n{{/url}}\nThe token expires at {{expiresAt}}. If it was not you, ignore this mail.',
   },
   PASSWORDLESS_SIGN_IN: {
     subject: 'Your sign-in link',

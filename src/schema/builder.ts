@@ -34,6 +34,8 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date | string }
     Json: { Input: unknown; Output: unknown }
+    /** An ISO 8601 duration such as PT15M; operations validate it. */
+    Interval: { Input: string; Output: string }
   }
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, SimpleObjectsPlugin],

@@ -2,7 +2,9 @@ import type { FieldRef, ObjectFieldBuilder, ObjectRef, SchemaTypes } from '@poth
 import type { OperationError, Outcome } from '../tenant/outcome.js'
 import { builder } from './builder.js'
 
-type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T extends SchemaTypes> ? T : never
+/** The builder's schema types, for helpers that take Pothos field builders. */
+export type SchemaTypesOf = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T extends SchemaTypes> ? T : never
+type Types = SchemaTypesOf
 
 /**
  * Declares Contember's response triple for an operation `Name`:

@@ -18,7 +18,7 @@ class RolledBack {
 
 /**
  * Runs one tenant operation in a transaction together with its audit entries.
- * A successful outcome commits the change and its success entries together.
+ * A successful outcome commits the change and its entries together.
  * A failed outcome rolls every change back, then records its failure entries
  * on their own, so a refused sign-in is logged even though nothing else stays.
  */
@@ -33,7 +33,9 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
       async (tx) => {
         const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry) })
         if (!outcome.ok) throw new RolledBack(outcome)
-        for (const entry of entries.filter((entry) => entry.success)) await recordAuditEntry(tx, actor, entry)
+        // Failure entries queued by a successful answer (one that hides a failure, such as a reset
+        // request for an unknown email) are written too.
+        for (const entry of entries) await recordAuditEntry(tx, actor, entry)
         return outcome
       },
       { timeout: 30_000, maxWait: 30_000 },

@@ -17,6 +17,8 @@ export interface Caller {
 export interface TenantContext {
   readonly prisma: PrismaClient
   readonly mailer: Mailer
+  /** Seals secrets at rest (src/crypto/encryption.ts). */
+  readonly encryptionKey: Buffer
   readonly caller: Caller | null
   readonly permissions: Permissions
   readonly actor: AuditActor

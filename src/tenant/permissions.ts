@@ -21,16 +21,22 @@ export const privilegeCatalog = {
   'apiKey:disable': 'disable API keys',
   'identity:addGlobalRoles': 'grant global roles',
   'identity:removeGlobalRoles': 'revoke global roles',
+  'person:resetPassword': 'reset passwords',
+  'person:signInPasswordless': 'sign in without a password',
+  'person:signInIDP': 'sign in with an identity provider',
+  'person:changePassword': 'change the passwords of other persons',
+  'person:changeProfile': 'change the profiles of other persons',
+  'system:configure': 'configure the tenant',
 } as const
 
 export type Privilege = keyof typeof privilegeCatalog
 export type PrivilegePattern = Privilege | `${string}:*` | '*:*'
 export type RoleGrants = Readonly<Record<string, readonly PrivilegePattern[]>>
 
-/** What each role may do out of the box. `system:viewAuthLog` belongs to super_admin alone. */
+/** What each role may do out of the box. `system:viewAuthLog` and `system:configure` belong to super_admin alone. */
 export const defaultRoleGrants: RoleGrants = {
   super_admin: ['*:*'],
-  login: ['person:signUp', 'person:signIn'],
+  login: ['person:signUp', 'person:signIn', 'person:resetPassword', 'person:signInPasswordless', 'person:signInIDP'],
   person: ['person:self'],
   project_creator: [],
   project_admin: [],

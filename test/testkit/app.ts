@@ -29,11 +29,22 @@ export interface TestApp {
   stop(): Promise<void>
 }
 
+export interface TestAppOptions {
+  /**
+   * Keep the built-in per-IP rate limits. By default they are raised, since
+   * every test request comes from 127.0.0.1; rate-limit tests configure their own.
+   */
+  readonly defaultRateLimits?: boolean
+}
+
+const generousWindow = { limit: 1_000_000, window: 'PT1M' }
+const generousRateLimits = { signUpPerIp: generousWindow, loginPerIp: generousWindow, passwordResetPerIp: generousWindow, passwordlessInitPerIp: generousWindow }
+
 /**
  * A server of its own on a fresh database (in-memory PGlite, or a new
  * PostgreSQL database when TEST_DATABASE_URL is set), with known root and login tokens.
  */
-export async function startTestApp(environment: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(environment: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase()
   const rootToken = `root-${randomBytes(16).toString('hex')}`
   const loginToken = `login-${randomBytes(16).toString('hex')}`
@@ -45,6 +56,7 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
+    CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...environment,
   })
@@ -56,6 +68,9 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     },
   })
   const running = await startApp(config, createLogger(config.logLevel, sink), database.target)
+  if (!options.defaultRateLimits) {
+    await running.services.db.prisma.config.create({ data: { id: 1, data: { rateLimits: generousRateLimits } } })
+  }
   return {
     url: running.url,
     app: running,

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { generate as generateTotp } from 'otplib'
 import type { GraphQLResponse, TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -227,4 +228,59 @@ export async function tenantRequest(
     body = undefined
   }
   return { status: response.status, body, text }
+}
+
+/** Changes the tenant configuration with the root token (records tenant_config_change). */
+export async function configureTenant(app: TestApp, config: Record<string, unknown>): Promise<void> {
+  const response = await app.gql(
+    `mutation ($config: ConfigInput!) { configure(config: $config) { ok error { code developerMessage } } }`,
+    { variables: { config }, token: app.rootToken },
+  )
+  if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
+}
+
+/**
+ * Inserts an identity_provider row directly (the admin operations that add
+ * providers belong to another part of the API). Returns its slug.
+ */
+export async function insertIdentityProvider(
+  app: TestApp,
+  row: { slug?: string; configuration: Record<string, unknown>; autoSignUp?: boolean; initReturnsConfig?: boolean; disabled?: boolean },
+): Promise<string> {
+  const slug = row.slug ?? `idp-${randomBytes(4).toString('hex')}`
+  await app.app.services.db.prisma.identityProvider.create({
+    data: {
+      slug,
+      type: 'oidc',
+      configuration: row.configuration as never,
+      autoSignUp: row.autoSignUp ?? false,
+      initReturnsConfig: row.initReturnsConfig ?? false,
+      disabledAt: row.disabled ? new Date() : null,
+    },
+  })
+  return slug
+}
+
+/** The TOTP code of `secret` for now plus `stepOffset` 30-second steps. */
+export const totpCode = (secret: string, stepOffset = 0) => generateTotp({ secret, epoch: Math.floor(Date.now() / 1000) + stepOffset * 30 })
+
+/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
+export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
+  const prepared = await app.gql(`mutation { prepareOtp { ok result { otpSecret } } }`, { token: person.token })
+  const secret = prepared.data?.prepareOtp?.result?.otpSecret
+  if (!secret) throw new Error(`prepareOtp failed: ${JSON.stringify(prepared)}`)
+  const confirmed = await app.gql(`mutation ($code: String!) { confirmOtp(otpToken: $code) { ok error { code } } }`, {
+    variables: { code: await totpCode(secret) },
+    token: person.token,
+  })
+  if (!confirmed.data?.confirmOtp?.ok) throw new Error(`confirmOtp failed: ${JSON.stringify(confirmed)}`)
+  return secret
+}
+
+/** Every person_auth_log row with all its columns rendered as text, read straight from the database. */
+export async function auditRowsAsText(app: TestApp): Promise<string[]> {
+  const rows = await app.app.services.db.session((session) =>
+    session.query<{ row: string }>('SELECT row_to_json(log)::text AS row FROM person_auth_log AS log ORDER BY created_at'),
+  )
+  return rows.map((row) => row.row)
 }

@@ -3,7 +3,9 @@ import { signUp } from '../../tenant/auth/signUp.js'
 import { createSessionToken, signOut } from '../../tenant/auth/sessionToken.js'
 import { builder } from '../builder.js'
 import { Person } from '../identity/identity.js'
-import { defineResponse } from '../responses.js'
+import { type SchemaTypesOf, defineResponse } from '../responses.js'
+import type { ObjectFieldBuilder } from '@pothos/core'
+import type { OperationError } from '../../tenant/outcome.js'
 
 export const WeakPasswordReason = builder.enumType('WeakPasswordReason', {
   values: ['TOO_SHORT', 'MISSING_UPPERCASE', 'MISSING_LOWERCASE', 'MISSING_DIGIT', 'MISSING_SPECIAL', 'INVALID_PATTERN', 'BLACKLISTED', 'COMPROMISED'] as const,
@@ -18,21 +20,29 @@ export const SignInOptions = builder.inputType('SignInOptions', {
   }),
 })
 
+/** The error field that tells how long a rate-limited caller must wait. */
+export const retryAfterField = <Code extends string>(t: ObjectFieldBuilder<SchemaTypesOf, OperationError<Code>>) => ({
+  retryAfter: t.int({ nullable: true, description: 'Seconds to wait before the next attempt.', resolve: (error) => (error.retryAfter as number) ?? null }),
+})
+
 /** The result every sign-in returns: a session token and its person. */
 export const signInResult = (name: string) =>
   builder.simpleObject(name, {
     fields: (t) => ({ token: t.string(), person: t.field({ type: Person }) }),
   })
 
+/** The error field that lists why a password was refused. */
+export const weakPasswordReasonsField = <Code extends string>(t: ObjectFieldBuilder<SchemaTypesOf, OperationError<Code>>) => ({
+  weakPasswordReasons: t.field({
+    type: [WeakPasswordReason],
+    nullable: true,
+    resolve: (error) => (error.weakPasswordReasons as never) ?? null,
+  }),
+})
+
 const SignUpResponse = defineResponse('SignUp', ['EMAIL_ALREADY_EXISTS', 'INVALID_EMAIL_FORMAT', 'TOO_WEAK', 'INVALID_CAPTCHA', 'RATE_LIMIT_EXCEEDED'] as const, {
   result: builder.simpleObject('SignUpResult', { fields: (t) => ({ person: t.field({ type: Person }) }) }),
-  extendError: (t) => ({
-    weakPasswordReasons: t.field({
-      type: [WeakPasswordReason],
-      nullable: true,
-      resolve: (error) => (error.weakPasswordReasons as never) ?? null,
-    }),
-  }),
+  extendError: weakPasswordReasonsField,
 })
 
 const SignInResponse = defineResponse(
@@ -41,7 +51,7 @@ const SignInResponse = defineResponse(
   {
     result: signInResult('SignInResult'),
     extendError: (t) => ({
-      retryAfter: t.int({ nullable: true, description: 'Seconds to wait before the next attempt.', resolve: (error) => (error.retryAfter as number) ?? null }),
+      ...retryAfterField(t),
     }),
   },
 )

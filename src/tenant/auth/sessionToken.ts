@@ -1,23 +1,21 @@
 import type { AuditEntry } from '../../audit/recorder.js'
-import { closeSessions, openSession } from '../apiKeys/sessions.js'
+import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
 import { normalizeEmail } from '../persons/persons.js'
-import { sessionMinutes } from './sessionLifetime.js'
+import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 
-export interface CreateSessionTokenInput {
+export interface CreateSessionTokenInput extends SessionRequest {
   readonly email?: string | null
   readonly personId?: string | null
-  readonly expiration?: number | null
-  readonly trustForwardedClientInfo?: boolean | null
 }
 
 /** A privileged caller mints a session for a person (for example a backend that signed the person in itself). */
 export function createSessionToken(context: TenantContext, input: CreateSessionTokenInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const entry: Omit<AuditEntry<'create_session_token'>, 'success'> = {
       type: 'create_session_token',
       personInputIdentifier: input.email ?? input.personId ?? null,
@@ -40,8 +38,7 @@ export function createSessionToken(context: TenantContext, input: CreateSessionT
     }
     if (person.disabledAt) return refuse('PERSON_DISABLED', 'This person is disabled.', person.id)
     const config = await loadTenantConfig(tx)
-    const trustForwarded = Boolean(input.trustForwardedClientInfo && context.caller?.trustForwardedInfo)
-    const session = await openSession(tx, person.identityId, sessionMinutes(config.login, input.expiration), actor.client, trustForwarded)
+    const session = await openPersonSession(context, tx, config.login, person.identityId, input)
     audit({ ...entry, success: true, targetPersonId: person.id, metadata: { sessionId: session.id } })
     return succeed({ token: session.token, person })
   })

@@ -1,12 +1,13 @@
 import type { AuditEntry } from '../../audit/recorder.js'
-import { openSession } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
 import { type TenantConfig, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonByEmail } from '../persons/persons.js'
+import { checkSecondFactor } from './otp.js'
 import { verifyPassword } from './passwords.js'
-import { sessionMinutes } from './sessionLifetime.js'
+import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
+import { ipLimitFromLog, signInBackoff } from './throttle.js'
 
 export type SignInErrorCode =
   | 'INVALID_CREDENTIALS'
@@ -18,13 +19,10 @@ export type SignInErrorCode =
   | 'INVALID_OTP_TOKEN'
   | 'RATE_LIMIT_EXCEEDED'
 
-export interface SignInInput {
+export interface SignInInput extends SessionRequest {
   readonly email: string
   readonly password: string
-  /** Minutes of idle lifetime. */
-  readonly expiration?: number | null
   readonly otpToken?: string | null
-  readonly trustForwardedClientInfo?: boolean | null
 }
 
 /** What the client is told: the real reason, unless the configuration says not to reveal it. */
@@ -48,7 +46,8 @@ const messages: Record<SignInErrorCode, string> = {
 /**
  * Password sign-in. Every attempt is recorded as `login`, failures with the
  * real reason in error_code even when the client sees INVALID_CREDENTIALS.
- * An unknown email costs the same password work as a known one.
+ * An unknown email costs the same password work as a known one; an attempt
+ * refused by the per-IP limit or the backoff costs none.
  */
 export function signIn(context: TenantContext, input: SignInInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
@@ -65,20 +64,22 @@ export function signIn(context: TenantContext, input: SignInInput) {
       return fail(shown, messages[shown])
     }
 
+    const ipWait = await ipLimitFromLog(tx, 'login', config.rateLimits.loginPerIp, actor.client.ip)
+    const retryAfter = ipWait ?? (await signInBackoff(tx, config.login, { identifier: input.email, personId: person?.id ?? null }))
+    if (retryAfter !== null) {
+      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: ipWait !== null ? 'ip' : 'backoff' } })
+      return fail('RATE_LIMIT_EXCEEDED' as SignInErrorCode, messages.RATE_LIMIT_EXCEEDED, { retryAfter })
+    }
+
     const passwordMatches = await verifyPassword(person?.passwordHash, input.password)
     if (!person) return refuse('UNKNOWN_EMAIL')
     if (!person.passwordHash) return refuse('NO_PASSWORD_SET')
     if (!passwordMatches) return refuse('INVALID_PASSWORD')
     if (person.disabledAt) return refuse('PERSON_DISABLED')
+    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input.otpToken)
+    if (secondFactor) return refuse(secondFactor)
 
-    const trustForwarded = Boolean(input.trustForwardedClientInfo && context.caller?.trustForwardedInfo)
-    const session = await openSession(
-      tx,
-      person.identityId,
-      sessionMinutes(config.login, input.expiration),
-      actor.client,
-      trustForwarded,
-    )
+    const session = await openPersonSession(context, tx, config.login, person.identityId, input)
     audit({ ...entry, success: true, metadata: { sessionId: session.id } })
     return succeed({ token: session.token, person })
   })

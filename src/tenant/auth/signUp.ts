@@ -5,6 +5,7 @@ import { fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { hashPassword } from './passwords.js'
 import { weakPasswordReasons } from './passwordPolicy.js'
+import { ipLimitFromCounter } from './throttle.js'
 
 export interface SignUpInput {
   readonly email: string
@@ -14,8 +15,14 @@ export interface SignUpInput {
   readonly roles?: readonly string[] | null
 }
 
-/** Creates a person with its identity. */
-export function signUp(context: TenantContext, input: SignUpInput) {
+/**
+ * Creates a person with its identity. Sign-up has no log event, so its per-IP
+ * limit is counted in rate_limit_hit; every attempt counts, also a failed one.
+ */
+export async function signUp(context: TenantContext, input: SignUpInput) {
+  const { rateLimits } = await loadTenantConfig(context.prisma)
+  const retryAfter = await ipLimitFromCounter(context.prisma, 'signUp', rateLimits.signUpPerIp, context.actor.client.ip)
+  if (retryAfter !== null) return fail('RATE_LIMIT_EXCEEDED' as const, 'Too many sign-ups from this address; try again later.', { retryAfter })
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const email = normalizeEmail(input.email)
     if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')

@@ -1,0 +1,75 @@
+import { activatePasswordlessOtp, initSignInPasswordless, signInPasswordless } from '../../tenant/auth/passwordless.js'
+import { builder } from '../builder.js'
+import { badInputError } from '../errors.js'
+import { defineResponse } from '../responses.js'
+import { MailOptionsFields } from './passwordReset.js'
+import { SignInOptions, retryAfterField, signInResult } from './signIn.js'
+
+const InitSignInPasswordlessOptions = builder.inputType('InitSignInPasswordlessOptions', {
+  fields: (t) => ({ mailVariant: t.string(MailOptionsFields.mailVariant), mailProject: t.string(MailOptionsFields.mailProject) }),
+})
+const PasswordlessValidationType = builder.enumType('PasswordlessValidationType', { values: ['otp', 'token'] as const })
+
+const InitSignInPasswordlessResponse = defineResponse(
+  'InitSignInPasswordless',
+  ['PERSON_NOT_FOUND', 'PASSWORDLESS_DISABLED', 'INVALID_CAPTCHA', 'RATE_LIMIT_EXCEEDED'] as const,
+  {
+    result: builder.simpleObject('InitSignInPasswordlessResult', {
+      fields: (t) => ({ requestId: t.string(), expiresAt: t.field({ type: 'DateTime' }) }),
+    }),
+    extendError: retryAfterField,
+  },
+)
+const ActivatePasswordlessOtpResponse = defineResponse('ActivatePasswordlessOtp', ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED'] as const)
+const SignInPasswordlessResponse = defineResponse(
+  'SignInPasswordless',
+  ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED', 'PERSON_DISABLED', 'OTP_REQUIRED', 'INVALID_OTP_TOKEN'] as const,
+  { result: signInResult('SignInPasswordlessResult') },
+)
+
+const sha256Hex = /^[0-9a-f]{64}$/i
+
+builder.mutationFields((t) => ({
+  initSignInPasswordless: t.field({
+    type: InitSignInPasswordlessResponse,
+    nullable: true,
+    description: 'Mails a sign-in link token and a 6-digit code (config passwordless.enabled decides who may).',
+    authScopes: { privilege: 'person:signInPasswordless' },
+    args: {
+      email: t.arg.string({ required: true }),
+      options: t.arg({ type: InitSignInPasswordlessOptions, required: false }),
+      captchaToken: t.arg.string({ required: false }),
+    },
+    resolve: (_root, args, context) => initSignInPasswordless(context, args.email, args.options),
+  }),
+  activatePasswordlessOtp: t.field({
+    type: ActivatePasswordlessOtpResponse,
+    nullable: true,
+    description: 'From the device that opened the link: sets the sha256 (hex) of a code the asking device then signs in with.',
+    authScopes: { privilege: 'person:signInPasswordless' },
+    args: {
+      requestId: t.arg.string({ required: true }),
+      token: t.arg.string({ required: true }),
+      otpHash: t.arg.string({ required: true }),
+    },
+    resolve: (_root, args, context) => {
+      if (!sha256Hex.test(args.otpHash)) throw badInputError('otpHash must be a sha256 in hex (64 characters).', 'otpHash')
+      return activatePasswordlessOtp(context, args.requestId, args.token, args.otpHash)
+    },
+  }),
+  signInPasswordless: t.field({
+    type: SignInPasswordlessResponse,
+    nullable: true,
+    authScopes: { privilege: 'person:signInPasswordless' },
+    args: {
+      requestId: t.arg.string({ required: true }),
+      validationType: t.arg({ type: PasswordlessValidationType, required: true }),
+      token: t.arg.string({ required: true, description: 'The link token, or the code for validationType otp.' }),
+      expiration: t.arg.int({ required: false, description: 'Idle lifetime of the session, in minutes.' }),
+      mfaOtp: t.arg.string({ required: false, description: 'TOTP code, when the person has a second factor.' }),
+      options: t.arg({ type: SignInOptions, required: false }),
+    },
+    resolve: (_root, args, context) =>
+      signInPasswordless(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
+  }),
+}))

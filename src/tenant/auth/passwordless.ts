@@ -1,0 +1,197 @@
+import { randomInt, randomUUID } from 'node:crypto'
+import type { AuditEntry } from '../../audit/recorder.js'
+import type { Person } from '../../generated/prisma/client.js'
+import type { OutgoingMail } from '../../mail/mailer.js'
+import { runCommand } from '../command.js'
+import { type TenantConfig, intervalMs, loadTenantConfig } from '../config/tenantConfig.js'
+import type { TenantContext } from '../context.js'
+import { fail, succeed } from '../outcome.js'
+import { findPersonByEmail } from '../persons/persons.js'
+import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
+import { checkSecondFactor } from './otp.js'
+import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
+import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
+import { ipLimitFromLog } from './throttle.js'
+
+/** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
+export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
+
+/** Whether config.passwordless.enabled lets this person sign in without a password. */
+export function passwordlessAllowed(policy: TenantConfig['passwordless']['enabled'], person: Pick<Person, 'passwordlessEnabled'>): boolean {
+  switch (policy) {
+    case 'always':
+      return true
+    case 'never':
+      return false
+    case 'optIn':
+      return person.passwordlessEnabled === true
+    case 'optOut':
+      return person.passwordlessEnabled !== false
+  }
+}
+
+/** The sign-in link: config.passwordless.url with requestId and token added to its query. */
+function signInLink(base: string | null, requestId: string, token: string): string | null {
+  if (!base) return null
+  const url = new URL(base)
+  url.searchParams.set('requestId', requestId)
+  url.searchParams.set('token', token)
+  return url.href
+}
+
+type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'RATE_LIMIT_EXCEEDED'
+
+/**
+ * Mails a sign-in link token and a 6-digit code (`passwordless_login_init`).
+ * Unless login.revealUserExists is on, an unknown, disabled or not-enabled
+ * person gets an answer like any other (a request id that leads nowhere) and
+ * no mail; the log keeps the real reason.
+ */
+export async function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined) {
+  const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
+    const config = await loadTenantConfig(tx)
+    const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
+    /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
+    const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
+      audit({ ...entry, success: false, errorCode: code, ...details })
+      return fail(code, message, extra)
+    }
+    if (config.passwordless.enabled === 'never') return refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is turned off.')
+    const retryAfter = await ipLimitFromLog(tx, 'passwordless_login_init', config.rateLimits.passwordlessInitPerIp, actor.client.ip)
+    if (retryAfter !== null) {
+      return refuse('RATE_LIMIT_EXCEEDED', 'Too many requests from this address; try again later.', { metadata: { retryAfter, reason: 'ip' } }, { retryAfter })
+    }
+
+    const lifetimeMs = intervalMs(config.passwordless.expiration)
+    const person = await findPersonByEmail(tx, email)
+    const problem = !person?.email
+      ? 'PERSON_NOT_FOUND'
+      : person.disabledAt
+        ? 'PERSON_DISABLED'
+        : !passwordlessAllowed(config.passwordless.enabled, person)
+          ? 'PASSWORDLESS_DISABLED'
+          : null
+    if (!person?.email || problem) {
+      const details = { personId: person?.id ?? null, errorCode: problem ?? 'PERSON_NOT_FOUND' }
+      if (config.login.revealUserExists) {
+        return problem === 'PASSWORDLESS_DISABLED'
+          ? refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is off for this person.', details)
+          : refuse('PERSON_NOT_FOUND', 'No person can sign in with this email.', details)
+      }
+      audit({ ...entry, ...details, success: false })
+      return succeed({ answer: { requestId: randomUUID(), expiresAt: new Date(Date.now() + lifetimeMs) }, mail: null })
+    }
+
+    const code = randomInt(0, 1_000_000).toString().padStart(6, '0')
+    const issued = await issuePersonToken(tx, person.id, 'passwordless', lifetimeMs, code)
+    audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
+    const mail: OutgoingMail = {
+      to: person.email,
+      type: 'PASSWORDLESS_SIGN_IN',
+      variables: {
+        requestId: issued.requestId,
+        token: issued.token,
+        code,
+        url: signInLink(config.passwordless.url, issued.requestId, issued.token),
+        expiresAt: issued.expiresAt.toISOString(),
+      },
+      ...(await mailTemplateChoice(tx, options)),
+    }
+    return succeed({ answer: { requestId: issued.requestId, expiresAt: issued.expiresAt }, mail })
+  })
+  if (!outcome.ok) return outcome
+  if (outcome.result.mail) context.mailer.sendInBackground(outcome.result.mail)
+  return succeed(outcome.result.answer)
+}
+
+export type PasswordlessTokenErrorCode = 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_USED'
+
+const tokenMessages: Record<PasswordlessTokenErrorCode, string> = {
+  TOKEN_NOT_FOUND: 'No passwordless request has this id.',
+  TOKEN_INVALID: 'The token or code is not valid for this request.',
+  TOKEN_EXPIRED: 'This request has expired.',
+  TOKEN_USED: 'This request was used already.',
+}
+
+/**
+ * Cross-device sign-in (`passwordless_login_exchange`): the device that opened
+ * the mailed link sets the hash (sha256, hex) of a code it shows; the device
+ * that asked then signs in with that code. The mailed code stops working.
+ */
+export function activatePasswordlessOtp(context: TenantContext, requestId: string, token: string, otpHash: string) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const request = await findTokenRequest(tx, requestId, 'passwordless')
+    const entry: Omit<AuditEntry<'passwordless_login_exchange'>, 'success'> = {
+      type: 'passwordless_login_exchange',
+      personId: request?.personId ?? null,
+      metadata: request ? { requestId: request.id } : {},
+    }
+    const refuse = (code: PasswordlessTokenErrorCode) => {
+      audit({ ...entry, success: false, errorCode: code })
+      return fail(code, tokenMessages[code])
+    }
+    if (!request) return refuse('TOKEN_NOT_FOUND')
+    if (!matchesHash(token, request.tokenHash)) return refuse('TOKEN_INVALID')
+    const spent = spentProblem(request)
+    if (spent) return refuse(spent)
+    await tx.personToken.update({ where: { id: request.id }, data: { otpHash: otpHash.toLowerCase(), otpActivatedAt: new Date() } })
+    audit({ ...entry, success: true })
+    return succeed(null)
+  })
+}
+
+export type SignInPasswordlessErrorCode = PasswordlessTokenErrorCode | 'PERSON_DISABLED' | 'OTP_REQUIRED' | 'INVALID_OTP_TOKEN'
+
+export interface SignInPasswordlessInput extends SessionRequest {
+  readonly requestId: string
+  readonly validationType: 'otp' | 'token'
+  /** The link token, or the code for validationType otp. */
+  readonly token: string
+  /** The TOTP code when the person has a second factor. */
+  readonly mfaOtp?: string | null
+}
+
+/** Completes a passwordless sign-in (`passwordless_login`); the request is used up. */
+export function signInPasswordless(context: TenantContext, input: SignInPasswordlessInput) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const request = await findTokenRequest(tx, input.requestId, 'passwordless')
+    const entry: Omit<AuditEntry<'passwordless_login'>, 'success'> = {
+      type: 'passwordless_login',
+      personId: request?.personId ?? null,
+      metadata: request ? { requestId: request.id } : {},
+      eventData: { validationType: input.validationType },
+    }
+    const refuse = (code: SignInPasswordlessErrorCode, reason: string = code) => {
+      audit({ ...entry, success: false, errorCode: reason })
+      return fail(code, tokenMessages[code as PasswordlessTokenErrorCode] ?? 'The sign-in was refused.')
+    }
+    if (!request) return refuse('TOKEN_NOT_FOUND')
+    const failedAttempts = await tx.personAuthLog.count({
+      where: {
+        type: 'passwordless_login',
+        success: false,
+        personId: request.personId,
+        createdAt: { gte: request.createdAt },
+        metadata: { path: ['requestId'], equals: request.id },
+        errorCode: { not: 'OTP_REQUIRED' },
+      },
+    })
+    if (failedAttempts >= PASSWORDLESS_MAX_FAILED_ATTEMPTS) return refuse('TOKEN_INVALID', 'TOO_MANY_ATTEMPTS')
+    const expectedHash = input.validationType === 'token' ? request.tokenHash : request.otpActivatedAt ? request.otpHash : null
+    if (!matchesHash(input.token, expectedHash)) return refuse('TOKEN_INVALID')
+    const spent = spentProblem(request)
+    if (spent) return refuse(spent)
+
+    const person = await tx.person.findUniqueOrThrow({ where: { id: request.personId } })
+    if (person.disabledAt) return refuse('PERSON_DISABLED')
+    const config = await loadTenantConfig(tx)
+    if (!passwordlessAllowed(config.passwordless.enabled, person)) return refuse('TOKEN_INVALID', 'PASSWORDLESS_DISABLED')
+    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input.mfaOtp)
+    if (secondFactor) return refuse(secondFactor)
+    if (!(await consumePersonToken(tx, request))) return refuse('TOKEN_USED')
+
+    const session = await openPersonSession(context, tx, config.login, person.identityId, input)
+    audit({ ...entry, success: true, metadata: { requestId: request.id, sessionId: session.id } })
+    return succeed({ token: session.token, person })
+  })
+}

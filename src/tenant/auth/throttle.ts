@@ -1,0 +1,99 @@
+import type { PrismaClient } from '../../generated/prisma/client.js'
+import type { Transaction } from '../command.js'
+import { type RateLimitWindow, type TenantConfig, intervalMs } from '../config/tenantConfig.js'
+
+/**
+ * Brute-force protection. Sign-in backoff and the per-IP limits of flows that
+ * have an event are counted from person_auth_log itself; sign-up, which has no
+ * event, is counted in the rate_limit_hit table. Refused attempts
+ * (RATE_LIMIT_EXCEEDED) never count, so waiting out the delay always helps.
+ */
+
+/** Seconds to wait; at least one. */
+const secondsUntil = (moment: number, now: number) => Math.max(1, Math.ceil((moment - now) / 1000))
+
+/** Failed sign-ins that say nothing about a guessed secret: neither counted nor a reset. */
+const notAGuess = ['RATE_LIMIT_EXCEEDED', 'OTP_REQUIRED']
+
+/** How many consecutive failures reach maxBackoff; more are never needed. */
+function failuresToMax(login: TenantConfig['login']): number {
+  const ratio = intervalMs(login.maxBackoff) / Math.max(1, intervalMs(login.baseBackoff))
+  return Math.min(64, Math.ceil(Math.log2(Math.max(1, ratio))) + 1)
+}
+
+/**
+ * The wait before the next sign-in for an identifier: after n consecutive
+ * failed `login` entries within attemptWindow, baseBackoff * 2^(n-1) from the
+ * last failure, capped at maxBackoff. A successful login, or a successful
+ * password_reset of the person, ends the run. Returns null when not blocked.
+ */
+export async function signInBackoff(
+  tx: Transaction,
+  login: TenantConfig['login'],
+  who: { readonly identifier: string; readonly personId: string | null },
+  now = Date.now(),
+): Promise<number | null> {
+  const history = await tx.personAuthLog.findMany({
+    where: {
+      createdAt: { gte: new Date(now - intervalMs(login.attemptWindow)) },
+      OR: [
+        { type: 'login', personInputIdentifier: who.identifier },
+        ...(who.personId
+          ? [{ type: 'login', personId: who.personId }, { type: 'password_reset', success: true, personId: who.personId }]
+          : []),
+      ],
+      AND: { OR: [{ errorCode: null }, { errorCode: { notIn: notAGuess } }] },
+    },
+    orderBy: { createdAt: 'desc' },
+    select: { success: true, createdAt: true },
+    take: failuresToMax(login) + 1,
+  })
+  const failures = history.findIndex((entry) => entry.success)
+  const consecutive = failures === -1 ? history.length : failures
+  if (consecutive === 0) return null
+  const delay = Math.min(intervalMs(login.baseBackoff) * 2 ** (consecutive - 1), intervalMs(login.maxBackoff))
+  const allowedAt = history[0]!.createdAt.getTime() + delay
+  return allowedAt > now ? secondsUntil(allowedAt, now) : null
+}
+
+/**
+ * The seconds until the `limit`-th most recent counted attempt leaves the
+ * window, read by `nthMostRecent(skip, since)`; null when fewer attempts are in it.
+ */
+async function ipWait(
+  limit: RateLimitWindow,
+  ip: string | null,
+  now: number,
+  nthMostRecent: (ip: string, skip: number, since: Date) => Promise<{ createdAt: Date } | null>,
+): Promise<number | null> {
+  if (!ip || limit.limit === 0) return null
+  const windowMs = intervalMs(limit.window)
+  const boundary = await nthMostRecent(ip, limit.limit - 1, new Date(now - windowMs))
+  return boundary ? secondsUntil(boundary.createdAt.getTime() + windowMs, now) : null
+}
+
+/** Per-IP limit counted from the log: at most `limit` entries of `type` from `ip` within the window (limit 0: no limit). */
+export function ipLimitFromLog(tx: Transaction, type: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
+  return ipWait(limit, ip, now, (clientIp, skip, since) =>
+    tx.personAuthLog.findFirst({
+      where: { type, clientIp, createdAt: { gte: since }, OR: [{ errorCode: null }, { errorCode: { not: 'RATE_LIMIT_EXCEEDED' } }] },
+      orderBy: { createdAt: 'desc' },
+      skip,
+      select: { createdAt: true },
+    }),
+  )
+}
+
+/**
+ * Per-IP limit for flows without a log event, counted in rate_limit_hit.
+ * An allowed attempt is counted (outside any transaction, so a failed
+ * attempt still counts); a refused one is not. Rows past the window are pruned.
+ */
+export async function ipLimitFromCounter(prisma: PrismaClient, bucket: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
+  const wait = await ipWait(limit, ip, now, async (clientIp, skip, since) => {
+    await prisma.rateLimitHit.deleteMany({ where: { bucket, clientIp, createdAt: { lt: since } } })
+    return prisma.rateLimitHit.findFirst({ where: { bucket, clientIp }, orderBy: { createdAt: 'desc' }, skip, select: { createdAt: true } })
+  })
+  if (wait === null && ip && limit.limit !== 0) await prisma.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
+  return wait
+}

@@ -1,0 +1,66 @@
+import type { AuditEntry } from '../../audit/recorder.js'
+import type { Person } from '../../generated/prisma/client.js'
+import { Prisma } from '../../generated/prisma/client.js'
+import { type CommandScope, runCommand } from '../command.js'
+import type { TenantContext } from '../context.js'
+import { isUuid } from '../ids.js'
+import { fail, succeed } from '../outcome.js'
+import { isValidEmail, normalizeEmail } from './persons.js'
+
+export interface ProfileChange {
+  readonly email?: string | null
+  readonly name?: string | null
+}
+
+type ProfileProblem = 'INVALID_EMAIL_FORMAT' | 'EMAIL_ALREADY_EXISTS'
+
+/**
+ * Changes a person's email and/or name. A changed email is recorded as
+ * `email_change` with the address before and after, refusals included.
+ */
+async function updateProfile({ tx, audit }: CommandScope, person: Person, change: ProfileChange, entry: Omit<AuditEntry<'email_change'>, 'success' | 'eventData'>) {
+  const email = change.email != null ? normalizeEmail(change.email) : undefined
+  const emailChanges = email !== undefined && email !== person.email
+  const emailEntry = { ...entry, eventData: { before: { email: person.email }, after: { email: email ?? null } } }
+  const refuse = (code: ProfileProblem, message: string) => {
+    audit({ ...emailEntry, success: false, errorCode: code })
+    return fail(code, message)
+  }
+  if (emailChanges) {
+    if (!isValidEmail(email)) return refuse('INVALID_EMAIL_FORMAT', 'The email address is not valid.')
+    if (await tx.person.findUnique({ where: { email }, select: { id: true } })) return refuse('EMAIL_ALREADY_EXISTS', 'A person with this email already exists.')
+  }
+  try {
+    await tx.person.update({
+      where: { id: person.id },
+      data: { ...(emailChanges ? { email } : {}), ...(change.name !== undefined ? { name: change.name } : {}) },
+    })
+  } catch (error) {
+    // Another request took the address between the check and the update.
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+      return refuse('EMAIL_ALREADY_EXISTS', 'A person with this email already exists.')
+    }
+    throw error
+  }
+  if (emailChanges) audit({ ...emailEntry, success: true })
+  return succeed(null)
+}
+
+/** An admin changes a person's email and/or name. */
+export function changeProfile(context: TenantContext, personId: string, change: ProfileChange) {
+  return runCommand(context.prisma, context.actor, async (scope) => {
+    const person = isUuid(personId) ? await scope.tx.person.findUnique({ where: { id: personId } }) : null
+    if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
+    return updateProfile(scope, person, change, { type: 'email_change', targetPersonId: person.id })
+  })
+}
+
+/** A person changes their own email and/or name. */
+export function changeMyProfile(context: TenantContext, change: ProfileChange) {
+  return runCommand(context.prisma, context.actor, async (scope) => {
+    const personId = context.caller?.personId
+    const person = personId ? await scope.tx.person.findUnique({ where: { id: personId } }) : null
+    if (!person) return fail('NOT_A_PERSON' as const, 'Only a person has a profile.')
+    return updateProfile(scope, person, change, { type: 'email_change' })
+  })
+}

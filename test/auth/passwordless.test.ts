@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import { configureTenant, enableOtp, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
+import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
+
+let app: TestApp
+let mail: MailCatcher
+
+beforeAll(async () => {
+  mail = await startMailCatcher()
+  app = await startTestApp({ SMTP_URL: mail.url })
+  await configureTenant(app, { passwordless: { enabled: 'always', url: 'https://app.example.test/sign-in', expiration: 'PT10M' } })
+})
+afterAll(async () => {
+  await app.stop()
+  await mail.close()
+})
+
+const init = (email: string) =>
+  app.gql(
+    `mutation ($email: String!) {
+      initSignInPasswordless(email: $email) { ok error { code } result { requestId expiresAt } }
+    }`,
+    { variables: { email }, token: app.loginToken },
+  )
+
+const signInPasswordless = (variables: { requestId: string; validationType: 'otp' | 'token'; token: string; mfaOtp?: string }) =>
+  app.gql(
+    `mutation ($requestId: String!, $validationType: PasswordlessValidationType!, $token: String!, $mfaOtp: String) {
+      signInPasswordless(requestId: $requestId, validationType: $validationType, token: $token, mfaOtp: $mfaOtp) {
+        ok error { code } result { token person { id } }
+      }
+    }`,
+    { variables, token: app.loginToken },
+  )
+
+const activate = (requestId: string, token: string, otpHash: string) =>
+  app.gql(
+    `mutation ($requestId: String!, $token: String!, $otpHash: String!) {
+      activatePasswordlessOtp(requestId: $requestId, token: $token, otpHash: $otpHash) { ok error { code } }
+    }`,
+    { variables: { requestId, token, otpHash }, token: app.loginToken },
+  )
+
+/** Starts a passwordless sign-in and reads token and code from the mail that arrived over SMTP. */
+async function mailedRequest(email: string) {
+  const since = mail.received.length
+  const response = await init(email)
+  expect(response.data.initSignInPasswordless.ok).toBe(true)
+  const message = await mail.waitFor(email, { since })
+  const requestId = mailField(message, 'Request')
+  expect(requestId).toBe(response.data.initSignInPasswordless.result.requestId)
+  return { requestId, token: mailField(message, 'Token'), code: mailField(message, 'Code'), link: mailField(message, 'Link') }
+}
+
+const entries = async (type: string, personId: string) => (await readLog(app, { filter: { types: [type], personId } })).entries
+
+describe('passwordless sign-in', () => {
+  it('mails a link token and a code; the token signs in once (passwordless_login_init, passwordless_login)', async () => {
+    const person = await signUpPerson(app)
+    const { requestId, token, code, link } = await mailedRequest(person.email)
+    expect(code).toMatch(/^\d{6}$/)
+    expect(link).toBe(`https://app.example.test/sign-in?requestId=${requestId}&token=${token}`)
+    const [initEntry] = await entries('passwordless_login_init', person.id)
+    expect(initEntry).toMatchObject({ success: true, personInputIdentifier: person.email, errorCode: null, metadata: { requestId } })
+
+    const signedIn = await signInPasswordless({ requestId, validationType: 'token', token })
+    expect(signedIn.data.signInPasswordless).toMatchObject({ ok: true, result: { person: { id: person.id } } })
+    const [entry] = await entries('passwordless_login', person.id)
+    expect(entry).toMatchObject({ success: true, errorCode: null, eventData: { validationType: 'token' } })
+    expect(entry!.metadata).toEqual({ requestId, sessionId: expect.any(String) })
+
+    const again = await signInPasswordless({ requestId, validationType: 'otp', token: code })
+    expect(again.data.signInPasswordless.error.code).toBe('TOKEN_USED')
+  })
+
+  it('signs in with the mailed code (validationType otp)', async () => {
+    const person = await signUpPerson(app)
+    const { requestId, code } = await mailedRequest(person.email)
+    const signedIn = await signInPasswordless({ requestId, validationType: 'otp', token: code })
+    expect(signedIn.data.signInPasswordless.ok).toBe(true)
+    expect((await entries('passwordless_login', person.id))[0]).toMatchObject({ success: true, eventData: { validationType: 'otp' } })
+  })
+
+  it('cross-device: activatePasswordlessOtp sets the code hash (passwordless_login_exchange); the mailed code stops working', async () => {
+    const person = await signUpPerson(app)
+    const { requestId, token, code } = await mailedRequest(person.email)
+    const deviceCode = '482915'
+    const otpHash = createHash('sha256').update(deviceCode).digest('hex')
+    expect((await activate(requestId, 'wrong-token', otpHash)).data.activatePasswordlessOtp.error.code).toBe('TOKEN_INVALID')
+    expect((await activate(requestId, token, otpHash)).data.activatePasswordlessOtp).toEqual({ ok: true, error: null })
+    const exchanges = await entries('passwordless_login_exchange', person.id)
+    expect(exchanges.map((entry) => [entry.success, entry.errorCode])).toEqual([
+      [true, null],
+      [false, 'TOKEN_INVALID'],
+    ])
+    expect((await activate(requestId, token, 'abc')).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT')
+
+    expect((await signInPasswordless({ requestId, validationType: 'otp', token: code })).data.signInPasswordless.error.code).toBe('TOKEN_INVALID')
+    expect((await signInPasswordless({ requestId, validationType: 'otp', token: deviceCode })).data.signInPasswordless.ok).toBe(true)
+  })
+
+  it('refuses a wrong token (TOKEN_INVALID), an unknown request (TOKEN_NOT_FOUND) and an expired one (TOKEN_EXPIRED)', async () => {
+    const person = await signUpPerson(app)
+    const { requestId, token } = await mailedRequest(person.email)
+    expect((await signInPasswordless({ requestId, validationType: 'token', token: 'x'.repeat(40) })).data.signInPasswordless.error.code).toBe(
+      'TOKEN_INVALID',
+    )
+    const unknown = await signInPasswordless({ requestId: '00000000-0000-4000-8000-000000000000', validationType: 'token', token })
+    expect(unknown.data.signInPasswordless.error.code).toBe('TOKEN_NOT_FOUND')
+    await app.app.services.db.prisma.personToken.update({ where: { id: requestId }, data: { expiresAt: new Date(Date.now() - 1000) } })
+    expect((await signInPasswordless({ requestId, validationType: 'token', token })).data.signInPasswordless.error.code).toBe('TOKEN_EXPIRED')
+    expect((await activate(requestId, token, 'a'.repeat(64))).data.activatePasswordlessOtp.error.code).toBe('TOKEN_EXPIRED')
+    const failures = await entries('passwordless_login', person.id)
+    expect(failures.map((entry) => entry.errorCode)).toEqual(['TOKEN_EXPIRED', 'TOKEN_INVALID'])
+  })
+
+  it('gives up on a request after five wrong codes', async () => {
+    const person = await signUpPerson(app)
+    const { requestId, code } = await mailedRequest(person.email)
+    const wrong = code === '000000' ? '111111' : '000000'
+    for (let attempt = 0; attempt < 5; attempt++) {
+      expect((await signInPasswordless({ requestId, validationType: 'otp', token: wrong })).data.signInPasswordless.error.code).toBe('TOKEN_INVALID')
+    }
+    expect((await signInPasswordless({ requestId, validationType: 'otp', token: code })).data.signInPasswordless.error.code).toBe('TOKEN_INVALID')
+    expect((await entries('passwordless_login', person.id))[0]).toMatchObject({ success: false, errorCode: 'TOO_MANY_ATTEMPTS' })
+  })
+
+  it('asks for the second factor (OTP_REQUIRED, INVALID_OTP_TOKEN) without using up the request', async () => {
+    const person = await signedInPerson(app)
+    const secret = await enableOtp(app, person)
+    const { requestId, token } = await mailedRequest(person.email)
+    expect((await signInPasswordless({ requestId, validationType: 'token', token })).data.signInPasswordless.error.code).toBe('OTP_REQUIRED')
+    expect((await signInPasswordless({ requestId, validationType: 'token', token, mfaOtp: '000000' })).data.signInPasswordless.error.code).toBe(
+      'INVALID_OTP_TOKEN',
+    )
+    const ok = await signInPasswordless({ requestId, validationType: 'token', token, mfaOtp: await totpCode(secret, 1) })
+    expect(ok.data.signInPasswordless.ok).toBe(true)
+  })
+
+  it('answers an unknown email like a known one, mails nothing, and records PERSON_NOT_FOUND', async () => {
+    const email = uniqueEmail('ghost')
+    const response = await init(email)
+    expect(response.data.initSignInPasswordless).toMatchObject({ ok: true, result: { requestId: expect.any(String) } })
+    const [entry] = (await readLog(app, { filter: { personInputIdentifier: email } })).entries
+    expect(entry).toMatchObject({ type: 'passwordless_login_init', success: false, errorCode: 'PERSON_NOT_FOUND' })
+  })
+
+  it('honours passwordless.enabled: never, optIn, optOut', async () => {
+    const person = await signUpPerson(app)
+    try {
+      await configureTenant(app, { passwordless: { enabled: 'never' } })
+      expect((await init(person.email)).data.initSignInPasswordless.error.code).toBe('PASSWORDLESS_DISABLED')
+      expect((await entries('passwordless_login_init', person.id)).length).toBe(0)
+      const [refused] = (await readLog(app, { filter: { personInputIdentifier: person.email } })).entries
+      expect(refused).toMatchObject({ success: false, errorCode: 'PASSWORDLESS_DISABLED' })
+
+      // optIn: a person who has not opted in gets the neutral answer; the log says why.
+      await configureTenant(app, { passwordless: { enabled: 'optIn' } })
+      expect((await init(person.email)).data.initSignInPasswordless.ok).toBe(true)
+      expect((await entries('passwordless_login_init', person.id))[0]).toMatchObject({ success: false, errorCode: 'PASSWORDLESS_DISABLED' })
+
+      await configureTenant(app, { passwordless: { enabled: 'optOut' } })
+      const { requestId, token } = await mailedRequest(person.email)
+      // Switched off after the mail went out: the link stops working.
+      await configureTenant(app, { passwordless: { enabled: 'never' } })
+      expect((await signInPasswordless({ requestId, validationType: 'token', token })).data.signInPasswordless.error.code).toBe('TOKEN_INVALID')
+      expect((await entries('passwordless_login', person.id))[0]).toMatchObject({ errorCode: 'PASSWORDLESS_DISABLED' })
+    } finally {
+      await configureTenant(app, { passwordless: { enabled: 'always' } })
+    }
+  })
+})
