@@ -3,6 +3,7 @@ import { type TestApp, startTestApp } from '../testkit/app.js'
 import {
   type LogEntry,
   apiKeyIdOfToken,
+  configureTenant,
   createGlobalApiKey,
   readLog,
   signIn,
@@ -93,13 +94,13 @@ describe('login entries', () => {
   })
 
   it('tells the client the real reason when the configuration reveals it', async () => {
-    await sql(app, `INSERT INTO config (id, data) VALUES (1, '{"login": {"revealUserExists": true, "revealLoginMethod": true}}')`)
+    await configureTenant(app, { login: { revealUserExists: true, revealLoginMethod: true } })
     try {
       const person = await signUpPerson(app)
       expect(await attemptSignIn(uniqueEmail('ghost'), 'x-password-1')).toMatchObject({ error: { code: 'UNKNOWN_EMAIL' } })
       expect(await attemptSignIn(person.email, 'not-the-password-1')).toMatchObject({ error: { code: 'INVALID_PASSWORD' } })
     } finally {
-      await sql(app, 'DELETE FROM config WHERE id = 1')
+      await configureTenant(app, { login: { revealUserExists: false, revealLoginMethod: false } })
     }
   })
 
@@ -123,16 +124,22 @@ describe('login entries', () => {
   })
 
   it('keeps the failure entry of an attempt whose transaction rolled back, one entry per attempt', async () => {
-    const person = await signUpPerson(app)
-    const before = (await readLog(app, { filter: { personInputIdentifier: person.email } })).entries
-    await attemptSignIn(person.email, 'wrong-1-password')
-    await attemptSignIn(person.email, 'wrong-2-password')
-    const after = (await readLog(app, { filter: { personInputIdentifier: person.email } })).entries
-    expect(after.length - before.length).toBe(2)
-    expect(after.slice(0, 2).map((entry) => [entry.success, entry.errorCode])).toEqual([
-      [false, 'INVALID_PASSWORD'],
-      [false, 'INVALID_PASSWORD'],
-    ])
+    // A long backoff makes the second attempt's answer certain: refused by the backoff, and recorded too.
+    await configureTenant(app, { login: { baseBackoff: 'PT1H', maxBackoff: 'PT1H' } })
+    try {
+      const person = await signUpPerson(app)
+      const before = (await readLog(app, { filter: { personInputIdentifier: person.email } })).entries
+      await attemptSignIn(person.email, 'wrong-1-password')
+      await attemptSignIn(person.email, 'wrong-2-password')
+      const after = (await readLog(app, { filter: { personInputIdentifier: person.email } })).entries
+      expect(after.length - before.length).toBe(2)
+      expect(after.slice(0, 2).map((entry) => [entry.success, entry.errorCode])).toEqual([
+        [false, 'RATE_LIMIT_EXCEEDED'],
+        [false, 'INVALID_PASSWORD'],
+      ])
+    } finally {
+      await configureTenant(app, { login: { baseBackoff: 'PT1S', maxBackoff: 'PT5M' } })
+    }
   })
 
   it('never stores a password or token in any log row', async () => {
