@@ -1,5 +1,7 @@
 import type { Logger } from 'pino'
-import type { AppConfig } from './config.js'
+import { type AppConfig, ConfigError } from './config.js'
+import { generateEncryptionKey, parseEncryptionKey } from './crypto/encryption.js'
+import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -18,10 +20,26 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
   config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
 
 /**
+ * The key for secrets at rest: CUSTOS_ENCRYPTION_KEY, or for the embedded
+ * default a key file kept beside the database. PostgreSQL needs the variable:
+ * a key generated on one host would leave the secrets unreadable on another.
+ */
+export async function resolveEncryptionKey(config: AppConfig): Promise<Buffer> {
+  if (config.encryptionKey) return config.encryptionKey
+  if (config.databaseUrl) {
+    throw new ConfigError('CUSTOS_ENCRYPTION_KEY is required with DATABASE_URL (32 bytes, base64 or hex; e.g. `openssl rand -base64 32`).')
+  }
+  const key = parseEncryptionKey(await loadOrCreateKeyFile(config.dataDir, 'encryption.key', generateEncryptionKey))
+  if (!key) throw new ConfigError(`${config.dataDir}/encryption.key does not hold a 32-byte key`)
+  return key
+}
+
+/**
  * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
  * `target` overrides the configured database (tests use an in-memory one).
  */
 export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
+  const encryptionKey = await resolveEncryptionKey(config)
   const db = await openDatabase(target)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
@@ -35,7 +53,7 @@ export async function startApp(config: AppConfig, logger: Logger, target = datab
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl) }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { parseEncryptionKey } from './crypto/encryption.js'
 import { normalizeIp } from './http/clientInfo.js'
+import { type PrivilegePattern, type RoleGrants, isGlobalRole, isKnownPrivilegePattern } from './tenant/permissions.js'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -24,6 +26,37 @@ const environmentSchema = z.object({
       if (invalid.length > 0) context.addIssue({ code: 'custom', message: `not IP addresses: ${invalid.join(', ')}` })
       return new Set(addresses.filter((address): address is string => address !== null))
     }),
+  CUSTOS_ROLE_GRANTS: z
+    .string()
+    .default('{}')
+    .transform((value, context): RoleGrants => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(value)
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be a JSON object of role -> ["resource:privilege", ...]' })
+        return {}
+      }
+      const grants = z.record(z.string(), z.array(z.string())).safeParse(parsed)
+      if (!grants.success) {
+        context.addIssue({ code: 'custom', message: 'must be a JSON object of role -> ["resource:privilege", ...]' })
+        return {}
+      }
+      const unknownRoles = Object.keys(grants.data).filter((role) => !isGlobalRole(role))
+      if (unknownRoles.length > 0) context.addIssue({ code: 'custom', message: `unknown roles: ${unknownRoles.join(', ')}` })
+      const unknownPrivileges = Object.values(grants.data).flat().filter((pattern) => !isKnownPrivilegePattern(pattern))
+      if (unknownPrivileges.length > 0) context.addIssue({ code: 'custom', message: `unknown privileges: ${unknownPrivileges.join(', ')}` })
+      return grants.data as Record<string, PrivilegePattern[]>
+    }),
+  CUSTOS_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return undefined
+      const key = parseEncryptionKey(value)
+      if (!key) context.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or hex encoded' })
+      return key ?? undefined
+    }),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   SMTP_URL: z
     .string()
@@ -43,6 +76,10 @@ export interface AppConfig {
   readonly logLevel: (typeof logLevels)[number]
   /** Without it, mail goes to the mail_outbox table. */
   readonly smtpUrl: string | undefined
+  /** Privileges granted to roles beyond the defaults (src/tenant/permissions.ts). */
+  readonly roleGrants: RoleGrants
+  /** AES-256 key for secrets at rest; undefined means the embedded default's key file. */
+  readonly encryptionKey: Buffer | undefined
 }
 
 export class ConfigError extends Error {
@@ -66,5 +103,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
+    roleGrants: env.CUSTOS_ROLE_GRANTS,
+    encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
   }
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino'
 import type { AuditActor } from '../audit/recorder.js'
 import type { ApiKeyType, PrismaClient } from '../generated/prisma/client.js'
 import type { Mailer } from '../mail/mailer.js'
@@ -17,7 +18,10 @@ export interface Caller {
 export interface TenantContext {
   readonly prisma: PrismaClient
   readonly mailer: Mailer
+  /** AES-256-GCM key for secrets at rest (src/crypto/encryption.ts). */
+  readonly encryptionKey: Buffer
   readonly caller: Caller | null
   readonly permissions: Permissions
   readonly actor: AuditActor
+  readonly logger: Logger
 }

@@ -45,7 +45,8 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    // PostgreSQL needs the encryption key in the environment; the embedded default keeps one in dataDir.
+    ...(database.url ? { DATABASE_URL: database.url, CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
     ...environment,
   })
   const chunks: string[] = []

@@ -1,6 +1,8 @@
-import { createGlobalApiKey, disableApiKey } from '../../tenant/apiKeys/apiKeys.js'
+import { createGlobalApiKey, createProjectApiKey, disableApiKey } from '../../tenant/apiKeys/apiKeys.js'
 import { builder } from '../builder.js'
 import { Identity } from '../identity/identity.js'
+import { rejectingInvalidInput } from '../errors.js'
+import { MembershipInput } from '../projects/membershipTypes.js'
 import { defineResponse } from '../responses.js'
 
 export const CreateApiKeyOptions = builder.inputType('CreateApiKeyOptions', {
@@ -12,7 +14,7 @@ export const CreateApiKeyOptions = builder.inputType('CreateApiKeyOptions', {
   }),
 })
 
-const MembershipValidationError = builder.simpleObject('MembershipValidationError', {
+export const MembershipValidationError = builder.simpleObject('MembershipValidationError', {
   fields: (t) => ({
     code: t.string(),
     role: t.string(),
@@ -53,12 +55,31 @@ builder.mutationFields((t) => ({
       options: t.arg({ type: CreateApiKeyOptions, required: false }),
     },
     resolve: (_root, args, context) =>
-      createGlobalApiKey(context, {
-        description: args.description,
-        roles: args.roles ?? [],
-        tokenHash: args.tokenHash,
-        trustForwardedClientInfo: args.options?.trustForwardedClientInfo,
-      }),
+      rejectingInvalidInput(() =>
+        createGlobalApiKey(context, {
+          description: args.description,
+          roles: args.roles ?? [],
+          tokenHash: args.tokenHash,
+          trustForwardedClientInfo: args.options?.trustForwardedClientInfo,
+        }),
+      ),
+  }),
+  createApiKey: t.field({
+    type: CreateApiKeyResponse,
+    nullable: true,
+    description: 'A permanent API key that is a member of one project (api_key_create).',
+    authScopes: (_root, args) => ({ projectPrivilege: { privilege: 'apiKey:create', projectSlug: args.projectSlug } }),
+    args: {
+      projectSlug: t.arg.string({ required: true }),
+      memberships: t.arg({ type: [MembershipInput], required: true }),
+      description: t.arg.string({ required: true }),
+      tokenHash: t.arg.string({ required: false }),
+      options: t.arg({ type: CreateApiKeyOptions, required: false }),
+    },
+    resolve: (_root, args, context) =>
+      rejectingInvalidInput(() =>
+        createProjectApiKey(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
+      ),
   }),
   disableApiKey: t.field({
     type: DisableApiKeyResponse,
