@@ -116,3 +116,95 @@ export async function readLog(
   if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
   return response.data.authLog
 }
+
+/** Rows of a raw SQL query on the app's own database. */
+export function sql<Row extends Record<string, unknown> = Record<string, unknown>>(app: TestApp, text: string, params: unknown[] = []) {
+  return app.app.services.db.session((session) => session.query<Row>(text, params))
+}
+
+/** How many entries the log holds: a mark to read the entries written after it with `entriesSince`. */
+export async function logSize(app: TestApp): Promise<number> {
+  const [row] = await sql<{ count: number }>(app, 'SELECT count(*)::int AS count FROM person_auth_log')
+  return row?.count ?? 0
+}
+
+/** The entries written since `mark` (from logSize), oldest first. */
+export async function entriesSince(app: TestApp, mark: number): Promise<LogEntry[]> {
+  const added = (await logSize(app)) - mark
+  if (added === 0) return []
+  return (await readLog(app, { limit: added })).entries.reverse()
+}
+
+/**
+ * A digest of every row of every table, to prove a call changed nothing. API keys'
+ * sliding-session bookkeeping (last_used_at, expires_at) is left out: any
+ * authenticated request may touch it.
+ */
+export async function databaseFingerprint(app: TestApp): Promise<string> {
+  const tables = await sql<{ name: string }>(
+    app,
+    `SELECT table_name AS name FROM information_schema.tables
+     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations' ORDER BY 1`,
+  )
+  const digests: string[] = []
+  for (const { name } of tables) {
+    const [row] = await sql<{ digest: string | null }>(
+      app,
+      `SELECT md5(coalesce(string_agg(r, '|' ORDER BY r), '')) AS digest
+       FROM (SELECT (to_jsonb(t) - 'last_used_at' - 'expires_at')::text AS r FROM "${name}" t) rows`,
+    )
+    digests.push(`${name}:${row?.digest}`)
+  }
+  return digests.join('\n')
+}
+
+/** Creates a project with the root token (no deployer key unless asked for). */
+export async function createProject(
+  app: TestApp,
+  options: { slug?: string; name?: string; config?: unknown; secrets?: { key: string; value: string }[]; token?: string } = {},
+): Promise<{ id: string; slug: string }> {
+  const slug = options.slug ?? `project-${randomBytes(4).toString('hex')}`
+  const response = await app.gql(
+    `mutation ($slug: String!, $name: String, $config: Json, $secrets: [ProjectSecret!]) {
+      createProject(projectSlug: $slug, name: $name, config: $config, secrets: $secrets, options: { noDeployToken: true }) {
+        ok error { code developerMessage }
+      }
+    }`,
+    { variables: { slug, name: options.name, config: options.config, secrets: options.secrets }, token: options.token ?? app.rootToken },
+  )
+  if (!response.data?.createProject?.ok) throw new Error(`createProject failed: ${JSON.stringify(response)}`)
+  const [row] = await sql<{ id: string }>(app, 'SELECT id FROM project WHERE slug = $1', [slug])
+  return { id: row!.id, slug }
+}
+
+export type MembershipInput = { role: string; variables: { name: string; values: string[] }[] }
+
+/** Adds an identity to a project with the root token. */
+export async function addProjectMember(app: TestApp, projectSlug: string, identityId: string, memberships: MembershipInput[]): Promise<void> {
+  const response = await app.gql(
+    `mutation ($projectSlug: String!, $identityId: String!, $memberships: [MembershipInput!]!) {
+      addProjectMember(projectSlug: $projectSlug, identityId: $identityId, memberships: $memberships) { ok error { code developerMessage } }
+    }`,
+    { variables: { projectSlug, identityId, memberships }, token: app.rootToken },
+  )
+  if (!response.data?.addProjectMember?.ok) throw new Error(`addProjectMember failed: ${JSON.stringify(response)}`)
+}
+
+/** A signed-in person with the global role project_admin and a plain membership in the project. */
+export async function projectAdmin(app: TestApp, projectSlug: string): Promise<SignedInPerson> {
+  const person = await signUpPerson(app)
+  await grantRoles(app, person.identityId, ['project_admin'])
+  await addProjectMember(app, projectSlug, person.identityId, [{ role: 'editor', variables: [] }])
+  return { ...person, token: await signIn(app, person) }
+}
+
+/** A signed-in person holding the given global roles (besides `person`). */
+export async function personWithRoles(app: TestApp, roles: string[]): Promise<SignedInPerson> {
+  const person = await signUpPerson(app)
+  if (roles.length > 0) await grantRoles(app, person.identityId, roles)
+  return { ...person, token: await signIn(app, person) }
+}
+
+/** The mails in the outbox (no SMTP_URL in tests), newest first. */
+export const outbox = (app: TestApp) =>
+  sql<{ recipient: string; subject: string; body: string }>(app, 'SELECT recipient, subject, body FROM mail_outbox ORDER BY created_at DESC')
