@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decrypt } from '../../src/crypto/encryption.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, databaseFingerprint, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
+import { createProject, expectNoEffect, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -21,14 +21,6 @@ const SET_SECRET = `mutation ($slug: String!, $key: String!, $value: String!) {
   setProjectSecret(projectSlug: $slug, key: $key, value: $value) { ok error { code } }
 }`
 
-/** Runs `call` and asserts it changed nothing and recorded nothing. */
-async function expectNoEffect(call: () => Promise<unknown>) {
-  const before = await databaseFingerprint(app)
-  const mark = await logSize(app)
-  await call()
-  expect(await logSize(app)).toBe(mark)
-  expect(await databaseFingerprint(app)).toBe(before)
-}
 
 const secretsOf = (slug: string) =>
   sql<{ key: string; value_encrypted: Uint8Array; version: number }>(
@@ -98,7 +90,7 @@ describe('createProject', () => {
 
   it('refuses a duplicate slug, a malformed slug, a non-object config, and repeated secret keys without any effect', async () => {
     await createProject(app, { slug: 'taken' })
-    await expectNoEffect(async () => {
+    await expectNoEffect(app, async () => {
       const duplicate = await app.gql(CREATE, { variables: { slug: 'taken', options: { noDeployToken: true } }, token: app.rootToken })
       expect(duplicate.data.createProject.error.code).toBe('ALREADY_EXISTS')
       for (const variables of [
@@ -137,7 +129,7 @@ describe('updateProject', () => {
 
   it('answers PROJECT_NOT_FOUND or BAD_USER_INPUT without any effect', async () => {
     await createProject(app, { slug: 'stable', config: { keep: true } })
-    await expectNoEffect(async () => {
+    await expectNoEffect(app, async () => {
       expect((await app.gql(UPDATE, { variables: { slug: 'missing', name: 'x' }, token: app.rootToken })).data.updateProject.error.code).toBe(
         'PROJECT_NOT_FOUND',
       )
@@ -165,7 +157,7 @@ describe('setProjectSecret', () => {
   })
 
   it('answers PROJECT_NOT_FOUND for an unknown project without any effect', async () => {
-    await expectNoEffect(async () => {
+    await expectNoEffect(app, async () => {
       const response = await app.gql(SET_SECRET, { variables: { slug: 'nowhere', key: 'k', value: 'v' }, token: app.rootToken })
       expect(response.data.setProjectSecret.error.code).toBe('PROJECT_NOT_FOUND')
     })

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { expect } from 'vitest'
 import type { TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -158,6 +159,15 @@ export async function databaseFingerprint(app: TestApp): Promise<string> {
   return digests.join('\n')
 }
 
+/** Runs `call` and asserts that it changed no row and recorded no entry. */
+export async function expectNoEffect(app: TestApp, call: () => Promise<unknown>): Promise<void> {
+  const before = await databaseFingerprint(app)
+  const mark = await logSize(app)
+  await call()
+  expect(await logSize(app)).toBe(mark)
+  expect(await databaseFingerprint(app)).toBe(before)
+}
+
 /** Creates a project with the root token (no deployer key unless asked for). */
 export async function createProject(
   app: TestApp,
@@ -208,3 +218,23 @@ export async function personWithRoles(app: TestApp, roles: string[]): Promise<Si
 /** The mails in the outbox (no SMTP_URL in tests), newest first. */
 export const outbox = (app: TestApp) =>
   sql<{ recipient: string; subject: string; body: string }>(app, 'SELECT recipient, subject, body FROM mail_outbox ORDER BY created_at DESC')
+
+/** A project API key (createApiKey) made with the root token. */
+export async function createApiKeyForProject(
+  app: TestApp,
+  projectSlug: string,
+  memberships: MembershipInput[],
+  options: { description?: string; tokenHash?: string } = {},
+): Promise<{ id: string; token: string; identityId: string }> {
+  const response = await app.gql(
+    `mutation ($slug: String!, $memberships: [MembershipInput!]!, $description: String!, $tokenHash: String) {
+      createApiKey(projectSlug: $slug, memberships: $memberships, description: $description, tokenHash: $tokenHash) {
+        ok error { code developerMessage } result { apiKey { id token identity { id } } }
+      }
+    }`,
+    { variables: { slug: projectSlug, memberships, description: options.description ?? 'test key', tokenHash: options.tokenHash }, token: app.rootToken },
+  )
+  const result = response.data?.createApiKey
+  if (!result?.ok) throw new Error(`createApiKey failed: ${JSON.stringify(response)}`)
+  return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
+}
