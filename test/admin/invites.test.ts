@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { addProjectMember, createProject, entriesSince, expectNoEffect, logSize, outbox, signIn, signUpPerson, sql } from '../testkit/fixtures.js'
+import { addProjectMember, createProject, entriesSince, expectNoEffect, expectSingleEntry, logSize, outbox, signIn, signUpPerson, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -40,15 +40,13 @@ describe('invite', () => {
     const token = /token: (\S+)/.exec(mail!.body)?.[1]
     expect(await resetTokens(person.id)).toEqual([{ token_hash: hashToken(token!), type: 'password_reset' }])
 
-    const entries = await entriesSince(app, mark)
-    expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({
+    const entry = await expectSingleEntry(app, mark, {
       type: 'person_invite',
       personId: null,
       targetPersonId: person.id,
       eventData: { projectSlug: 'team', email: 'new.person@example.test', isNew: true, memberships: member },
     })
-    expect(JSON.stringify(entries)).not.toContain(token)
+    expect(JSON.stringify(entry)).not.toContain(token)
     expect(app.logOutput()).not.toContain(token)
   })
 

@@ -5,7 +5,7 @@ import {
   addProjectMember,
   createApiKeyForProject,
   createProject,
-  expectNoEffect,
+  expectNoEffect, expectSingleEntry,
   entriesSince,
   logSize,
   signUpPerson,
@@ -99,15 +99,13 @@ describe('createApiKey', () => {
   it('creates a project member key and records api_key_create with its memberships, never the token or hash', async () => {
     const mark = await logSize(app)
     const key = await createApiKeyForProject(app, project.slug, [editor], { description: 'CI deploy' })
-    const entries = await entriesSince(app, mark)
-    expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({
+    const entry = await expectSingleEntry(app, mark, {
       type: 'api_key_create',
       targetPersonId: null,
       eventData: { apiKeyId: key.id, identityId: key.identityId, description: 'CI deploy', memberships: [editor] },
     })
-    expect(JSON.stringify(entries)).not.toContain(key.token)
-    expect(JSON.stringify(entries)).not.toContain(hashToken(key.token))
+    expect(JSON.stringify(entry)).not.toContain(key.token)
+    expect(JSON.stringify(entry)).not.toContain(hashToken(key.token))
     const seen = await app.gql('{ me { projects { project { slug } memberships { role } } } }', { token: key.token })
     expect(seen.data.me.projects).toEqual([{ project: { slug: project.slug }, memberships: [{ role: 'editor' }] }])
   })

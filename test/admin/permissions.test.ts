@@ -70,6 +70,12 @@ async function freshIdp() {
 
 const member = [{ role: 'editor', variables: [] }]
 
+async function freshMember() {
+  const { identityId } = await freshPerson()
+  await addProjectMember(app, PROJECT, identityId, member)
+  return { id: identityId }
+}
+
 const rows: Record<string, Row> = {
   // Queries
   me: { document: '{ me { id } }', allowed: everyone },
@@ -161,20 +167,12 @@ const rows: Record<string, Row> = {
   updateProjectMember: {
     document: `mutation ($id: String!) { updateProjectMember(projectSlug: "${PROJECT}", identityId: $id, memberships: [{ role: "viewer", variables: [] }]) { ${okFields} } }`,
     allowed: projectAdmins,
-    variables: async () => {
-      const { identityId } = await freshPerson()
-      await addProjectMember(app, PROJECT, identityId, member)
-      return { id: identityId }
-    },
+    variables: freshMember,
   },
   removeProjectMember: {
     document: `mutation ($id: String!) { removeProjectMember(projectSlug: "${PROJECT}", identityId: $id) { ${okFields} } }`,
     allowed: projectAdmins,
-    variables: async () => {
-      const { identityId } = await freshPerson()
-      await addProjectMember(app, PROJECT, identityId, member)
-      return { id: identityId }
-    },
+    variables: freshMember,
   },
   createApiKey: {
     document: `mutation { createApiKey(projectSlug: "${PROJECT}", memberships: [{ role: "editor", variables: [] }], description: "acl") { ${okFields} } }`,

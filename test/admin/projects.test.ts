@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decrypt } from '../../src/crypto/encryption.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, expectNoEffect, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
+import { createProject, expectNoEffect, expectSingleEntry, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -52,16 +52,14 @@ describe('createProject', () => {
     expect(stored.includes(Buffer.from('hunter2-is-secret'))).toBe(false)
     expect(decrypt(app.app.services.encryptionKey, stored)).toBe('hunter2-is-secret')
 
-    const entries = await entriesSince(app, mark)
-    expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({
+    const entry = await expectSingleEntry(app, mark, {
       type: 'project_create',
       success: true,
       personId: null,
       targetPersonId: null,
       eventData: { projectSlug: 'blog', name: 'Blog', secretKeys: ['apiKey', 'smtp.password'] },
     })
-    expect(JSON.stringify(entries)).not.toContain('hunter2')
+    expect(JSON.stringify(entry)).not.toContain('hunter2')
   })
 
   it('makes a project_creator the admin member and a deployer key, each with its own entry', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { entriesSince, expectNoEffect, logSize, outbox, personWithRoles, signIn, signedInPerson, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, expectSingleEntry, logSize, outbox, personWithRoles, signIn, signedInPerson, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -31,9 +31,7 @@ describe('revokeSession', () => {
 
     expect((await app.gql('{ me { id } }', { token: second })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
     expect((await sessionsOf(person.token)).map((session) => session.id)).not.toContain(other.id)
-    const entries = await entriesSince(app, mark)
-    expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({
+    await expectSingleEntry(app, mark, {
       type: 'session_revoked_by_user',
       success: true,
       invokedByIdentityId: person.identityId,
@@ -78,9 +76,7 @@ describe('forceSignOutPerson', () => {
     for (const token of [person.token, second]) {
       expect((await app.gql('{ me { id } }', { token })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
     }
-    const entries = await entriesSince(app, mark)
-    expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({
+    await expectSingleEntry(app, mark, {
       type: 'forced_sign_out',
       personId: null,
       targetPersonId: person.id,

@@ -136,6 +136,14 @@ export async function entriesSince(app: TestApp, mark: number): Promise<LogEntry
   return (await readLog(app, { limit: added })).entries.reverse()
 }
 
+/** Asserts that exactly one entry was written since `mark` and that it matches `expected`. */
+export async function expectSingleEntry(app: TestApp, mark: number, expected: Partial<LogEntry>): Promise<LogEntry> {
+  const entries = await entriesSince(app, mark)
+  expect(entries).toHaveLength(1)
+  expect(entries[0]).toMatchObject(expected)
+  return entries[0]!
+}
+
 /**
  * A digest of every row of every table, to prove a call changed nothing. API keys'
  * sliding-session bookkeeping (last_used_at, expires_at) is left out: any
