@@ -79,6 +79,7 @@ describe('createProject', () => {
       ],
     ])
     expect(entries.every((entry) => entry.invokedByIdentityId === creator.identityId && entry.personId === creator.id)).toBe(true)
+    expect(entries.map((entry) => entry.targetPersonId)).toEqual([null, creator.id, null])
     // The admin membership lets the creator manage the project.
     expect((await app.gql(UPDATE, { variables: { slug: 'shop', name: 'Shop' }, token: creator.token })).data.updateProject.ok).toBe(true)
     // The deployer key is a member of the project and can see it.

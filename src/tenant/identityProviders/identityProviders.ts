@@ -74,20 +74,18 @@ export function addIdentityProvider(
     }
     const problem = isJsonObject(input.configuration) ? configurationProblem(input.type, input.configuration) : 'configuration must be a JSON object'
     if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
-    if (await tx.identityProvider.findUnique({ where: { slug: input.identityProvider } })) {
-      return fail('ALREADY_EXISTS' as const, `Identity provider ${input.identityProvider} already exists.`)
-    }
     const configuration = input.configuration as Record<string, unknown>
-    const created = await tx.identityProvider.create({
-      data: {
-        slug: input.identityProvider,
-        type: input.type,
-        configuration: configuration as Prisma.InputJsonObject,
-        autoSignUp: input.options?.autoSignUp ?? false,
-        exclusive: input.options?.exclusive ?? false,
-        initReturnsConfig: input.options?.initReturnsConfig ?? false,
-      },
-    })
+    const created = {
+      slug: input.identityProvider,
+      type: input.type,
+      configuration: configuration as Prisma.InputJsonObject,
+      autoSignUp: input.options?.autoSignUp ?? false,
+      exclusive: input.options?.exclusive ?? false,
+      initReturnsConfig: input.options?.initReturnsConfig ?? false,
+    }
+    // ON CONFLICT DO NOTHING: a concurrent add of the same slug answers ALREADY_EXISTS, not a unique violation.
+    const { count } = await tx.identityProvider.createMany({ data: [created], skipDuplicates: true })
+    if (count === 0) return fail('ALREADY_EXISTS' as const, `Identity provider ${input.identityProvider} already exists.`)
     audit({
       type: 'idp_create',
       success: true,

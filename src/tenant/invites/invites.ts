@@ -6,7 +6,7 @@ import { InvalidInputError } from '../invalidInput.js'
 import { sendNotification } from '../notifications.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
-import { findProjectBySlug, invalidMemberships, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
+import { findProjectBySlug, invalidMemberships, lockIdentity, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
 
 /** person_token.type of password-reset tokens, which invitations hand out to set a first password. */
 export const PASSWORD_RESET_TOKEN_TYPE = 'password_reset'
@@ -41,7 +41,10 @@ function invitePerson(context: TenantContext, input: InviteInput, credentials: C
     const invalid = invalidMemberships(input.memberships)
     if (invalid) return invalid as Failure<InviteErrorCode>
 
+    // Invitations of one email wait for each other: two would both create the person, or both add them.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
     const existing = await tx.person.findUnique({ where: { email } })
+    if (existing) await lockIdentity(tx, existing.identityId)
     if (existing && (await membershipsOf(tx, project.id, existing.identityId)).length > 0) {
       return fail('ALREADY_MEMBER' as InviteErrorCode, `${email} is already a member of ${project.slug}.`)
     }

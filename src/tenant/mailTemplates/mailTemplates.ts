@@ -67,9 +67,9 @@ export function addMailTemplate(context: TenantContext, template: MailTemplateIn
       useLayout: template.useLayout ?? true,
       replyTo: template.replyTo ?? null,
     }
-    const existing = await tx.mailTemplate.findFirst({ where: key, select: { id: true } })
-    if (existing) await tx.mailTemplate.update({ where: { id: existing.id }, data: fields })
-    else await tx.mailTemplate.create({ data: { ...key, ...fields } })
+    // Insert unless it exists (ON CONFLICT DO NOTHING also covers a concurrent insert), then overwrite.
+    const { count } = await tx.mailTemplate.createMany({ data: [{ ...key, ...fields }], skipDuplicates: true })
+    if (count === 0) await tx.mailTemplate.updateMany({ where: key, data: fields })
     audit({ type: 'mail_template_change', success: true, eventData: eventData('add', template) })
     return succeed(null)
   })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import { encrypt } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
@@ -65,11 +66,11 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     if (input.deployTokenHash != null && !/^[0-9a-f]{64}$/.test(input.deployTokenHash)) {
       throw new InvalidInputError('deployTokenHash must be a lowercase hex sha256.', 'options.deployTokenHash')
     }
-    if (await findProjectBySlug(tx, input.projectSlug)) {
-      return fail('ALREADY_EXISTS' as const, `Project ${input.projectSlug} already exists.`)
-    }
     const name = input.name ?? input.projectSlug
-    const project = await tx.project.create({ data: { slug: input.projectSlug, name, config: config as Prisma.InputJsonObject } })
+    // ON CONFLICT DO NOTHING: a concurrent create of the same slug answers ALREADY_EXISTS, not a unique violation.
+    const project = { id: randomUUID(), slug: input.projectSlug, name, config: config as Prisma.InputJsonObject }
+    const { count } = await tx.project.createMany({ data: [project], skipDuplicates: true })
+    if (count === 0) return fail('ALREADY_EXISTS' as const, `Project ${input.projectSlug} already exists.`)
     for (const secret of secrets) await storeSecret(context, tx, project.id, secret)
     audit({ type: 'project_create', success: true, eventData: { projectSlug: project.slug, name, secretKeys } })
 
@@ -79,6 +80,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
       audit({
         type: 'project_membership_create',
         success: true,
+        targetPersonId: caller.personId,
         eventData: { projectId: project.id, identityId: caller.identityId, before: [], after },
       })
     }
