@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decrypt } from '../../src/crypto/encryption.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, expectNoEffect, expectSingleEntry, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
+import { createApiKeyForProject, createProject, expectNoEffect, expectSingleEntry, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -186,6 +186,18 @@ describe('project queries', () => {
     expect(memberships.data.projectMemberships).toEqual([{ role: 'editor' }])
     const me = await app.gql('{ me { projects { project { slug } memberships { role } } } }', { token: admin.token })
     expect(me.data.me.projects).toEqual([{ project: { slug: 'mine' }, memberships: [{ role: 'editor' }] }])
+    const key = await createApiKeyForProject(app, 'mine', [{ role: 'reader', variables: [] }])
+    const filtered = async (filter: Record<string, unknown>) => {
+      const response = await app.gql('query ($filter: ProjectMembersFilter) { projectBySlug(slug: "mine") { members(input: { filter: $filter }) { identity { id } } } }', {
+        variables: { filter },
+        token: admin.token,
+      })
+      return response.data.projectBySlug.members.map((member: { identity: { id: string } }) => member.identity.id)
+    }
+    expect(await filtered({ memberType: 'API_KEY' })).toEqual([key.identityId])
+    expect(await filtered({})).toEqual([admin.identityId, key.identityId])
+    expect(await filtered({ email: [admin.email.toUpperCase()] })).toEqual([admin.identityId])
+    expect(await filtered({ personId: [admin.id], identityId: [key.identityId] })).toEqual([])
     const other = await app.gql('{ projectBySlug(slug: "theirs") { id } }', { token: admin.token })
     expect(other.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
     expect(other.errors?.[0]?.message).toBe('You are not allowed to view this project.')

@@ -1,9 +1,9 @@
 import type { Prisma } from '../../generated/prisma/client.js'
 import { type Membership as MembershipShape, changeProjectMember, findProjectBySlug, membershipsOf } from '../../tenant/projects/memberships.js'
-import { createProject, setProjectSecret, updateProject, visibleProjectsWhere } from '../../tenant/projects/projects.js'
+import { projectMembers, visibleMembershipsOf, visibleProjectsWhere } from '../../tenant/projects/projectQueries.js'
+import { createProject, setProjectSecret, updateProject } from '../../tenant/projects/projects.js'
 import { isUuid } from '../../tenant/ids.js'
 import type { Outcome } from '../../tenant/outcome.js'
-import { normalizeEmail } from '../../tenant/persons/persons.js'
 import { builder } from '../builder.js'
 import { ApiKeyWithToken, MembershipValidationError } from '../apiKeys/apiKeys.js'
 import { rejectingInvalidInput } from '../errors.js'
@@ -42,8 +42,6 @@ const ProjectIdentityRelation = builder.objectRef<IdentityWithMemberships>('Proj
   }),
 })
 
-const MAX_MEMBERS_PAGE = 500
-
 export const Project = builder.prismaObject('Project', {
   fields: (t) => ({
     id: t.exposeString('id'),
@@ -58,23 +56,13 @@ export const Project = builder.prismaObject('Project', {
         input: t.arg({ type: ProjectMembersInput, required: false }),
         memberType: t.arg({ type: MemberType, required: false, deprecationReason: 'Use args' }),
       },
-      resolve: async (project, args, context) => {
-        const filter = args.input?.filter
-        const memberType = filter?.memberType ?? args.memberType
-        const conditions: Prisma.IdentityWhereInput[] = [{ memberships: { some: { projectId: project.id } } }]
-        if (memberType === 'PERSON') conditions.push({ person: { isNot: null } })
-        if (memberType === 'API_KEY') conditions.push({ person: { is: null } })
-        if (filter?.identityId) conditions.push({ id: { in: filter.identityId.filter(isUuid) } })
-        if (filter?.personId) conditions.push({ person: { id: { in: filter.personId.filter(isUuid) } } })
-        if (filter?.email) conditions.push({ person: { email: { in: filter.email.map(normalizeEmail) } } })
-        const identities = await context.prisma.identity.findMany({
-          where: { AND: conditions },
-          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-          skip: Math.max(0, args.input?.offset ?? 0),
-          take: Math.min(Math.max(1, args.input?.limit ?? MAX_MEMBERS_PAGE), MAX_MEMBERS_PAGE),
-        })
-        return Promise.all(identities.map(async (identity) => ({ identity, memberships: await membershipsOf(context.prisma, project.id, identity.id) })))
-      },
+      resolve: (project, args, context) =>
+        projectMembers(context, project.id, {
+          ...args.input?.filter,
+          memberType: args.input?.filter?.memberType ?? args.memberType,
+          limit: args.input?.limit,
+          offset: args.input?.offset,
+        }),
     }),
   }),
 })
@@ -93,23 +81,7 @@ builder.prismaObjectField('Identity', 'projects', (t) =>
     type: [IdentityProjectRelation],
     description: "The identity's project memberships: all of them for your own identity or with a global project:view, else those of projects where you hold member:view.",
     authScopes: { authenticated: true },
-    resolve: async (identity, _args, context) => {
-      const rows = await context.prisma.projectMembership.findMany({
-        where: { identityId: identity.id },
-        include: { project: true },
-        orderBy: [{ project: { slug: 'asc' } }, { role: 'asc' }],
-      })
-      const everything = identity.id === context.caller?.identityId || context.permissions.has('project:view')
-      const relations = new Map<string, { project: Prisma.ProjectGetPayload<object>; memberships: MembershipShape[] }>()
-      for (const row of rows) {
-        if (!relations.has(row.projectId)) {
-          if (!everything && !(await context.permissions.hasInProject('member:view', row.project.slug))) continue
-          relations.set(row.projectId, { project: row.project, memberships: [] })
-        }
-        relations.get(row.projectId)?.memberships.push({ role: row.role, variables: row.variables as unknown as MembershipShape['variables'] })
-      }
-      return [...relations.values()]
-    },
+    resolve: (identity, _args, context) => visibleMembershipsOf(context, identity.id),
   }),
 )
 

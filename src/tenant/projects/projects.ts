@@ -146,9 +146,3 @@ export function setProjectSecret(context: TenantContext, input: { projectSlug: s
     return succeed(null)
   })
 }
-
-/** The projects the caller may see: all with a global project:view, else those it is a member of. */
-export function visibleProjectsWhere(context: TenantContext): Prisma.ProjectWhereInput {
-  if (context.permissions.has('project:view')) return {}
-  return { memberships: { some: { identityId: context.caller?.identityId ?? '' } } }
-}
