@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
+import { randomBytes } from 'node:crypto'
 import { type AppConfig, ConfigError } from './config.js'
-import { generateEncryptionKey, parseEncryptionKey } from './crypto/encryption.js'
+import { KEY_BYTES, parseEncryptionKey } from './crypto/encryption.js'
 import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
@@ -20,17 +21,21 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
   config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
 
 /**
- * The key for secrets at rest: CUSTOS_ENCRYPTION_KEY, or for the embedded
- * default a key file kept beside the database. PostgreSQL needs the variable:
- * a key generated on one host would leave the secrets unreadable on another.
+ * The key that seals secrets at rest: CUSTOS_ENCRYPTION_KEY when given; with
+ * the embedded database a key file in the data directory, created on first
+ * start. With DATABASE_URL it must be given: a key file on one server's disk
+ * would strand the secrets for every other server.
  */
-export async function resolveEncryptionKey(config: AppConfig): Promise<Buffer> {
+export async function loadEncryptionKey(config: AppConfig): Promise<Buffer> {
   if (config.encryptionKey) return config.encryptionKey
   if (config.databaseUrl) {
-    throw new ConfigError('CUSTOS_ENCRYPTION_KEY is required with DATABASE_URL (32 bytes, base64 or hex; e.g. `openssl rand -base64 32`).')
+    throw new ConfigError(
+      'Invalid configuration:\n  CUSTOS_ENCRYPTION_KEY: required with DATABASE_URL (32 random bytes as base64 or hex, e.g. `openssl rand -base64 32`)',
+    )
   }
-  const key = parseEncryptionKey(await loadOrCreateKeyFile(config.dataDir, 'encryption.key', generateEncryptionKey))
-  if (!key) throw new ConfigError(`${config.dataDir}/encryption.key does not hold a 32-byte key`)
+  const stored = await loadOrCreateKeyFile(config.dataDir, 'encryption.key', () => randomBytes(KEY_BYTES).toString('base64'))
+  const key = parseEncryptionKey(stored)
+  if (!key) throw new ConfigError(`Invalid configuration:\n  ${config.dataDir}/encryption.key: does not hold a 32-byte key`)
   return key
 }
 
@@ -39,7 +44,7 @@ export async function resolveEncryptionKey(config: AppConfig): Promise<Buffer> {
  * `target` overrides the configured database (tests use an in-memory one).
  */
 export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
-  const encryptionKey = await resolveEncryptionKey(config)
+  const encryptionKey = await loadEncryptionKey(config)
   const db = await openDatabase(target)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })

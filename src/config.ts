@@ -48,16 +48,16 @@ const environmentSchema = z.object({
       if (unknownPrivileges.length > 0) context.addIssue({ code: 'custom', message: `unknown privileges: ${unknownPrivileges.join(', ')}` })
       return grants.data as Record<string, PrivilegePattern[]>
     }),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
   CUSTOS_ENCRYPTION_KEY: z
     .string()
     .optional()
     .transform((value, context) => {
       if (!value) return undefined
       const key = parseEncryptionKey(value)
-      if (!key) context.addIssue({ code: 'custom', message: 'must be 32 bytes, base64 or hex encoded' })
-      return key ?? undefined
+      if (!key) context.addIssue({ code: 'custom', message: 'must be 32 bytes written as base64 or 64 hex digits' })
+      return key
     }),
-  LOG_LEVEL: z.enum(logLevels).default('info'),
   SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -73,12 +73,12 @@ export interface AppConfig {
   readonly rootToken: string | undefined
   readonly loginToken: string | undefined
   readonly trustedProxies: ReadonlySet<string>
+  /** Privileges granted to roles beyond the defaults (CUSTOS_ROLE_GRANTS, src/tenant/permissions.ts). */
+  readonly roleGrants: RoleGrants
   readonly logLevel: (typeof logLevels)[number]
   /** Without it, mail goes to the mail_outbox table. */
   readonly smtpUrl: string | undefined
-  /** Privileges granted to roles beyond the defaults (src/tenant/permissions.ts). */
-  readonly roleGrants: RoleGrants
-  /** AES-256 key for secrets at rest; undefined means the embedded default's key file. */
+  /** Seals secrets at rest (project secrets). Required with DATABASE_URL. */
   readonly encryptionKey: Buffer | undefined
 }
 
@@ -101,9 +101,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     rootToken: env.CUSTOS_ROOT_TOKEN,
     loginToken: env.CUSTOS_LOGIN_TOKEN,
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
+    roleGrants: env.CUSTOS_ROLE_GRANTS,
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
-    roleGrants: env.CUSTOS_ROLE_GRANTS,
     encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
   }
 }

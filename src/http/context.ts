@@ -17,6 +17,7 @@ export interface AppServices {
   readonly db: Database
   readonly logger: Logger
   readonly mailer: Mailer
+  /** Seals secrets at rest (src/crypto/encryption.ts). */
   readonly encryptionKey: Buffer
 }
 

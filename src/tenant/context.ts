@@ -18,7 +18,7 @@ export interface Caller {
 export interface TenantContext {
   readonly prisma: PrismaClient
   readonly mailer: Mailer
-  /** AES-256-GCM key for secrets at rest (src/crypto/encryption.ts). */
+  /** Seals secrets at rest (src/crypto/encryption.ts). */
   readonly encryptionKey: Buffer
   readonly caller: Caller | null
   readonly permissions: Permissions

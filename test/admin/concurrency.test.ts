@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { createProject, entriesSince, logSize, signUpPerson, sql } from '../testkit/fixtures.js'
+import { createProject, signUpPerson, sql } from '../testkit/fixtures.js'
+import { entriesSince, logSize } from '../testkit/expectations.js'
 
 /** Racing administrators: one wins, the others get the operation's own error, and the trail stays exact. */
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { entriesSince, expectNoEffect, logSize, sql } from '../testkit/fixtures.js'
+import { sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { addProjectMember, createProject, entriesSince, expectNoEffect, expectSingleEntry, logSize, outbox, signIn, signUpPerson, sql } from '../testkit/fixtures.js'
+import { addProjectMember, createProject, outbox, signIn, signUpPerson, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, expectSingleEntry, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, entriesSince, expectNoEffect, logSize, projectAdmin, sql } from '../testkit/fixtures.js'
+import { createProject, projectAdmin, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 beforeAll(async () => {

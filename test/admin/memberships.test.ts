@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import {
-  addProjectMember,
-  createApiKeyForProject,
-  createProject,
-  expectNoEffect, expectSingleEntry,
-  entriesSince,
-  logSize,
-  signUpPerson,
-} from '../testkit/fixtures.js'
+import { addProjectMember, createApiKeyForProject, createProject, signUpPerson } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, expectSingleEntry, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 let project: { id: string; slug: string }

@@ -2,21 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { schema } from '../../src/schema/index.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import {
-  addProjectMember,
-  createGlobalApiKey,
-  createProject,
-  databaseFingerprint,
-  logSize,
-  personWithRoles,
-  projectAdmin,
-  readLog,
-  signIn,
-  signUpPerson,
-  uniqueEmail,
-  type SignedInPerson,
-  type TestPerson,
-} from '../testkit/fixtures.js'
+import { addProjectMember, createGlobalApiKey, createProject, personWithRoles, projectAdmin, readLog, signIn, signUpPerson, uniqueEmail, type SignedInPerson, type TestPerson } from '../testkit/fixtures.js'
+import { databaseFingerprint, logSize } from '../testkit/expectations.js'
 
 /**
  * Every query and mutation of the API under every role: allowed calls succeed,

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decrypt } from '../../src/crypto/encryption.js'
+import { projectSecretBinding } from '../../src/tenant/projects/projects.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createApiKeyForProject, createProject, expectNoEffect, expectSingleEntry, entriesSince, logSize, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
+import { createApiKeyForProject, createProject, personWithRoles, projectAdmin, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, expectSingleEntry, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 beforeAll(async () => {
@@ -43,14 +45,17 @@ describe('createProject', () => {
       token: app.rootToken,
     })
     expect(response.data.createProject).toEqual({ ok: true, error: null, result: { deployerApiKey: null } })
-    const [project] = await sql(app, "SELECT name, config FROM project WHERE slug = 'blog'")
-    expect(project).toEqual({ name: 'Blog', config: { theme: 'dark' } })
+    const [project] = await sql(app, "SELECT id, name, config FROM project WHERE slug = 'blog'")
+    expect(project).toMatchObject({ name: 'Blog', config: { theme: 'dark' } })
+    const projectId = project!.id as string
 
     const secrets = await secretsOf('blog')
     expect(secrets.map((secret) => secret.key)).toEqual(['apiKey', 'smtp.password'])
     const stored = Buffer.from(secrets[1]!.value_encrypted)
     expect(stored.includes(Buffer.from('hunter2-is-secret'))).toBe(false)
-    expect(decrypt(app.app.services.encryptionKey, stored)).toBe('hunter2-is-secret')
+    expect(String(decrypt(app.app.services.encryptionKey, stored, projectSecretBinding(projectId, 'smtp.password')))).toBe('hunter2-is-secret')
+    // Bound to its project and key: the same ciphertext does not decrypt as another secret.
+    expect(() => decrypt(app.app.services.encryptionKey, stored, projectSecretBinding(projectId, 'apiKey'))).toThrow()
 
     const entry = await expectSingleEntry(app, mark, {
       type: 'project_create',
@@ -147,7 +152,8 @@ describe('setProjectSecret', () => {
     }
     const [secret] = await secretsOf('vault')
     expect(secret!.version).toBe(2)
-    expect(decrypt(app.app.services.encryptionKey, secret!.value_encrypted)).toBe('second-value')
+    const [project] = await sql<{ id: string }>(app, "SELECT id FROM project WHERE slug = 'vault'")
+    expect(String(decrypt(app.app.services.encryptionKey, Buffer.from(secret!.value_encrypted), projectSecretBinding(project!.id, 'token')))).toBe('second-value')
     const entries = await entriesSince(app, mark)
     expect(entries.map((entry) => [entry.type, entry.eventData])).toEqual([
       ['project_secret_change', { projectSlug: 'vault', key: 'token' }],

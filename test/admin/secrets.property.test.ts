@@ -2,7 +2,8 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, expectNoEffect, sql, uniqueEmail } from '../testkit/fixtures.js'
+import { createProject, sql, uniqueEmail } from '../testkit/fixtures.js'
+import { expectNoEffect } from '../testkit/expectations.js'
 
 /**
  * Random secrets in every secret-bearing input of every mutation never reach

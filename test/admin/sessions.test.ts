@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { entriesSince, expectNoEffect, expectSingleEntry, logSize, outbox, personWithRoles, signIn, signedInPerson, sql } from '../testkit/fixtures.js'
+import { outbox, personWithRoles, signIn, signedInPerson, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, expectSingleEntry, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
 beforeAll(async () => {

@@ -45,8 +45,8 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
-    // PostgreSQL needs the encryption key in the environment; the embedded default keeps one in dataDir.
-    ...(database.url ? { DATABASE_URL: database.url, CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
+    CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...environment,
   })
   const chunks: string[] = []

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { expect } from 'vitest'
 import type { TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -118,62 +117,9 @@ export async function readLog(
   return response.data.authLog
 }
 
-/** Rows of a raw SQL query on the app's own database. */
-export function sql<Row extends Record<string, unknown> = Record<string, unknown>>(app: TestApp, text: string, params: unknown[] = []) {
+/** Raw SQL on the app's own database, for setting up what the API cannot (and for reading rows back). */
+export function sql<Row extends Record<string, unknown> = Record<string, unknown>>(app: TestApp, text: string, params?: unknown[]) {
   return app.app.services.db.session((session) => session.query<Row>(text, params))
-}
-
-/** How many entries the log holds: a mark to read the entries written after it with `entriesSince`. */
-export async function logSize(app: TestApp): Promise<number> {
-  const [row] = await sql<{ count: number }>(app, 'SELECT count(*)::int AS count FROM person_auth_log')
-  return row?.count ?? 0
-}
-
-/** The entries written since `mark` (from logSize), oldest first. */
-export async function entriesSince(app: TestApp, mark: number): Promise<LogEntry[]> {
-  const added = (await logSize(app)) - mark
-  if (added === 0) return []
-  return (await readLog(app, { limit: added })).entries.reverse()
-}
-
-/** Asserts that exactly one entry was written since `mark` and that it matches `expected`. */
-export async function expectSingleEntry(app: TestApp, mark: number, expected: Partial<LogEntry>): Promise<LogEntry> {
-  const entries = await entriesSince(app, mark)
-  expect(entries).toHaveLength(1)
-  expect(entries[0]).toMatchObject(expected)
-  return entries[0]!
-}
-
-/**
- * A digest of every row of every table, to prove a call changed nothing. API keys'
- * sliding-session bookkeeping (last_used_at, expires_at) is left out: any
- * authenticated request may touch it.
- */
-export async function databaseFingerprint(app: TestApp): Promise<string> {
-  const tables = await sql<{ name: string }>(
-    app,
-    `SELECT table_name AS name FROM information_schema.tables
-     WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations' ORDER BY 1`,
-  )
-  const digests: string[] = []
-  for (const { name } of tables) {
-    const [row] = await sql<{ digest: string | null }>(
-      app,
-      `SELECT md5(coalesce(string_agg(r, '|' ORDER BY r), '')) AS digest
-       FROM (SELECT (to_jsonb(t) - 'last_used_at' - 'expires_at')::text AS r FROM "${name}" t) rows`,
-    )
-    digests.push(`${name}:${row?.digest}`)
-  }
-  return digests.join('\n')
-}
-
-/** Runs `call` and asserts that it changed no row and recorded no entry. */
-export async function expectNoEffect(app: TestApp, call: () => Promise<unknown>): Promise<void> {
-  const before = await databaseFingerprint(app)
-  const mark = await logSize(app)
-  await call()
-  expect(await logSize(app)).toBe(mark)
-  expect(await databaseFingerprint(app)).toBe(before)
 }
 
 /** Creates a project with the root token (no deployer key unless asked for). */
@@ -216,11 +162,11 @@ export async function projectAdmin(app: TestApp, projectSlug: string): Promise<S
   return { ...person, token: await signIn(app, person) }
 }
 
-/** A signed-in person holding the given global roles (besides `person`). */
+/** A signed-in person who also holds `roles` (granted by root). */
 export async function personWithRoles(app: TestApp, roles: string[]): Promise<SignedInPerson> {
-  const person = await signUpPerson(app)
+  const person = await signedInPerson(app)
   if (roles.length > 0) await grantRoles(app, person.identityId, roles)
-  return { ...person, token: await signIn(app, person) }
+  return person
 }
 
 /** The mails in the outbox (no SMTP_URL in tests), newest first. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { resolveEncryptionKey } from '../../src/app.js'
+import { loadEncryptionKey } from '../../src/app.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { decrypt, encrypt, parseEncryptionKey } from '../../src/crypto/encryption.js'
 
@@ -16,10 +16,17 @@ describe('AES-256-GCM sealing', () => {
       fc.property(fc.string({ unit: 'binary' }), (text) => {
         const sealed = encrypt(key, text)
         expect(sealed.length).toBe(12 + Buffer.byteLength(text) + 16)
-        expect(decrypt(key, sealed)).toBe(text)
+        expect(String(decrypt(key, sealed))).toBe(text)
         expect(encrypt(key, text).equals(sealed)).toBe(false)
       }),
     )
+  })
+
+  it('binds a value to its associated data', () => {
+    const sealed = encrypt(key, 'secret', 'project_secret:a:k')
+    expect(String(decrypt(key, sealed, 'project_secret:a:k'))).toBe('secret')
+    expect(() => decrypt(key, sealed, 'project_secret:b:k')).toThrow()
+    expect(() => decrypt(key, sealed)).toThrow()
   })
 
   it('refuses a tampered value or a wrong key', () => {
@@ -34,8 +41,8 @@ describe('AES-256-GCM sealing', () => {
   it('reads a 32-byte key as hex or base64 and nothing else', () => {
     expect(parseEncryptionKey(key.toString('hex'))?.equals(key)).toBe(true)
     expect(parseEncryptionKey(key.toString('base64'))?.equals(key)).toBe(true)
-    expect(parseEncryptionKey(randomBytes(16).toString('base64'))).toBeNull()
-    expect(parseEncryptionKey('not a key at all')).toBeNull()
+    expect(parseEncryptionKey(randomBytes(16).toString('base64'))).toBeUndefined()
+    expect(parseEncryptionKey('not a key at all')).toBeUndefined()
   })
 })
 
@@ -47,17 +54,17 @@ describe('encryption key configuration', () => {
 
   it('refuses to start on PostgreSQL without a key', async () => {
     const config = loadConfig({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/unused' })
-    await expect(resolveEncryptionKey(config)).rejects.toThrow(ConfigError)
-    await expect(resolveEncryptionKey(config)).rejects.toThrow(/CUSTOS_ENCRYPTION_KEY is required with DATABASE_URL/)
+    await expect(loadEncryptionKey(config)).rejects.toThrow(ConfigError)
+    await expect(loadEncryptionKey(config)).rejects.toThrow(/CUSTOS_ENCRYPTION_KEY: required with DATABASE_URL/)
   })
 
   it('keeps a generated key in the data directory of the embedded default', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'custos-key-'))
     try {
       const config = loadConfig({ CUSTOS_DATA_DIR: dataDir })
-      const first = await resolveEncryptionKey(config)
+      const first = await loadEncryptionKey(config)
       expect(first.length).toBe(32)
-      expect((await resolveEncryptionKey(config)).equals(first)).toBe(true)
+      expect((await loadEncryptionKey(config)).equals(first)).toBe(true)
       expect((await stat(join(dataDir, 'encryption.key'))).mode & 0o777).toBe(0o600)
     } finally {
       await rm(dataDir, { recursive: true, force: true })

@@ -7,18 +7,13 @@ import { fail, succeed } from '../outcome.js'
 
 /** What each identity provider type needs in its configuration; further keys pass through. */
 export const identityProviderTypes = {
-  oidc: z
-    .looseObject({
-      /** The issuer URL (`issuer` is accepted as its other name). */
-      url: z.url().optional(),
-      issuer: z.url().optional(),
-      clientId: z.string().min(1),
-      clientSecret: z.string().min(1),
-    })
-    .refine((configuration) => configuration.url !== undefined || configuration.issuer !== undefined, {
-      message: 'url (the issuer URL) is required',
-      path: ['url'],
-    }),
+  // The keys the OIDC sign-in flow reads; the rest pass through.
+  oidc: z.looseObject({
+    /** The issuer URL. */
+    url: z.url(),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+  }),
 } as const satisfies Record<string, z.ZodType<Record<string, unknown>>>
 
 export type IdentityProviderType = keyof typeof identityProviderTypes

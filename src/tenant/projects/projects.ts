@@ -36,9 +36,12 @@ function checkSecretKey(key: string, argument: string) {
   if (!secretKeyPattern.test(key)) throw new InvalidInputError(`${argument} must be 1-128 characters of A-Z a-z 0-9 _ . -`, argument)
 }
 
+/** What a project secret's ciphertext is bound to: it decrypts only as this project's `key`. */
+export const projectSecretBinding = (projectId: string, key: string) => `project_secret:${projectId}:${key}`
+
 /** Stores a secret encrypted (AES-256-GCM); a second write of a key replaces it and bumps its version. */
 async function storeSecret(context: TenantContext, tx: Transaction, projectId: string, { key, value }: ProjectSecretInput) {
-  const valueEncrypted = new Uint8Array(encrypt(context.encryptionKey, value))
+  const valueEncrypted = new Uint8Array(encrypt(context.encryptionKey, value, projectSecretBinding(projectId, key)))
   await tx.projectSecret.upsert({
     where: { projectId_key: { projectId, key } },
     create: { projectId, key, valueEncrypted },
