@@ -14,7 +14,7 @@ export const CreateApiKeyOptions = builder.inputType('CreateApiKeyOptions', {
   }),
 })
 
-export const MembershipValidationError = builder.simpleObject('MembershipValidationError', {
+const MembershipValidationError = builder.simpleObject('MembershipValidationError', {
   fields: (t) => ({
     code: t.string(),
     role: t.string(),
@@ -30,15 +30,20 @@ export const ApiKeyWithToken = builder.simpleObject('ApiKeyWithToken', {
   }),
 })
 
+type ErrorFieldBuilder = Parameters<NonNullable<NonNullable<Parameters<typeof defineResponse>[2]>['extendError']>>[0]
+
+/** The `membershipValidation` error field of every response to an operation that takes memberships. */
+export const membershipValidationField = (t: ErrorFieldBuilder) => ({
+  membershipValidation: t.field({
+    type: [MembershipValidationError],
+    nullable: true,
+    resolve: (error) => (error.membershipValidation as never) ?? null,
+  }),
+})
+
 export const CreateApiKeyResponse = defineResponse('CreateApiKey', ['PROJECT_NOT_FOUND', 'INVALID_MEMBERSHIP'] as const, {
   result: builder.simpleObject('CreateApiKeyResult', { fields: (t) => ({ apiKey: t.field({ type: ApiKeyWithToken }) }) }),
-  extendError: (t) => ({
-    membershipValidation: t.field({
-      type: [MembershipValidationError],
-      nullable: true,
-      resolve: (error) => (error.membershipValidation as never) ?? null,
-    }),
-  }),
+  extendError: membershipValidationField,
 })
 
 const DisableApiKeyResponse = defineResponse('DisableApiKey', ['KEY_NOT_FOUND'] as const)

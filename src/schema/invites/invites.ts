@@ -1,6 +1,6 @@
 import { invite, unmanagedInvite } from '../../tenant/invites/invites.js'
 import { builder } from '../builder.js'
-import { MembershipValidationError } from '../apiKeys/apiKeys.js'
+import { membershipValidationField } from '../apiKeys/apiKeys.js'
 import { rejectingInvalidInput } from '../errors.js'
 import { Person } from '../identity/identity.js'
 import { MembershipInput } from '../projects/membershipTypes.js'
@@ -28,13 +28,7 @@ const UnmanagedInviteOptions = builder.inputType('UnmanagedInviteOptions', {
 
 const InviteResponse = defineResponse('Invite', ['PROJECT_NOT_FOUND', 'ALREADY_MEMBER', 'INVALID_MEMBERSHIP', 'INVALID_EMAIL_FORMAT'] as const, {
   result: builder.simpleObject('InviteResult', { fields: (t) => ({ person: t.field({ type: Person }), isNew: t.boolean() }) }),
-  extendError: (t) => ({
-    membershipValidation: t.field({
-      type: [MembershipValidationError],
-      nullable: true,
-      resolve: (error) => (error.membershipValidation as never) ?? null,
-    }),
-  }),
+  extendError: membershipValidationField,
 })
 
 const inviteArgs = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({

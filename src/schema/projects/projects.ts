@@ -5,7 +5,7 @@ import { createProject, setProjectSecret, updateProject } from '../../tenant/pro
 import { isUuid } from '../../tenant/ids.js'
 import type { Outcome } from '../../tenant/outcome.js'
 import { builder } from '../builder.js'
-import { ApiKeyWithToken, MembershipValidationError } from '../apiKeys/apiKeys.js'
+import { ApiKeyWithToken, membershipValidationField } from '../apiKeys/apiKeys.js'
 import { rejectingInvalidInput } from '../errors.js'
 import { Identity } from '../identity/identity.js'
 import { Membership, MembershipInput } from './membershipTypes.js'
@@ -130,16 +130,7 @@ const CreateProjectResponse = defineResponse('CreateProject', ['ALREADY_EXISTS',
 const UpdateProjectResponse = defineResponse('UpdateProject', ['PROJECT_NOT_FOUND'] as const)
 const SetProjectSecretResponse = defineResponse('SetProjectSecret', ['PROJECT_NOT_FOUND'] as const)
 
-const membershipResponse = (name: string, codes: readonly string[]) =>
-  defineResponse(name, codes, {
-    extendError: (t) => ({
-      membershipValidation: t.field({
-        type: [MembershipValidationError],
-        nullable: true,
-        resolve: (error) => (error.membershipValidation as never) ?? null,
-      }),
-    }),
-  })
+const membershipResponse = (name: string, codes: readonly string[]) => defineResponse(name, codes, { extendError: membershipValidationField })
 const AddProjectMemberResponse = membershipResponse('AddProjectMember', ['PROJECT_NOT_FOUND', 'IDENTITY_NOT_FOUND', 'ALREADY_MEMBER', 'INVALID_MEMBERSHIP'])
 const UpdateProjectMemberResponse = membershipResponse('UpdateProjectMember', ['PROJECT_NOT_FOUND', 'NOT_MEMBER', 'INVALID_MEMBERSHIP'])
 const RemoveProjectMemberResponse = defineResponse('RemoveProjectMember', ['NOT_MEMBER', 'PROJECT_NOT_FOUND'] as const)
