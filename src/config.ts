@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { z } from 'zod'
 import { parseEncryptionKey } from './crypto/encryption.js'
 import { normalizeIp } from './http/clientInfo.js'
+import { type PrivilegePattern, type RoleGrants, isGlobalRole, isKnownPrivilegePattern } from './tenant/permissions.js'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -24,6 +25,28 @@ const environmentSchema = z.object({
       const invalid = entries.filter((_, index) => !addresses[index])
       if (invalid.length > 0) context.addIssue({ code: 'custom', message: `not IP addresses: ${invalid.join(', ')}` })
       return new Set(addresses.filter((address): address is string => address !== null))
+    }),
+  CUSTOS_ROLE_GRANTS: z
+    .string()
+    .default('{}')
+    .transform((value, context): RoleGrants => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(value)
+      } catch {
+        context.addIssue({ code: 'custom', message: 'must be a JSON object of role -> ["resource:privilege", ...]' })
+        return {}
+      }
+      const grants = z.record(z.string(), z.array(z.string())).safeParse(parsed)
+      if (!grants.success) {
+        context.addIssue({ code: 'custom', message: 'must be a JSON object of role -> ["resource:privilege", ...]' })
+        return {}
+      }
+      const unknownRoles = Object.keys(grants.data).filter((role) => !isGlobalRole(role))
+      if (unknownRoles.length > 0) context.addIssue({ code: 'custom', message: `unknown roles: ${unknownRoles.join(', ')}` })
+      const unknownPrivileges = Object.values(grants.data).flat().filter((pattern) => !isKnownPrivilegePattern(pattern))
+      if (unknownPrivileges.length > 0) context.addIssue({ code: 'custom', message: `unknown privileges: ${unknownPrivileges.join(', ')}` })
+      return grants.data as Record<string, PrivilegePattern[]>
     }),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   CUSTOS_ENCRYPTION_KEY: z
@@ -50,10 +73,12 @@ export interface AppConfig {
   readonly rootToken: string | undefined
   readonly loginToken: string | undefined
   readonly trustedProxies: ReadonlySet<string>
+  /** Privileges granted to roles beyond the defaults (CUSTOS_ROLE_GRANTS, src/tenant/permissions.ts). */
+  readonly roleGrants: RoleGrants
   readonly logLevel: (typeof logLevels)[number]
   /** Without it, mail goes to the mail_outbox table. */
   readonly smtpUrl: string | undefined
-  /** Seals secrets at rest (TOTP secrets, the captcha secret). Required with DATABASE_URL. */
+  /** Seals secrets at rest (TOTP secrets, the captcha secret, project secrets). Required with DATABASE_URL. */
   readonly encryptionKey: Buffer | undefined
 }
 
@@ -76,6 +101,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     rootToken: env.CUSTOS_ROOT_TOKEN,
     loginToken: env.CUSTOS_LOGIN_TOKEN,
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
+    roleGrants: env.CUSTOS_ROLE_GRANTS,
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
     encryptionKey: env.CUSTOS_ENCRYPTION_KEY,

@@ -37,13 +37,33 @@ const idpChange = z.object({
   options: z.record(z.string(), z.boolean()).optional(),
 })
 const jsonValue = z.json()
-const settings = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional()
+/** A configuration section with exactly these keys: an undeclared one is dropped like anywhere else. */
+const settings = (...keys: string[]) =>
+  z.object(Object.fromEntries(keys.map((key) => [key, z.union([z.string(), z.number(), z.boolean(), z.null()]).optional()]))).optional()
 const rateLimitWindow = z.object({ limit: z.number().optional(), window: z.string().optional() }).optional()
 const configInput = z.object({
-  signup: settings,
-  passwordless: settings,
-  password: settings,
-  login: settings,
+  signup: settings('requireEmailVerification'),
+  passwordless: settings('enabled', 'url', 'expiration'),
+  password: settings(
+    'minLength',
+    'requireUppercase',
+    'requireLowercase',
+    'requireDigit',
+    'requireSpecial',
+    'pattern',
+    'checkBlacklist',
+    'checkHibp',
+  ),
+  login: settings(
+    'baseBackoff',
+    'maxBackoff',
+    'attemptWindow',
+    'revealUserExists',
+    'revealLoginMethod',
+    'defaultTokenExpiration',
+    'maxTokenExpiration',
+    'mfaGraceDuration',
+  ),
   captcha: z
     .object({
       provider: z.string().nullable().optional(),

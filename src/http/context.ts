@@ -8,6 +8,7 @@ import { unauthenticatedError } from '../schema/errors.js'
 import { authenticate } from '../tenant/apiKeys/authenticate.js'
 import type { Caller, TenantContext } from '../tenant/context.js'
 import { Permissions } from '../tenant/permissions.js'
+import { membershipRolesLoader } from '../tenant/projects/memberships.js'
 import { type ClientInfo, transportClient, withForwardedClient } from './clientInfo.js'
 
 /** Long-lived services every request shares. */
@@ -63,7 +64,11 @@ export function createContextFactory(services: AppServices) {
       mailer: services.mailer,
       encryptionKey: services.encryptionKey,
       caller,
-      permissions: new Permissions(caller?.roles ?? []),
+      permissions: new Permissions(
+        caller?.roles ?? [],
+        services.config.roleGrants,
+        caller ? membershipRolesLoader(services.db.prisma, caller.identityId) : undefined,
+      ),
       actor: { identityId: caller?.identityId ?? null, personId: caller?.personId ?? null, client },
       logger: services.logger.child({ identityId: caller?.identityId }),
     }

@@ -5,6 +5,7 @@ import { GraphQLError } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
 import { schema } from '../schema/index.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
+import { rejectNulCharacters } from './rejectNulCharacters.js'
 
 export const GRAPHQL_PATH = '/tenant'
 
@@ -63,6 +64,7 @@ export function createGraphQLHandler(services: AppServices) {
         blockFieldSuggestion: { enabled: true },
       }),
       useErrorCodes(),
+      rejectNulCharacters(),
     ],
   })
 }

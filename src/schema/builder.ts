@@ -6,12 +6,15 @@ import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import type PrismaTypes from '../generated/pothos-prisma-types.js'
 import { getDatamodel } from '../generated/pothos-prisma-types.js'
 import type { RequestContext } from '../http/context.js'
-import { type Privilege, deniedMessage } from '../tenant/permissions.js'
+import { type Privilege, type ProjectPrivilege, deniedMessage } from '../tenant/permissions.js'
 import { forbiddenError } from './errors.js'
 
 /** The privilege a failed scope check was about, for the error message. */
 function deniedPrivilege(failure: AuthFailure): Privilege | undefined {
   if (failure.kind === AuthScopeFailureType.AuthScope && failure.scope === 'privilege') return failure.parameter as Privilege
+  if (failure.kind === AuthScopeFailureType.AuthScope && failure.scope === 'projectPrivilege') {
+    return (failure.parameter as ProjectPrivilegeScope).privilege
+  }
   if (failure.kind === AuthScopeFailureType.AnyAuthScopes || failure.kind === AuthScopeFailureType.AllAuthScopes) {
     for (const inner of failure.failures) {
       const privilege = deniedPrivilege(inner)
@@ -21,6 +24,12 @@ function deniedPrivilege(failure: AuthFailure): Privilege | undefined {
   return undefined
 }
 
+/** A project-scoped privilege in one project; `projectSlug: null` checks it globally (e.g. global mail templates). */
+export interface ProjectPrivilegeScope {
+  readonly privilege: ProjectPrivilege
+  readonly projectSlug: string | null
+}
+
 export const builder = new SchemaBuilder<{
   Context: RequestContext
   PrismaTypes: PrismaTypes
@@ -28,6 +37,8 @@ export const builder = new SchemaBuilder<{
   AuthScopes: {
     /** Held when the caller's roles grant this privilege (src/tenant/permissions.ts). */
     privilege: Privilege
+    /** Held in the named project (src/tenant/permissions.ts hasInProject); computed from the arguments. */
+    projectPrivilege: ProjectPrivilegeScope
     /** Any valid bearer token. */
     authenticated: boolean
   }
@@ -52,6 +63,8 @@ export const builder = new SchemaBuilder<{
     defaultStrategy: 'any',
     authScopes: async (context) => ({
       privilege: (privilege) => context.permissions.has(privilege),
+      projectPrivilege: ({ privilege, projectSlug }) =>
+        projectSlug === null ? context.permissions.has(privilege) : context.permissions.hasInProject(privilege, projectSlug),
       authenticated: context.caller !== null,
     }),
     unauthorizedError: (_parent, _context, _info, result) => {

@@ -11,6 +11,11 @@ import './auth/signIn.js'
 import './config/configuration.js'
 import './identity/identity.js'
 import './identity/profile.js'
+import './identityProviders/identityProviders.js'
+import './invites/invites.js'
+import './mailTemplates/mailTemplates.js'
+import './projects/projects.js'
+import './sessions/sessions.js'
 
 /** The tenant API schema: each domain file registers its types and fields on the builder. */
 export const schema = lexicographicSortSchema(builder.toSchema())

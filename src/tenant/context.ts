@@ -1,3 +1,4 @@
+import type { Logger } from 'pino'
 import type { AuditActor } from '../audit/recorder.js'
 import type { ApiKeyType, PrismaClient } from '../generated/prisma/client.js'
 import type { Mailer } from '../mail/mailer.js'
@@ -22,4 +23,5 @@ export interface TenantContext {
   readonly caller: Caller | null
   readonly permissions: Permissions
   readonly actor: AuditActor
+  readonly logger: Logger
 }

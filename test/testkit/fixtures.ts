@@ -193,6 +193,46 @@ export async function apiKeyIdOfToken(app: TestApp, token: string): Promise<stri
   return row.id
 }
 
+/** Creates a project with the root token (no deployer key unless asked for). */
+export async function createProject(
+  app: TestApp,
+  options: { slug?: string; name?: string; config?: unknown; secrets?: { key: string; value: string }[]; token?: string } = {},
+): Promise<{ id: string; slug: string }> {
+  const slug = options.slug ?? `project-${randomBytes(4).toString('hex')}`
+  const response = await app.gql(
+    `mutation ($slug: String!, $name: String, $config: Json, $secrets: [ProjectSecret!]) {
+      createProject(projectSlug: $slug, name: $name, config: $config, secrets: $secrets, options: { noDeployToken: true }) {
+        ok error { code developerMessage }
+      }
+    }`,
+    { variables: { slug, name: options.name, config: options.config, secrets: options.secrets }, token: options.token ?? app.rootToken },
+  )
+  if (!response.data?.createProject?.ok) throw new Error(`createProject failed: ${JSON.stringify(response)}`)
+  const [row] = await sql<{ id: string }>(app, 'SELECT id FROM project WHERE slug = $1', [slug])
+  return { id: row!.id, slug }
+}
+
+export type MembershipInput = { role: string; variables: { name: string; values: string[] }[] }
+
+/** Adds an identity to a project with the root token. */
+export async function addProjectMember(app: TestApp, projectSlug: string, identityId: string, memberships: MembershipInput[]): Promise<void> {
+  const response = await app.gql(
+    `mutation ($projectSlug: String!, $identityId: String!, $memberships: [MembershipInput!]!) {
+      addProjectMember(projectSlug: $projectSlug, identityId: $identityId, memberships: $memberships) { ok error { code developerMessage } }
+    }`,
+    { variables: { projectSlug, identityId, memberships }, token: app.rootToken },
+  )
+  if (!response.data?.addProjectMember?.ok) throw new Error(`addProjectMember failed: ${JSON.stringify(response)}`)
+}
+
+/** A signed-in person with the global role project_admin and a plain membership in the project. */
+export async function projectAdmin(app: TestApp, projectSlug: string): Promise<SignedInPerson> {
+  const person = await signUpPerson(app)
+  await grantRoles(app, person.identityId, ['project_admin'])
+  await addProjectMember(app, projectSlug, person.identityId, [{ role: 'editor', variables: [] }])
+  return { ...person, token: await signIn(app, person) }
+}
+
 /** A signed-in person who also holds `roles` (granted by root). */
 export async function personWithRoles(app: TestApp, roles: string[]): Promise<SignedInPerson> {
   const person = await signedInPerson(app)
@@ -283,4 +323,28 @@ export async function auditRowsAsText(app: TestApp): Promise<string[]> {
     session.query<{ row: string }>('SELECT row_to_json(log)::text AS row FROM person_auth_log AS log ORDER BY created_at'),
   )
   return rows.map((row) => row.row)
+}
+
+/** The mails in the outbox (no SMTP_URL in tests), newest first. */
+export const outbox = (app: TestApp) =>
+  sql<{ recipient: string; subject: string; body: string }>(app, 'SELECT recipient, subject, body FROM mail_outbox ORDER BY created_at DESC')
+
+/** A project API key (createApiKey) made with the root token. */
+export async function createApiKeyForProject(
+  app: TestApp,
+  projectSlug: string,
+  memberships: MembershipInput[],
+  options: { description?: string; tokenHash?: string } = {},
+): Promise<{ id: string; token: string; identityId: string }> {
+  const response = await app.gql(
+    `mutation ($slug: String!, $memberships: [MembershipInput!]!, $description: String!, $tokenHash: String) {
+      createApiKey(projectSlug: $slug, memberships: $memberships, description: $description, tokenHash: $tokenHash) {
+        ok error { code developerMessage } result { apiKey { id token identity { id } } }
+      }
+    }`,
+    { variables: { slug: projectSlug, memberships, description: options.description ?? 'test key', tokenHash: options.tokenHash }, token: app.rootToken },
+  )
+  const result = response.data?.createApiKey
+  if (!result?.ok) throw new Error(`createApiKey failed: ${JSON.stringify(response)}`)
+  return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
 }

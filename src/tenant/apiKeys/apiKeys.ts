@@ -1,22 +1,59 @@
-import { runCommand } from '../command.js'
+import { runCommand, type Transaction } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
+import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
 import { isGlobalRole } from '../permissions.js'
+import { findProjectBySlug, invalidMemberships, type Membership, writeMemberships } from '../projects/memberships.js'
 import { generateToken, hashToken } from './tokens.js'
 
-export interface CreateGlobalApiKeyInput {
+interface ApiKeyOptions {
   readonly description: string
-  readonly roles: readonly string[]
   /** A sha256 hex the caller computed itself; then no token is returned. */
   readonly tokenHash?: string | null
   readonly trustForwardedClientInfo?: boolean | null
 }
 
+export interface CreateGlobalApiKeyInput extends ApiKeyOptions {
+  readonly roles: readonly string[]
+}
+
+export interface CreateProjectApiKeyInput extends ApiKeyOptions {
+  readonly projectSlug: string
+  readonly memberships: readonly Membership[]
+}
+
 const sha256Hex = /^[0-9a-f]{64}$/
 
-/** A permanent API key with its own identity holding `roles`. The token is shown once. */
+const invalidTokenHash = (tokenHash: string | null | undefined) =>
+  tokenHash != null && !sha256Hex.test(tokenHash) ? fail('INVALID_MEMBERSHIP' as const, 'tokenHash must be a lowercase hex sha256.') : null
+
+/**
+ * A permanent API key with an identity of its own. The token is generated
+ * (and shown once) unless the caller brought its hash.
+ */
+export async function issueApiKey(context: TenantContext, tx: Transaction, options: ApiKeyOptions & { roles?: readonly string[] }) {
+  const token = options.tokenHash == null ? generateToken() : null
+  const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
+  if (await tx.apiKey.findUnique({ where: { tokenHash }, select: { id: true } })) {
+    throw new InvalidInputError('This tokenHash is already in use.', 'tokenHash')
+  }
+  const identity = await tx.identity.create({ data: { description: options.description, roles: [...(options.roles ?? [])] } })
+  const apiKey = await tx.apiKey.create({
+    data: {
+      tokenHash,
+      type: 'permanent',
+      identityId: identity.id,
+      trustForwardedInfo: options.trustForwardedClientInfo ?? false,
+      createdIp: context.actor.client.ip,
+      createdUserAgent: context.actor.client.userAgent,
+    },
+  })
+  return { id: apiKey.id, token, identity }
+}
+
+/** A permanent API key whose identity holds global `roles`. */
 export function createGlobalApiKey(context: TenantContext, input: CreateGlobalApiKeyInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const invalid = input.roles.filter((role) => !isGlobalRole(role))
@@ -28,27 +65,33 @@ export function createGlobalApiKey(context: TenantContext, input: CreateGlobalAp
     if (input.roles.includes('super_admin') && !context.caller?.roles.includes('super_admin')) {
       return fail('INVALID_MEMBERSHIP' as const, 'Only a super admin can create a super_admin key.')
     }
-    if (input.tokenHash != null && !sha256Hex.test(input.tokenHash)) {
-      return fail('INVALID_MEMBERSHIP' as const, 'tokenHash must be a lowercase hex sha256.')
-    }
-    const token = input.tokenHash == null ? generateToken() : null
-    const identity = await tx.identity.create({ data: { description: input.description, roles: [...input.roles] } })
-    const apiKey = await tx.apiKey.create({
-      data: {
-        tokenHash: token ? hashToken(token) : (input.tokenHash as string),
-        type: 'permanent',
-        identityId: identity.id,
-        trustForwardedInfo: input.trustForwardedClientInfo ?? false,
-        createdIp: context.actor.client.ip,
-        createdUserAgent: context.actor.client.userAgent,
-      },
-    })
+    const badHash = invalidTokenHash(input.tokenHash)
+    if (badHash) return badHash
+    const apiKey = await issueApiKey(context, tx, input)
     audit({
       type: 'api_key_create',
       success: true,
-      eventData: { apiKeyId: apiKey.id, identityId: identity.id, description: input.description, roles: [...input.roles] },
+      eventData: { apiKeyId: apiKey.id, identityId: apiKey.identity.id, description: input.description, roles: [...input.roles] },
     })
-    return succeed({ apiKey: { id: apiKey.id, token, identity } })
+    return succeed({ apiKey })
+  })
+}
+
+/** A permanent API key that is a member of one project (createApiKey). */
+export function createProjectApiKey(context: TenantContext, input: CreateProjectApiKeyInput) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const project = await findProjectBySlug(tx, input.projectSlug)
+    if (!project) return fail('PROJECT_NOT_FOUND' as const, `Project ${input.projectSlug} not found.`)
+    const invalid = invalidMemberships(input.memberships) ?? invalidTokenHash(input.tokenHash)
+    if (invalid) return invalid
+    const apiKey = await issueApiKey(context, tx, input)
+    const memberships = await writeMemberships(tx, project.id, apiKey.identity.id, input.memberships)
+    audit({
+      type: 'api_key_create',
+      success: true,
+      eventData: { apiKeyId: apiKey.id, identityId: apiKey.identity.id, description: input.description, memberships },
+    })
+    return succeed({ apiKey })
   })
 }
 

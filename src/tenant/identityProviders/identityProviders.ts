@@ -1,0 +1,149 @@
+import { z } from 'zod'
+import type { Prisma } from '../../generated/prisma/client.js'
+import { runCommand } from '../command.js'
+import type { TenantContext } from '../context.js'
+import { InvalidInputError } from '../invalidInput.js'
+import { fail, succeed } from '../outcome.js'
+
+/** What each identity provider type needs in its configuration; further keys pass through. */
+export const identityProviderTypes = {
+  // The keys the OIDC sign-in flow reads; the rest pass through.
+  oidc: z.looseObject({
+    /** The issuer URL. */
+    url: z.url(),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+  }),
+} as const satisfies Record<string, z.ZodType<Record<string, unknown>>>
+
+export type IdentityProviderType = keyof typeof identityProviderTypes
+const isKnownType = (type: string): type is IdentityProviderType => Object.hasOwn(identityProviderTypes, type)
+
+export interface IdpOptions {
+  readonly autoSignUp?: boolean | null
+  readonly exclusive?: boolean | null
+  readonly initReturnsConfig?: boolean | null
+}
+
+const slugPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/** Configuration keys whose values are secrets: never returned by any query. */
+export const isSecretConfigurationKey = (key: string) => /secret|password|private|token/i.test(key)
+
+/** The configuration with every secret-bearing key removed, at any depth. */
+export function withoutSecrets(configuration: Prisma.JsonValue): Prisma.JsonValue {
+  if (Array.isArray(configuration)) return configuration.map(withoutSecrets)
+  if (typeof configuration !== 'object' || configuration === null) return configuration
+  return Object.fromEntries(
+    Object.entries(configuration)
+      .filter(([key]) => !isSecretConfigurationKey(key))
+      .map(([key, value]) => [key, withoutSecrets(value ?? null)]),
+  )
+}
+
+/** Checks a configuration against its type; the message names keys and rules, never values. */
+function configurationProblem(type: IdentityProviderType, configuration: unknown): string | null {
+  const parsed = identityProviderTypes[type].safeParse(configuration)
+  if (parsed.success) return null
+  return parsed.error.issues.map((issue) => `${issue.path.join('.') || 'configuration'}: ${issue.message}`).join('; ')
+}
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** The option flags that were given, as the log records them. */
+const givenOptions = (options: IdpOptions | null | undefined) =>
+  Object.fromEntries(Object.entries(options ?? {}).filter((entry): entry is [string, boolean] => typeof entry[1] === 'boolean'))
+
+function checkSlug(slug: string) {
+  if (!slugPattern.test(slug)) throw new InvalidInputError('identityProvider must be 1-64 characters of A-Z a-z 0-9 _ -', 'identityProvider')
+}
+
+export function addIdentityProvider(
+  context: TenantContext,
+  input: { identityProvider: string; type: string; configuration: unknown; options?: IdpOptions | null },
+) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    checkSlug(input.identityProvider)
+    if (!isKnownType(input.type)) {
+      return fail('UNKNOWN_TYPE' as const, `Unknown identity provider type ${input.type}; known: ${Object.keys(identityProviderTypes).join(', ')}`)
+    }
+    const problem = isJsonObject(input.configuration) ? configurationProblem(input.type, input.configuration) : 'configuration must be a JSON object'
+    if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
+    const configuration = input.configuration as Record<string, unknown>
+    const created = {
+      slug: input.identityProvider,
+      type: input.type,
+      configuration: configuration as Prisma.InputJsonObject,
+      autoSignUp: input.options?.autoSignUp ?? false,
+      exclusive: input.options?.exclusive ?? false,
+      initReturnsConfig: input.options?.initReturnsConfig ?? false,
+    }
+    // ON CONFLICT DO NOTHING: a concurrent add of the same slug answers ALREADY_EXISTS, not a unique violation.
+    const { count } = await tx.identityProvider.createMany({ data: [created], skipDuplicates: true })
+    if (count === 0) return fail('ALREADY_EXISTS' as const, `Identity provider ${input.identityProvider} already exists.`)
+    audit({
+      type: 'idp_create',
+      success: true,
+      eventData: {
+        identityProvider: created.slug,
+        type: created.type,
+        configurationKeys: Object.keys(configuration).sort(),
+        options: { autoSignUp: created.autoSignUp, exclusive: created.exclusive, initReturnsConfig: created.initReturnsConfig },
+      },
+    })
+    return succeed(null)
+  })
+}
+
+/**
+ * Changes a provider's type, configuration (replaced, or merged key by key
+ * with `mergeConfiguration`) and options; the result must be valid for its type.
+ */
+export function updateIdentityProvider(
+  context: TenantContext,
+  input: { identityProvider: string; type?: string | null; configuration?: unknown; options?: IdpOptions | null; mergeConfiguration?: boolean | null },
+) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const existing = await tx.identityProvider.findUnique({ where: { slug: input.identityProvider } })
+    if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${input.identityProvider} not found.`)
+    const type = input.type ?? existing.type
+    if (!isKnownType(type)) return fail('INVALID_CONFIGURATION' as const, `Unknown identity provider type ${type}.`)
+    if (input.configuration != null && !isJsonObject(input.configuration)) {
+      return fail('INVALID_CONFIGURATION' as const, 'configuration must be a JSON object')
+    }
+    const given = input.configuration as Record<string, unknown> | null | undefined
+    const configuration = given ? (input.mergeConfiguration ? { ...(existing.configuration as object), ...given } : given) : existing.configuration
+    const problem = configurationProblem(type, configuration)
+    if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
+    const options = givenOptions(input.options)
+    await tx.identityProvider.update({
+      where: { id: existing.id },
+      data: { type, configuration: configuration as Prisma.InputJsonObject, ...options },
+    })
+    audit({
+      type: 'idp_update',
+      success: true,
+      eventData: {
+        identityProvider: existing.slug,
+        ...(input.type != null ? { type } : {}),
+        ...(given ? { configurationKeys: Object.keys(given).sort() } : {}),
+        ...(Object.keys(options).length > 0 ? { options } : {}),
+      },
+    })
+    return succeed(null)
+  })
+}
+
+/** disableIDP / enableIDP: sign-in through a disabled provider is refused. Repeating either is harmless. */
+export function setIdentityProviderEnabled(context: TenantContext, identityProvider: string, enabled: boolean) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const existing = await tx.identityProvider.findUnique({ where: { slug: identityProvider } })
+    if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${identityProvider} not found.`)
+    await tx.identityProvider.update({
+      where: { id: existing.id },
+      data: { disabledAt: enabled ? null : (existing.disabledAt ?? new Date()) },
+    })
+    audit({ type: enabled ? 'idp_enable' : 'idp_disable', success: true, eventData: { identityProvider: existing.slug } })
+    return succeed(null)
+  })
+}

@@ -1,0 +1,115 @@
+import { generateToken, hashToken } from '../apiKeys/tokens.js'
+import { hashPassword } from '../auth/passwords.js'
+import { runCommand, type Transaction } from '../command.js'
+import type { TenantContext } from '../context.js'
+import { InvalidInputError } from '../invalidInput.js'
+import { sendNotification } from '../notifications.js'
+import { type Failure, fail, succeed } from '../outcome.js'
+import { isValidEmail, normalizeEmail } from '../persons/persons.js'
+import { findProjectBySlug, invalidMemberships, lockIdentity, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
+
+/** person_token.type of password-reset tokens, which invitations hand out to set a first password. */
+export const PASSWORD_RESET_TOKEN_TYPE = 'password_reset'
+const INVITE_TOKEN_LIFETIME_MS = 7 * 24 * 3_600_000
+
+export type InviteMethod = 'CREATE_PASSWORD' | 'RESET_PASSWORD'
+export type InviteErrorCode = 'PROJECT_NOT_FOUND' | 'ALREADY_MEMBER' | 'INVALID_MEMBERSHIP' | 'INVALID_EMAIL_FORMAT'
+
+export interface InviteInput {
+  readonly email: string
+  readonly name?: string | null
+  readonly projectSlug: string
+  readonly memberships: readonly Membership[]
+}
+
+/** How a new person gets their first password. */
+type Credentials =
+  | { readonly kind: 'mailedToken' }
+  | { readonly kind: 'unmanaged'; readonly password: string | null; readonly resetTokenHash: string | null }
+
+/**
+ * Makes `email` a member of the project, creating the person (global role
+ * `person`) when nobody has that email yet. One person_invite entry; the
+ * password of an unmanaged invite is hashed and never recorded.
+ */
+function invitePerson(context: TenantContext, input: InviteInput, credentials: Credentials) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const email = normalizeEmail(input.email)
+    if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as InviteErrorCode, 'The email address is not valid.')
+    const project = await findProjectBySlug(tx, input.projectSlug)
+    if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
+    const invalid = invalidMemberships(input.memberships)
+    if (invalid) return invalid as Failure<InviteErrorCode>
+
+    // Invitations of one email wait for each other: two would both create the person, or both add them.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
+    const existing = await tx.person.findUnique({ where: { email } })
+    if (existing) await lockIdentity(tx, existing.identityId)
+    if (existing && (await membershipsOf(tx, project.id, existing.identityId)).length > 0) {
+      return fail('ALREADY_MEMBER' as InviteErrorCode, `${email} is already a member of ${project.slug}.`)
+    }
+    const person =
+      existing ??
+      (await tx.person.create({
+        data: {
+          email,
+          name: input.name ?? null,
+          passwordHash: credentials.kind === 'unmanaged' && credentials.password != null ? await hashPassword(credentials.password) : null,
+          identity: { create: { roles: ['person'] } },
+        },
+      }))
+    const isNew = !existing
+    const memberships = await writeMemberships(tx, project.id, person.identityId, input.memberships)
+    let token: string | null = null
+    if (isNew) {
+      if (credentials.kind === 'mailedToken') {
+        token = generateToken()
+        await storeResetToken(tx, person.id, hashToken(token))
+      } else if (credentials.resetTokenHash != null) {
+        await storeResetToken(tx, person.id, credentials.resetTokenHash)
+      }
+    }
+    audit({ type: 'person_invite', success: true, targetPersonId: person.id, eventData: { projectSlug: project.slug, email, isNew, memberships } })
+    return succeed({ person, isNew, project, token })
+  })
+}
+
+async function storeResetToken(tx: Transaction, personId: string, tokenHash: string) {
+  await tx.personToken.create({
+    data: { personId, type: PASSWORD_RESET_TOKEN_TYPE, tokenHash, expiresAt: new Date(Date.now() + INVITE_TOKEN_LIFETIME_MS) },
+  })
+}
+
+/**
+ * invite: a new person is mailed NEW_USER_INVITED with a token to set their
+ * password (both methods: Custos never mails a password), an existing one
+ * EXISTING_USER_INVITED.
+ */
+export async function invite(context: TenantContext, input: InviteInput, options: { method?: InviteMethod | null; mailVariant?: string | null } = {}) {
+  const outcome = await invitePerson(context, input, { kind: 'mailedToken' })
+  if (!outcome.ok) return outcome
+  const { person, isNew, project, token } = outcome.result
+  if (person.email) {
+    await sendNotification(context, {
+      to: person.email,
+      type: isNew ? 'NEW_USER_INVITED' : 'EXISTING_USER_INVITED',
+      variables: { project: project.name, projectSlug: project.slug, name: person.name, token, method: options.method ?? 'CREATE_PASSWORD' },
+      projectId: project.id,
+      variant: options.mailVariant,
+    })
+  }
+  return succeed({ person, isNew })
+}
+
+/** unmanagedInvite: no mail; a new person gets the given password, or the caller's own reset token hash. */
+export async function unmanagedInvite(context: TenantContext, input: InviteInput, options: { password?: string | null; resetTokenHash?: string | null }) {
+  if (options.resetTokenHash != null && !/^[0-9a-f]{64}$/.test(options.resetTokenHash)) {
+    throw new InvalidInputError('resetTokenHash must be a lowercase hex sha256.', 'options.resetTokenHash')
+  }
+  const outcome = await invitePerson(context, input, {
+    kind: 'unmanaged',
+    password: options.password ?? null,
+    resetTokenHash: options.resetTokenHash ?? null,
+  })
+  return outcome.ok ? succeed({ person: outcome.result.person, isNew: outcome.result.isNew }) : outcome
+}

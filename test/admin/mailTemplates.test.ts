@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestApp, type TestApp } from '../testkit/app.js'
+import { createProject, projectAdmin, sql } from '../testkit/fixtures.js'
+import { entriesSince, expectNoEffect, logSize } from '../testkit/expectations.js'
+
+let app: TestApp
+beforeAll(async () => {
+  app = await startTestApp()
+  await createProject(app, { slug: 'news' })
+})
+afterAll(() => app?.stop())
+
+const ADD = `mutation ($template: MailTemplate!) { addMailTemplate(template: $template) { ok error { code developerMessage } } }`
+const REMOVE = `mutation ($id: MailTemplateIdentifier!) { removeMailTemplate(templateIdentifier: $id) { ok error { code } } }`
+const LIST = '{ mailTemplates { projectSlug type variant subject content useLayout replyTo } }'
+
+describe('mail templates', () => {
+  it('adds, replaces and removes templates, each with one mail_template_change entry', async () => {
+    const mark = await logSize(app)
+    const global = { type: 'EXISTING_USER_INVITED', subject: 'Welcome back', content: 'Hi {{email}}' }
+    const local = { projectSlug: 'news', type: 'NEW_USER_INVITED', variant: 'cs', subject: 'Vítejte', content: 'Token {{token}}', replyTo: 'desk@example.test' }
+    for (const template of [global, { ...global, subject: 'Welcome back!' }, local]) {
+      expect((await app.gql(ADD, { variables: { template }, token: app.rootToken })).data.addMailTemplate).toEqual({ ok: true, error: null })
+    }
+    const listed = await app.gql(LIST, { token: app.rootToken })
+    expect(listed.data.mailTemplates).toEqual([
+      { projectSlug: null, type: 'EXISTING_USER_INVITED', variant: null, subject: 'Welcome back!', content: 'Hi {{email}}', useLayout: true, replyTo: null },
+      { ...local, useLayout: true },
+    ])
+    const removed = await app.gql(REMOVE, { variables: { id: { projectSlug: 'news', type: 'NEW_USER_INVITED', variant: 'cs' } }, token: app.rootToken })
+    expect(removed.data.removeMailTemplate.ok).toBe(true)
+    const entries = await entriesSince(app, mark)
+    expect(entries.map((entry) => [entry.type, entry.eventData])).toEqual([
+      ['mail_template_change', { action: 'add', type: 'EXISTING_USER_INVITED', projectSlug: null, variant: null }],
+      ['mail_template_change', { action: 'add', type: 'EXISTING_USER_INVITED', projectSlug: null, variant: null }],
+      ['mail_template_change', { action: 'add', type: 'NEW_USER_INVITED', projectSlug: 'news', variant: 'cs' }],
+      ['mail_template_change', { action: 'remove', type: 'NEW_USER_INVITED', projectSlug: 'news', variant: 'cs' }],
+    ])
+    const [count] = await sql<{ count: number }>(app, "SELECT count(*)::int AS count FROM mail_template WHERE mail_type = 'EXISTING_USER_INVITED'")
+    expect(count!.count).toBe(1)
+  })
+
+  it("shows a project admin only its project's templates", async () => {
+    await app.gql(ADD, { variables: { template: { projectSlug: 'news', type: 'FORCED_SIGN_OUT', subject: 's', content: 'c' } }, token: app.rootToken })
+    const admin = await projectAdmin(app, 'news')
+    const listed = await app.gql(LIST, { token: admin.token })
+    expect(listed.data.mailTemplates.map((template: { projectSlug: string }) => template.projectSlug)).toEqual(['news'])
+  })
+
+  it('refuses unknown projects, missing variables, bad reply-to and unknown templates without any effect', async () => {
+    await expectNoEffect(app, async () => {
+      const cases: [Record<string, unknown>, string][] = [
+        [{ projectSlug: 'nope', type: 'FORCED_SIGN_OUT', subject: 's', content: 'c' }, 'PROJECT_NOT_FOUND'],
+        [{ type: 'RESET_PASSWORD_REQUEST', subject: 's', content: 'no token here' }, 'MISSING_VARIABLE'],
+        [{ type: 'RESET_PASSWORD_REQUEST', subject: 's', content: 'broken {{#token}}' }, 'MISSING_VARIABLE'],
+        [{ type: 'FORCED_SIGN_OUT', subject: 's', content: 'c', replyTo: 'not-an-email' }, 'INVALID_REPLY_EMAIL_FORMAT'],
+      ]
+      for (const [template, code] of cases) {
+        expect((await app.gql(ADD, { variables: { template }, token: app.rootToken })).data.addMailTemplate.error.code).toBe(code)
+      }
+      const unknownType = await app.gql(ADD, { variables: { template: { type: 'NOPE', subject: 's', content: 'c' } }, token: app.rootToken })
+      expect(unknownType.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT')
+      for (const [id, code] of [
+        [{ type: 'EMAIL_OTP' }, 'TEMPLATE_NOT_FOUND'],
+        [{ projectSlug: 'nope', type: 'EMAIL_OTP' }, 'PROJECT_NOT_FOUND'],
+      ] as const) {
+        expect((await app.gql(REMOVE, { variables: { id }, token: app.rootToken })).data.removeMailTemplate.error.code).toBe(code)
+      }
+    })
+  })
+})
