@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { loadCursorCodec } from './audit/cursor.js'
 import type { AppConfig } from './config.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
@@ -23,7 +24,9 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
  */
 export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
   const db = await openDatabase(target)
+  let cursors
   try {
+    cursors = await loadCursorCodec(config)
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied: applied.length, database: db.kind }, 'database ready')
     const generated = await ensureBootstrapKeys(db.prisma, { root: config.rootToken, login: config.loginToken })
@@ -35,7 +38,7 @@ export async function startApp(config: AppConfig, logger: Logger, target = datab
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl) }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), cursors }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

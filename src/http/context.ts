@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { YogaInitialContext } from 'graphql-yoga'
 import type { Logger } from 'pino'
+import type { CursorCodec } from '../audit/cursor.js'
 import type { AppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
 import type { Mailer } from '../mail/mailer.js'
@@ -16,6 +17,8 @@ export interface AppServices {
   readonly db: Database
   readonly logger: Logger
   readonly mailer: Mailer
+  /** Signs and checks authLog cursors with the installation's key. */
+  readonly cursors: CursorCodec
 }
 
 export interface RequestContext extends TenantContext {
