@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -105,14 +105,66 @@ const entryFields =
 /** Reads the log with the root token (newest first). */
 export async function readLog(
   app: TestApp,
-  args: { filter?: Record<string, unknown>; limit?: number; offset?: number } = {},
-): Promise<{ entries: LogEntry[]; hasMore: boolean }> {
+  args: { filter?: Record<string, unknown>; limit?: number; offset?: number; cursor?: string | null } = {},
+): Promise<{ entries: LogEntry[]; hasMore: boolean; nextCursor: string | null }> {
   const response = await app.gql(
-    `query ($filter: AuthLogFilter, $limit: Int, $offset: Int) {
-      authLog(filter: $filter, limit: $limit, offset: $offset) { hasMore entries { ${entryFields} } }
+    `query ($filter: AuthLogFilter, $limit: Int, $offset: Int, $cursor: String) {
+      authLog(filter: $filter, limit: $limit, offset: $offset, cursor: $cursor) { hasMore nextCursor entries { ${entryFields} } }
     }`,
     { variables: args, token: app.rootToken },
   )
   if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
   return response.data.authLog
+}
+
+/** A log row to seed; unset fields get harmless defaults. */
+export interface SeedLogEntry {
+  id?: string
+  type?: string
+  success?: boolean
+  createdAt?: Date
+  personId?: string | null
+  identityId?: string | null
+  targetPersonId?: string | null
+  clientIp?: string | null
+  userAgent?: string | null
+  personInputIdentifier?: string | null
+  errorCode?: string | null
+  metadata?: Record<string, unknown>
+  eventData?: Record<string, unknown>
+}
+
+/**
+ * Inserts log rows as they are (one INSERT), for tests that need particular values or times.
+ * Returns their ids in the order given.
+ */
+export async function seedLogEntries(app: TestApp, entries: SeedLogEntry[]): Promise<string[]> {
+  const rows = entries.map((entry) => ({
+    id: entry.id ?? randomUUID(),
+    type: entry.type ?? 'login',
+    success: entry.success ?? true,
+    created_at: (entry.createdAt ?? new Date()).toISOString(),
+    person_id: entry.personId ?? null,
+    identity_id: entry.identityId ?? null,
+    target_person_id: entry.targetPersonId ?? null,
+    client_ip: entry.clientIp ?? null,
+    user_agent: entry.userAgent ?? null,
+    person_input_identifier: entry.personInputIdentifier ?? null,
+    error_code: entry.errorCode ?? null,
+    metadata: entry.metadata ?? {},
+    event_data: entry.eventData ?? {},
+  }))
+  await app.app.services.db.session((session) =>
+    session.query(
+      `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+                                    user_agent, person_input_identifier, error_code, metadata, event_data)
+       SELECT id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+              user_agent, person_input_identifier, error_code, metadata, event_data
+         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, type text, success boolean, created_at timestamptz, person_id uuid,
+              identity_id uuid, target_person_id uuid, client_ip inet, user_agent text, person_input_identifier text,
+              error_code text, metadata jsonb, event_data jsonb)`,
+      [JSON.stringify(rows)],
+    ),
+  )
+  return rows.map((row) => row.id)
 }
