@@ -359,13 +359,15 @@ export const DEFAULT_WINDOW_DAYS = 30
  */
 export async function authLogTypes(prisma: PrismaClient, since: Date | null | undefined, now = new Date()): Promise<TypeCount[]> {
   const from = validDate(since, 'since') ?? new Date(now.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS)
-  return prisma.$queryRaw<TypeCount[]>(Prisma.sql`
-    SELECT type, count FROM (
-      SELECT t.type, (SELECT count(*)::int FROM ${LOG} l WHERE l.type = t.type AND l.created_at >= ${from.toISOString()}::timestamptz) AS count
-        FROM unnest(${[...auditEventTypes]}::text[]) AS t(type)
-    ) counted
-    WHERE count > 0 ORDER BY count DESC, type`)
+  return prisma.$queryRaw<TypeCount[]>(authLogTypesSql(from))
 }
+
+export const authLogTypesSql = (from: Date) => Prisma.sql`
+  SELECT type, count FROM (
+    SELECT t.type, (SELECT count(*)::int FROM ${LOG} l WHERE l.type = t.type AND l.created_at >= ${from.toISOString()}::timestamptz) AS count
+      FROM unnest(${[...auditEventTypes]}::text[]) AS t(type)
+  ) counted
+  WHERE count > 0 ORDER BY count DESC, type`
 
 export const authLogBuckets = { HOUR: 3_600_000, DAY: DAY_MS } as const
 export type AuthLogBucket = keyof typeof authLogBuckets
@@ -388,6 +390,12 @@ export interface AuthLogStats {
   readonly buckets: BucketCount[]
 }
 
+/** Counts per (bucket start, type); `criteria` must bound created_at on both sides. */
+export const authLogStatsSql = (criteria: AuthLogCriteria, bucket: AuthLogBucket) => Prisma.sql`
+  SELECT date_trunc(${bucket.toLowerCase()}, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, type, count(*)::int AS count
+    FROM ${LOG} WHERE ${criteriaCondition(criteria)}
+   GROUP BY 1, 2`
+
 const byCountThenType = (a: TypeCount, b: TypeCount) => b.count - a.count || a.type.localeCompare(b.type)
 
 /** Counts per bucket (hour or UTC day) and per type, for the entries matching `filter`. */
@@ -407,10 +415,9 @@ export async function authLogStats(
   if (bucketCount > MAX_STATS_BUCKETS) {
     throw new AuthLogQueryError(`The window spans ${bucketCount} ${bucket} buckets; at most ${MAX_STATS_BUCKETS} are counted`, 'bucket')
   }
-  const rows = await prisma.$queryRaw<{ start: Date; type: string; count: number }[]>(Prisma.sql`
-    SELECT date_trunc(${bucket.toLowerCase()}, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, type, count(*)::int AS count
-      FROM ${LOG} WHERE ${criteriaCondition({ ...criteria, createdAfter: from, createdBefore: to })}
-     GROUP BY 1, 2`)
+  const rows = await prisma.$queryRaw<{ start: Date; type: string; count: number }[]>(
+    authLogStatsSql({ ...criteria, createdAfter: from, createdBefore: to }, bucket),
+  )
   const buckets = Array.from({ length: bucketCount }, (_, index) => ({ start: new Date(firstStart + index * size), count: 0, types: [] as TypeCount[] }))
   const totals = new Map<string, number>()
   for (const row of rows) {
