@@ -59,14 +59,18 @@ const csvLine = (row: ExportRow) => `${exportFields.map(({ name }) => csvField(r
 
 export const CSV_HEADER = `${exportFields.map(({ name }) => name).join(',')}\r\n`
 
-/** The export as text chunks, one per batch: newest entry first. */
-export async function* exportAuthLog(session: SqlSession, criteria: AuthLogCriteria, format: ExportFormat): AsyncGenerator<string> {
+/** The export as text chunks, one per batch, newest entry first; `entries` counts the entries in `text`. */
+export async function* exportAuthLog(
+  session: SqlSession,
+  criteria: AuthLogCriteria,
+  format: ExportFormat,
+): AsyncGenerator<{ text: string; entries: number }> {
   const line = format === 'csv' ? csvLine : jsonLine
-  if (format === 'csv') yield CSV_HEADER
+  if (format === 'csv') yield { text: CSV_HEADER, entries: 0 }
   for await (const rows of readAuthLogBatches<ExportRow>(session, criteria, EXPORT_COLUMNS, EXPORT_BATCH_SIZE)) {
-    let chunk = ''
-    for (const row of rows) chunk += line(row)
-    yield chunk
+    let text = ''
+    for (const row of rows) text += line(row)
+    yield { text, entries: rows.length }
   }
 }
 

@@ -27,6 +27,10 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 export function parseIsoDate(text: string): Date | undefined {
   if (!ISO_DATE.test(text)) return undefined
   const date = new Date(text)
+  // Date rolls 2003-02-30 over into March; a day the month does not have is an error here.
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const calendarDay = new Date(Date.UTC(year, month - 1, day))
+  if (calendarDay.getUTCMonth() !== month - 1 || calendarDay.getUTCDate() !== day) return undefined
   return Number.isNaN(date.getTime()) ? undefined : date
 }
 

@@ -79,17 +79,20 @@ function readParameters(url: URL) {
   }
 }
 
-/** Resolves when `res` can take more, or has closed (then the export stops). */
-const writable = (res: ServerResponse) =>
-  new Promise<void>((resolve) => {
+/** Writes `chunk`, then resolves once `res` can take more; false when the client has gone away. */
+function writeChunk(res: ServerResponse, chunk: string): Promise<boolean> {
+  if (res.closed) return Promise.resolve(false)
+  if (res.write(chunk)) return Promise.resolve(true)
+  return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done)
       res.off('close', done)
-      resolve()
+      resolve(!res.closed)
     }
     res.on('drain', done)
     res.on('close', done)
   })
+}
 
 export async function handleAuditLogExport(services: AppServices, req: IncomingMessage, res: ServerResponse, format: ExportFormat) {
   let actor
@@ -104,8 +107,9 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
   }
   const { criteria, count } = parameters
   await services.db.session(async (session) => {
-    const total = count ? await countAuthLog(session, criteria) : undefined
+    // Recorded first, so the export holds its own entry when the filter matches it.
     await recordExport(services.db.prisma, actor, criteria, format)
+    const total = count ? await countAuthLog(session, criteria) : undefined
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[format],
       'content-disposition': `attachment; filename="${exportFileName(format)}"`,
@@ -114,10 +118,9 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
       ...(total !== undefined ? { 'x-total-count': String(total) } : {}),
     })
     try {
-      for await (const chunk of exportAuthLog(session, criteria, format)) {
-        if (!res.write(chunk)) await writable(res)
+      for await (const { text } of exportAuthLog(session, criteria, format)) {
         // The client went away: stop reading the log.
-        if (res.destroyed) return
+        if (!(await writeChunk(res, text))) return
       }
       res.end()
     } catch (error) {

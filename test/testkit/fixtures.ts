@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import type { Database } from '../../src/db/database.js'
 import type { TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -135,10 +136,11 @@ export interface SeedLogEntry {
 }
 
 /**
- * Inserts log rows as they are (one INSERT), for tests that need particular values or times.
- * Returns their ids in the order given.
+ * Inserts log rows as they are (one INSERT), for tests that need particular values or times,
+ * through a test app's database or any other. Returns their ids in the order given.
  */
-export async function seedLogEntries(app: TestApp, entries: SeedLogEntry[]): Promise<string[]> {
+export async function seedLogEntries(into: TestApp | Database, entries: SeedLogEntry[]): Promise<string[]> {
+  const db = 'app' in into ? into.app.services.db : into
   const rows = entries.map((entry) => ({
     id: entry.id ?? randomUUID(),
     type: entry.type ?? 'login',
@@ -154,7 +156,7 @@ export async function seedLogEntries(app: TestApp, entries: SeedLogEntry[]): Pro
     metadata: entry.metadata ?? {},
     event_data: entry.eventData ?? {},
   }))
-  await app.app.services.db.session((session) =>
+  await db.session((session) =>
     session.query(
       `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
                                     user_agent, person_input_identifier, error_code, metadata, event_data)
