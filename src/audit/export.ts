@@ -5,8 +5,7 @@ import { type AuditActor, recordAuditEntry } from './recorder.js'
 
 /**
  * The log as a file: JSON Lines (one AuthLogEntry per line, the GraphQL shape) or CSV (RFC 4180).
- * PostgreSQL renders every value as text, so a row is formatted without parsing and re-encoding
- * it; batches are read by keyset, so memory stays flat whatever the size of the export.
+ * Batches are read by keyset, so memory stays flat whatever the size of the export.
  */
 
 export const exportFormats = ['jsonl', 'csv'] as const
@@ -14,48 +13,61 @@ export type ExportFormat = (typeof exportFormats)[number]
 
 export const EXPORT_BATCH_SIZE = 2_000
 
-type FieldKind = 'string' | 'boolean' | 'json'
+/**
+ * `token`: ids, times, types and addresses, which never hold a comma, quote or line break;
+ * `text`: anything a client typed; `json`: JSON text.
+ */
+type FieldKind = 'token' | 'text' | 'boolean' | 'json'
 
 /** The exported fields, in order: the CSV header and the JSON keys. */
 export const exportFields = [
-  { name: 'id', sql: 'id::text', kind: 'string' },
-  { name: 'createdAt', sql: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`, kind: 'string' },
-  { name: 'type', sql: 'type', kind: 'string' },
+  { name: 'id', sql: 'id::text', kind: 'token' },
+  { name: 'createdAt', sql: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`, kind: 'token' },
+  { name: 'type', sql: 'type', kind: 'token' },
   { name: 'success', sql: 'success', kind: 'boolean' },
-  { name: 'invokedByIdentityId', sql: 'identity_id::text', kind: 'string' },
-  { name: 'personId', sql: 'person_id::text', kind: 'string' },
-  { name: 'targetPersonId', sql: 'target_person_id::text', kind: 'string' },
-  { name: 'personInputIdentifier', sql: 'person_input_identifier', kind: 'string' },
-  { name: 'errorCode', sql: 'error_code', kind: 'string' },
-  { name: 'clientIp', sql: 'host(client_ip)', kind: 'string' },
-  { name: 'userAgent', sql: 'user_agent', kind: 'string' },
+  { name: 'invokedByIdentityId', sql: 'identity_id::text', kind: 'token' },
+  { name: 'personId', sql: 'person_id::text', kind: 'token' },
+  { name: 'targetPersonId', sql: 'target_person_id::text', kind: 'token' },
+  { name: 'personInputIdentifier', sql: 'person_input_identifier', kind: 'text' },
+  { name: 'errorCode', sql: 'error_code', kind: 'text' },
+  { name: 'clientIp', sql: 'host(client_ip)', kind: 'token' },
+  { name: 'userAgent', sql: 'user_agent', kind: 'text' },
   { name: 'metadata', sql: 'metadata::text', kind: 'json' },
   { name: 'eventData', sql: 'event_data::text', kind: 'json' },
 ] as const satisfies readonly { name: string; sql: string; kind: FieldKind }[]
 
-type ExportRow = Record<(typeof exportFields)[number]['name'], string | boolean | null>
+type ExportField = (typeof exportFields)[number]
 
-const EXPORT_COLUMNS = Prisma.raw(exportFields.map((field) => `${field.sql} AS "${field.name}"`).join(', '))
-
-/** One JSON line. JSON columns arrive as JSON text and are embedded as they are. */
-function jsonLine(row: ExportRow): string {
-  let line = ''
-  for (const { name, kind } of exportFields) {
-    const value = row[name]
-    const json = value === null ? 'null' : kind === 'string' ? JSON.stringify(value) : String(value)
-    line += `${line ? ',' : '{'}${JSON.stringify(name)}:${json}`
-  }
-  return `${line}}\n`
+/** A field's value as JSON text (`null` for NULL). */
+function jsonValueSql({ sql, kind }: ExportField): string {
+  if (kind === 'json') return sql
+  if (kind === 'boolean') return `CASE WHEN ${sql} THEN 'true' ELSE 'false' END`
+  return `coalesce(to_json(${sql})::text, 'null')`
 }
 
-/** RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes doubled. NULL is an empty field. */
-export function csvField(value: string | boolean | null): string {
-  if (value === null) return ''
-  const text = String(value)
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
+const quotedSql = (text: string) => `'"' || replace(${text}, '"', '""') || '"'`
+
+/**
+ * RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes doubled; NULL is an empty
+ * field. JSON is always quoted (it nearly always holds a quote or comma); tokens never need it.
+ */
+function csvValueSql({ sql, kind }: ExportField): string {
+  if (kind === 'json') return quotedSql(sql)
+  if (kind === 'boolean') return `CASE WHEN ${sql} THEN 'true' ELSE 'false' END`
+  if (kind === 'token') return `coalesce(${sql}, '')`
+  return `CASE WHEN ${sql} IS NULL THEN '' WHEN ${sql} ~ '[",\r\n]' THEN ${quotedSql(sql)} ELSE ${sql} END`
 }
 
-const csvLine = (row: ExportRow) => `${exportFields.map(({ name }) => csvField(row[name])).join(',')}\r\n`
+/**
+ * Each line is rendered by PostgreSQL, next to the data: one text column per row reaches Node,
+ * which only joins them. JSON keys are in exportFields order.
+ */
+const LINE_SQL: Record<ExportFormat, Prisma.Sql> = {
+  jsonl: Prisma.raw(
+    `'{' || ${exportFields.map((field, index) => `'${index ? ',' : ''}"${field.name}":' || ${jsonValueSql(field)}`).join(' || ')} || E'}\n' AS line, id`,
+  ),
+  csv: Prisma.raw(`${exportFields.map(csvValueSql).join(` || ',' || `)} || E'\r\n' AS line, id`),
+}
 
 export const CSV_HEADER = `${exportFields.map(({ name }) => name).join(',')}\r\n`
 
@@ -65,11 +77,10 @@ export async function* exportAuthLog(
   criteria: AuthLogCriteria,
   format: ExportFormat,
 ): AsyncGenerator<{ text: string; entries: number }> {
-  const line = format === 'csv' ? csvLine : jsonLine
   if (format === 'csv') yield { text: CSV_HEADER, entries: 0 }
-  for await (const rows of readAuthLogBatches<ExportRow>(session, criteria, EXPORT_COLUMNS, EXPORT_BATCH_SIZE)) {
+  for await (const rows of readAuthLogBatches<{ line: string }>(session, criteria, LINE_SQL[format], EXPORT_BATCH_SIZE)) {
     let text = ''
-    for (const row of rows) text += line(row)
+    for (const row of rows) text += row.line
     yield { text, entries: rows.length }
   }
 }

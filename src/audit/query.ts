@@ -248,7 +248,8 @@ export interface AuthLogRow {
   readonly eventData: unknown
 }
 
-const ENTRY_COLUMNS = Prisma.raw(
+/** The columns of an AuthLogRow, as authLog reads them. */
+export const ENTRY_COLUMNS = Prisma.raw(
   `id::text AS id, type, success, created_at AS "createdAt", person_id::text AS "personId", identity_id::text AS "identityId",
    target_person_id::text AS "targetPersonId", host(client_ip) AS "clientIp", user_agent AS "userAgent",
    person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData"`,
@@ -319,7 +320,8 @@ export async function readAuthLogPage(prisma: PrismaClient, request: AuthLogPage
 
 /**
  * Every matching row, newest first, in keyset batches of `batchSize`: memory stays flat however
- * many rows match. `columns` must not name "positionAt"; each row has it besides them.
+ * many rows match (at most two batches are held). `columns` must include `id` and must not name
+ * "positionAt"; each row has it besides them.
  */
 export async function* readAuthLogBatches<Row extends Record<string, unknown>>(
   session: SqlSession,
@@ -327,14 +329,22 @@ export async function* readAuthLogBatches<Row extends Record<string, unknown>>(
   columns: Prisma.Sql,
   batchSize: number,
 ): AsyncGenerator<(Row & { id: string; positionAt: string })[]> {
-  let after: AuthLogPosition | undefined
-  for (;;) {
+  const read = (after: AuthLogPosition | undefined) => {
     const sql = keysetPageSql(columns, { criteria, after, limit: batchSize })
-    const rows = await session.query<Row & { id: string; positionAt: string }>(sql.text, sql.values)
-    if (rows.length > 0) yield rows
-    const last = rows.at(-1)
-    if (!last || rows.length < batchSize) return
-    after = { createdAt: last.positionAt, id: last.id }
+    return session.query<Row & { id: string; positionAt: string }>(sql.text, sql.values)
+  }
+  let next: ReturnType<typeof read> | undefined = read(undefined)
+  try {
+    while (next) {
+      const rows: Awaited<typeof next> = await next
+      const last = rows.at(-1)
+      // The database reads the next batch while the caller handles this one.
+      next = last && rows.length === batchSize ? read({ createdAt: last.positionAt, id: last.id }) : undefined
+      if (rows.length > 0) yield rows
+    }
+  } finally {
+    // A caller that stops early leaves no query running on the session it gives back.
+    await next?.catch(() => {})
   }
 }
 
