@@ -13,6 +13,23 @@ export type ExportFormat = (typeof exportFormats)[number]
 
 export const EXPORT_BATCH_SIZE = 2_000
 
+/** An entry as authLog returns it over GraphQL, and as a JSONL export line holds it. */
+export interface AuthLogEntryJson {
+  id: string
+  createdAt: string
+  type: string
+  success: boolean
+  invokedByIdentityId: string | null
+  personId: string | null
+  targetPersonId: string | null
+  personInputIdentifier: string | null
+  errorCode: string | null
+  clientIp: string | null
+  userAgent: string | null
+  metadata: Record<string, unknown> | null
+  eventData: Record<string, unknown> | null
+}
+
 /**
  * `token`: ids, times, types and addresses, which never hold a comma, quote or line break;
  * `text`: anything a client typed; `json`: JSON text.

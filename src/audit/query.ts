@@ -244,8 +244,8 @@ export interface AuthLogRow {
   readonly userAgent: string | null
   readonly personInputIdentifier: string | null
   readonly errorCode: string | null
-  readonly metadata: unknown
-  readonly eventData: unknown
+  readonly metadata: Record<string, unknown>
+  readonly eventData: Record<string, unknown>
 }
 
 /** The columns of an AuthLogRow, as authLog reads them. */

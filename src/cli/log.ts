@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type AuthLogFilter, MAX_PAGE_SIZE } from '../audit/query.js'
-import { type LogEntryJson, type LogSource, openLogSource } from './logSource.js'
+import type { AuthLogEntryJson } from '../audit/export.js'
+import { type LogSource, openLogSource } from './logSource.js'
 import { UsageError, filterFromOptions, filterOptions, filterUsage, parseCommandLine } from './options.js'
 
 export const logUsage = `Usage: custos log [-n 50] [--json] [--follow] [filters]
@@ -20,12 +21,12 @@ const FOLLOW_OVERLAP_MS = 10_000
 const shortId = (id: string | null) => (id ? id.slice(0, 8) : '-')
 
 const COLUMNS = [
-  { title: 'TIME (UTC)', width: 19, value: (entry: LogEntryJson) => entry.createdAt.slice(0, 19).replace('T', ' ') },
-  { title: 'TYPE', width: 26, value: (entry: LogEntryJson) => entry.type },
-  { title: 'OK', width: 4, value: (entry: LogEntryJson) => (entry.success ? 'yes' : 'NO') },
-  { title: 'ACTOR', width: 8, value: (entry: LogEntryJson) => shortId(entry.invokedByIdentityId) },
-  { title: 'CLIENT IP', width: 15, value: (entry: LogEntryJson) => entry.clientIp ?? '-' },
-  { title: 'WHO / ERROR', width: 0, value: (entry: LogEntryJson) => [entry.personInputIdentifier, entry.errorCode].filter(Boolean).join(' ') || '-' },
+  { title: 'TIME (UTC)', width: 19, value: (entry: AuthLogEntryJson) => entry.createdAt.slice(0, 19).replace('T', ' ') },
+  { title: 'TYPE', width: 26, value: (entry: AuthLogEntryJson) => entry.type },
+  { title: 'OK', width: 4, value: (entry: AuthLogEntryJson) => (entry.success ? 'yes' : 'NO') },
+  { title: 'ACTOR', width: 8, value: (entry: AuthLogEntryJson) => shortId(entry.invokedByIdentityId) },
+  { title: 'CLIENT IP', width: 15, value: (entry: AuthLogEntryJson) => entry.clientIp ?? '-' },
+  { title: 'WHO / ERROR', width: 0, value: (entry: AuthLogEntryJson) => [entry.personInputIdentifier, entry.errorCode].filter(Boolean).join(' ') || '-' },
 ]
 
 /** Fixed-width rows, so rows printed later by --follow line up with the first ones. */
@@ -47,7 +48,7 @@ class TablePrinter {
     return columns && joined.length > columns ? `${joined.slice(0, columns - 1)}…` : joined
   }
 
-  print(entries: LogEntryJson[]) {
+  print(entries: AuthLogEntryJson[]) {
     if (!this.headerPrinted) {
       this.out.write(`${this.line(COLUMNS.map((column) => column.title))}\n`)
       this.headerPrinted = true
@@ -60,8 +61,8 @@ class TablePrinter {
 }
 
 /** The newest `count` entries matching `filter`, newest first, read page by page through cursors. */
-async function newest(source: LogSource, filter: AuthLogFilter, count: number): Promise<LogEntryJson[]> {
-  const entries: LogEntryJson[] = []
+async function newest(source: LogSource, filter: AuthLogFilter, count: number): Promise<AuthLogEntryJson[]> {
+  const entries: AuthLogEntryJson[] = []
   let cursor: string | null = null
   while (entries.length < count) {
     const page = await source.page(filter, Math.min(count - entries.length, MAX_PAGE_SIZE), cursor)
@@ -91,7 +92,7 @@ export async function runLog(args: string[]) {
 
   const source = await openLogSource(values)
   const table = new TablePrinter(process.stdout, process.stdout.isTTY)
-  const print = (entries: LogEntryJson[]) => {
+  const print = (entries: AuthLogEntryJson[]) => {
     if (values.json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`)
     else table.print(entries)
   }
@@ -109,7 +110,7 @@ export async function runLog(args: string[]) {
  * Polls for entries newer than the newest seen, looking back FOLLOW_OVERLAP_MS each time and
  * skipping ids already printed, until SIGINT or SIGTERM.
  */
-async function follow(source: LogSource, filter: AuthLogFilter, initial: LogEntryJson[], intervalMs: number, print: (entries: LogEntryJson[]) => void) {
+async function follow(source: LogSource, filter: AuthLogFilter, initial: AuthLogEntryJson[], intervalMs: number, print: (entries: AuthLogEntryJson[]) => void) {
   const stop = new AbortController()
   const onSignal = () => stop.abort()
   process.once('SIGINT', onSignal)

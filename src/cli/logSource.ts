@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type Writable } from 'node:stream'
 import { databaseTarget } from '../app.js'
 import { CursorCodec } from '../audit/cursor.js'
-import { type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
+import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
 import { filterToParams } from '../audit/filterParams.js'
 import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
@@ -14,25 +14,8 @@ import { type Database, openDatabase } from '../db/database.js'
  * CUSTOS_DATA_DIR), or a running server (--url and --token) through authLog and the export endpoint.
  */
 
-/** An entry as authLog returns it over GraphQL (and as the JSONL export writes it). */
-export interface LogEntryJson {
-  id: string
-  createdAt: string
-  type: string
-  success: boolean
-  invokedByIdentityId: string | null
-  personId: string | null
-  targetPersonId: string | null
-  personInputIdentifier: string | null
-  errorCode: string | null
-  clientIp: string | null
-  userAgent: string | null
-  metadata: unknown
-  eventData: unknown
-}
-
 export interface LogPage {
-  entries: LogEntryJson[]
+  entries: AuthLogEntryJson[]
   nextCursor: string | null
 }
 
@@ -55,7 +38,7 @@ export class SourceError extends Error {}
 const ENTRY_FIELDS =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
 
-const entryJson = (row: AuthLogRow): LogEntryJson => ({
+const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
   id: row.id,
   createdAt: row.createdAt.toISOString(),
   type: row.type,

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import type { AuthLogEntryJson } from '../../src/audit/export.js'
 import type { Database } from '../../src/db/database.js'
 import type { TestApp } from './app.js'
 
@@ -84,21 +85,8 @@ export async function createGlobalApiKey(
   return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
 }
 
-export interface LogEntry {
-  id: string
-  createdAt: string
-  type: string
-  success: boolean
-  invokedByIdentityId: string | null
-  personId: string | null
-  targetPersonId: string | null
-  personInputIdentifier: string | null
-  errorCode: string | null
-  clientIp: string | null
-  userAgent: string | null
-  metadata: Record<string, unknown> | null
-  eventData: Record<string, unknown> | null
-}
+/** An authLog entry as the API returns it. */
+export type LogEntry = AuthLogEntryJson
 
 const entryFields =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
