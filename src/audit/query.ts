@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { SqlSession } from '../db/database.js'
+import { normalizeIp } from '../http/clientInfo.js'
 import { isUuid } from '../tenant/ids.js'
 import { auditEventTypes, isAuditEventType } from './catalog.js'
 import type { AuthLogPosition, CursorCodec } from './cursor.js'
@@ -115,7 +116,6 @@ function validDate(value: Date | null | undefined, argument: string): Date | und
 function searchText(q: string | null | undefined): string | undefined {
   if (q == null) return undefined
   if (q.length > MAX_SEARCH_LENGTH) throw new AuthLogQueryError(`filter.q may be at most ${MAX_SEARCH_LENGTH} characters`, 'filter.q')
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(q)) throw new AuthLogQueryError('filter.q may not contain control characters', 'filter.q')
   // The trigram index can only narrow a search that holds a trigram: three letters or digits in a row.
   if (!/[\p{L}\p{N}]{3}/u.test(q)) {
@@ -128,7 +128,7 @@ function searchText(q: string | null | undefined): string | undefined {
 function ipOrCidr(value: string | null | undefined): string | undefined {
   if (value == null) return undefined
   const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
-  const address = match?.[1]?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
+  const address = normalizeIp(match?.[1])
   const version = address ? isIP(address) : 0
   const prefix = match?.[2] === undefined ? undefined : Number(match[2])
   if (!address || version === 0 || (prefix !== undefined && prefix > (version === 4 ? 32 : 128))) {
