@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { type AppConfig, ConfigError } from './config.js'
 import { KEY_BYTES, parseEncryptionKey } from './crypto/encryption.js'
 import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
+import { loadCursorCodec } from './audit/cursor.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -54,7 +55,9 @@ export async function startApp(
 ): Promise<RunningApp> {
   const encryptionKey = await loadEncryptionKey(config)
   const db = await openDatabase(target)
+  let cursors
   try {
+    cursors = await loadCursorCodec(config)
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied: applied.length, database: db.kind }, 'database ready')
     const generated = await ensureBootstrapKeys(db.prisma, { root: config.rootToken, login: config.loginToken })
@@ -65,7 +68,7 @@ export async function startApp(
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey, cursors }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

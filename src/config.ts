@@ -63,6 +63,11 @@ const environmentSchema = z.object({
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
     .optional()
     .or(z.literal('').transform(() => undefined)),
+  CUSTOS_AUDIT_READS: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+  CUSTOS_CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 })
 
 export interface AppConfig {
@@ -80,6 +85,10 @@ export interface AppConfig {
   readonly smtpUrl: string | undefined
   /** Seals secrets at rest (TOTP secrets, the captcha secret, project secrets). Required with DATABASE_URL. */
   readonly encryptionKey: Buffer | undefined
+  /** Record every authLog read as an auth_log_read entry. */
+  readonly auditReads: boolean
+  /** Signs authLog cursors; unset, a key file in dataDir is used (src/audit/cursor.ts). */
+  readonly cursorSecret: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -105,5 +114,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
     encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
+    auditReads: env.CUSTOS_AUDIT_READS,
+    cursorSecret: env.CUSTOS_CURSOR_SECRET,
   }
 }

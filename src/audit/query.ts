@@ -1,29 +1,70 @@
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import type { SqlSession } from '../db/database.js'
+import { normalizeIp } from '../http/clientInfo.js'
 import { isUuid } from '../tenant/ids.js'
-import { isAuditEventType } from './catalog.js'
+import { auditEventTypes, isAuditEventType } from './catalog.js'
+import type { AuthLogPosition, CursorCodec } from './cursor.js'
+import { type AuditActor, recordAuditEntry } from './recorder.js'
 
-/** AuthLogFilter: every field AND-combined, `types` OR-combined, omitted = unconstrained. */
+/**
+ * Reading person_auth_log: filters, keyset and offset paging, and the analytics queries.
+ * Every filter is served by an index (test/audit/authLogPlans.test.ts proves it with EXPLAIN).
+ * The SQL is built here and nowhere else; values always travel as parameters.
+ */
+
+/** AuthLogFilter: every field AND-combined, lists OR-combined within themselves, omitted = unconstrained. */
 export interface AuthLogFilter {
   readonly types?: readonly string[] | null
+  /** Types starting with this, e.g. `project_` or `2fa_`; must be the prefix of a known type. */
+  readonly typePrefix?: string | null
   readonly success?: boolean | null
   readonly invokedByIdentityId?: string | null
+  readonly identityIds?: readonly string[] | null
   readonly personId?: string | null
+  readonly personIds?: readonly string[] | null
   readonly targetPersonId?: string | null
   readonly personInputIdentifier?: string | null
+  /** Case-insensitive substring of the input identifier, error code, user agent, metadata or event data. */
+  readonly q?: string | null
+  /** An address (exact) or a CIDR block (every address inside). */
+  readonly clientIp?: string | null
   /** Inclusive. */
   readonly createdAfter?: Date | null
   /** Exclusive. */
   readonly createdBefore?: Date | null
 }
 
+/** A filter that passed validation, normalized (ids lower-cased, lists sorted and unique). */
+export interface AuthLogCriteria {
+  readonly types?: readonly string[]
+  readonly typePrefix?: string
+  readonly success?: boolean
+  readonly invokedByIdentityId?: string
+  readonly identityIds?: readonly string[]
+  readonly personId?: string
+  readonly personIds?: readonly string[]
+  readonly targetPersonId?: string
+  readonly personInputIdentifier?: string
+  readonly q?: string
+  readonly clientIp?: string
+  readonly createdAfter?: Date
+  readonly createdBefore?: Date
+}
+
 export interface AuthLogPageRequest {
   readonly filter?: AuthLogFilter | null
   readonly limit?: number | null
   readonly offset?: number | null
+  readonly cursor?: string | null
 }
 
 export const DEFAULT_PAGE_SIZE = 100
 export const MAX_PAGE_SIZE = 500
+export const MAX_ID_LIST = 100
+export const MIN_SEARCH_LENGTH = 3
+export const MAX_SEARCH_LENGTH = 200
 
 /** A request the log cannot answer as asked; `argument` names the culprit. */
 export class AuthLogQueryError extends Error {
@@ -35,36 +76,190 @@ export class AuthLogQueryError extends Error {
   }
 }
 
-const idFilters = ['invokedByIdentityId', 'personId', 'targetPersonId'] as const
+const LOG = Prisma.raw('person_auth_log')
 
-/** Checks a filter and turns it into a Prisma condition; never lets a malformed value reach the database. */
-export function authLogWhere(filter: AuthLogFilter = {}): Prisma.PersonAuthLogWhereInput {
+/**
+ * The text `q` searches. Must stay identical to the expression of person_auth_log_search_trgm_idx
+ * (migration 20261122040000_scale), or the search stops using that index. Newlines separate the
+ * parts, and `q` may not contain one, so a match never spans two of them.
+ */
+export const SEARCH_TEXT = Prisma.raw(
+  `(coalesce(person_input_identifier, '') || E'\\n' || coalesce(error_code, '') || E'\\n' || ` +
+    `coalesce(user_agent, '') || E'\\n' || metadata::text || E'\\n' || event_data::text)`,
+)
+
+/** created_at as an ISO instant with microseconds: exact whatever the column's precision. */
+const POSITION_AT = Prisma.raw(`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)
+
+const ORDER = Prisma.raw('ORDER BY created_at DESC, id DESC')
+
+function idList(values: readonly string[] | null | undefined, argument: string): string[] | undefined {
+  if (values == null) return undefined
+  if (values.length > MAX_ID_LIST) throw new AuthLogQueryError(`${argument} may hold at most ${MAX_ID_LIST} ids`, argument)
+  const invalid = values.filter((value) => !isUuid(value))
+  if (invalid.length > 0) throw new AuthLogQueryError(`${argument} holds invalid ids: ${invalid.join(', ')}`, argument)
+  return [...new Set(values.map((value) => value.toLowerCase()))].sort()
+}
+
+function singleId(value: string | null | undefined, argument: string): string | undefined {
+  if (value == null) return undefined
+  if (!isUuid(value)) throw new AuthLogQueryError(`${argument} is not a valid id: ${value}`, argument)
+  return value.toLowerCase()
+}
+
+function validDate(value: Date | null | undefined, argument: string): Date | undefined {
+  if (value == null) return undefined
+  if (Number.isNaN(value.getTime())) throw new AuthLogQueryError(`${argument} is not a valid date`, argument)
+  return value
+}
+
+function searchText(q: string | null | undefined): string | undefined {
+  if (q == null) return undefined
+  if (q.length > MAX_SEARCH_LENGTH) throw new AuthLogQueryError(`filter.q may be at most ${MAX_SEARCH_LENGTH} characters`, 'filter.q')
+  if (/[\u0000-\u001f\u007f]/.test(q)) throw new AuthLogQueryError('filter.q may not contain control characters', 'filter.q')
+  // The trigram index can only narrow a search that holds a trigram: three letters or digits in a row.
+  if (!/[\p{L}\p{N}]{3}/u.test(q)) {
+    throw new AuthLogQueryError(`filter.q must contain at least ${MIN_SEARCH_LENGTH} letters or digits in a row`, 'filter.q')
+  }
+  return q
+}
+
+/** An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). */
+function ipOrCidr(value: string | null | undefined): string | undefined {
+  if (value == null) return undefined
+  const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
+  const address = normalizeIp(match?.[1])
+  const version = address ? isIP(address) : 0
+  const prefix = match?.[2] === undefined ? undefined : Number(match[2])
+  if (!address || version === 0 || (prefix !== undefined && prefix > (version === 4 ? 32 : 128))) {
+    throw new AuthLogQueryError(`filter.clientIp is not an IP address or CIDR block: ${value}`, 'filter.clientIp')
+  }
+  return prefix === undefined ? address : `${address}/${prefix}`
+}
+
+/** Checks a filter and normalizes it; never lets a malformed value reach the database. */
+export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}): AuthLogCriteria {
+  filter ??= {}
   const unknownTypes = (filter.types ?? []).filter((type) => !isAuditEventType(type))
   if (unknownTypes.length > 0) throw new AuthLogQueryError(`Unknown event types: ${unknownTypes.join(', ')}`, 'filter.types')
-  for (const field of idFilters) {
-    const value = filter[field]
-    if (value != null && !isUuid(value)) throw new AuthLogQueryError(`filter.${field} is not a valid id: ${value}`, `filter.${field}`)
+  const typePrefix = filter.typePrefix ?? undefined
+  if (typePrefix !== undefined && !auditEventTypes.some((type) => type.startsWith(typePrefix))) {
+    throw new AuthLogQueryError(`No event type starts with "${typePrefix}"`, 'filter.typePrefix')
   }
-  for (const field of ['createdAfter', 'createdBefore'] as const) {
-    const value = filter[field]
-    if (value != null && Number.isNaN(value.getTime())) throw new AuthLogQueryError(`filter.${field} is not a valid date`, `filter.${field}`)
+  const criteria: AuthLogCriteria = {
+    types: filter.types ? [...new Set(filter.types)].sort() : undefined,
+    typePrefix: typePrefix || undefined,
+    success: filter.success ?? undefined,
+    invokedByIdentityId: singleId(filter.invokedByIdentityId, 'filter.invokedByIdentityId'),
+    identityIds: idList(filter.identityIds, 'filter.identityIds'),
+    personId: singleId(filter.personId, 'filter.personId'),
+    personIds: idList(filter.personIds, 'filter.personIds'),
+    targetPersonId: singleId(filter.targetPersonId, 'filter.targetPersonId'),
+    personInputIdentifier: filter.personInputIdentifier ?? undefined,
+    q: searchText(filter.q),
+    clientIp: ipOrCidr(filter.clientIp),
+    createdAfter: validDate(filter.createdAfter, 'filter.createdAfter'),
+    createdBefore: validDate(filter.createdBefore, 'filter.createdBefore'),
   }
-  return {
-    ...(filter.types ? { type: { in: [...filter.types] } } : {}),
-    ...(filter.success != null ? { success: filter.success } : {}),
-    ...(filter.invokedByIdentityId != null ? { identityId: filter.invokedByIdentityId } : {}),
-    ...(filter.personId != null ? { personId: filter.personId } : {}),
-    ...(filter.targetPersonId != null ? { targetPersonId: filter.targetPersonId } : {}),
-    ...(filter.personInputIdentifier != null ? { personInputIdentifier: filter.personInputIdentifier } : {}),
-    ...(filter.createdAfter != null || filter.createdBefore != null
-      ? {
-          createdAt: {
-            ...(filter.createdAfter != null ? { gte: filter.createdAfter } : {}),
-            ...(filter.createdBefore != null ? { lt: filter.createdBefore } : {}),
-          },
-        }
-      : {}),
+  return Object.fromEntries(Object.entries(criteria).filter(([, value]) => value !== undefined)) as AuthLogCriteria
+}
+
+/** The criteria as plain JSON: recorded with reads and exports, and what a cursor is bound to. */
+export function describeCriteria(criteria: AuthLogCriteria): Record<string, string | boolean | string[]> {
+  return Object.fromEntries(
+    Object.entries(criteria).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : (value as string | boolean | string[])]),
+  )
+}
+
+const criteriaDigest = (criteria: AuthLogCriteria) =>
+  createHash('sha256').update(JSON.stringify(describeCriteria(criteria))).digest('base64url').slice(0, 22)
+
+/** The event types `types` and `typePrefix` allow together, or undefined when neither is set. */
+function allowedTypes(criteria: AuthLogCriteria): string[] | undefined {
+  const { types, typePrefix } = criteria
+  if (types === undefined && typePrefix === undefined) return undefined
+  return (types ?? auditEventTypes).filter((type) => typePrefix === undefined || type.startsWith(typePrefix))
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&')
+
+/** The WHERE condition for validated criteria. */
+export function criteriaCondition(criteria: AuthLogCriteria): Prisma.Sql {
+  const conditions: Prisma.Sql[] = []
+  const types = allowedTypes(criteria)
+  if (types) conditions.push(Prisma.sql`type = ANY(${types}::text[])`)
+  if (criteria.success !== undefined) conditions.push(Prisma.sql`success = ${criteria.success}`)
+  if (criteria.invokedByIdentityId) conditions.push(Prisma.sql`identity_id = ${criteria.invokedByIdentityId}::uuid`)
+  if (criteria.identityIds) conditions.push(Prisma.sql`identity_id = ANY(${criteria.identityIds}::uuid[])`)
+  if (criteria.personId) conditions.push(Prisma.sql`person_id = ${criteria.personId}::uuid`)
+  if (criteria.personIds) conditions.push(Prisma.sql`person_id = ANY(${criteria.personIds}::uuid[])`)
+  if (criteria.targetPersonId) conditions.push(Prisma.sql`target_person_id = ${criteria.targetPersonId}::uuid`)
+  if (criteria.personInputIdentifier !== undefined) conditions.push(Prisma.sql`person_input_identifier = ${criteria.personInputIdentifier}`)
+  if (criteria.q) conditions.push(Prisma.sql`${SEARCH_TEXT} ILIKE ${`%${escapeLike(criteria.q)}%`}`)
+  if (criteria.clientIp) {
+    // `=` keeps an exact address on the index in created_at order; `<<=` becomes an index range.
+    conditions.push(
+      criteria.clientIp.includes('/')
+        ? Prisma.sql`client_ip <<= ${criteria.clientIp}::inet`
+        : Prisma.sql`client_ip = ${criteria.clientIp}::inet`,
+    )
   }
+  if (criteria.createdAfter) conditions.push(Prisma.sql`created_at >= ${criteria.createdAfter.toISOString()}::timestamptz`)
+  if (criteria.createdBefore) conditions.push(Prisma.sql`created_at < ${criteria.createdBefore.toISOString()}::timestamptz`)
+  return conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`TRUE`
+}
+
+export interface KeysetPage {
+  readonly criteria: AuthLogCriteria
+  /** Only entries older than this, in (created_at, id) order. */
+  readonly after?: AuthLogPosition
+  readonly limit: number
+  readonly offset?: number
+}
+
+/**
+ * One page of `columns`, newest first. Rows carry "positionAt" (for the next position) besides
+ * `columns`. The plain `created_at <=` lets indexes led by another column narrow by time too.
+ */
+export function keysetPageSql(columns: Prisma.Sql, page: KeysetPage): Prisma.Sql {
+  const after = page.after
+    ? Prisma.sql` AND created_at <= ${page.after.createdAt}::timestamptz
+        AND (created_at, id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`
+    : Prisma.empty
+  const offset = page.offset ? Prisma.sql` OFFSET ${page.offset}` : Prisma.empty
+  return Prisma.sql`SELECT ${columns}, ${POSITION_AT} AS "positionAt" FROM ${LOG}
+    WHERE ${criteriaCondition(page.criteria)}${after} ${ORDER} LIMIT ${page.limit}${offset}`
+}
+
+/** One person_auth_log row as the API shows it. */
+export interface AuthLogRow {
+  readonly id: string
+  readonly type: string
+  readonly success: boolean
+  readonly createdAt: Date
+  readonly personId: string | null
+  readonly identityId: string | null
+  readonly targetPersonId: string | null
+  readonly clientIp: string | null
+  readonly userAgent: string | null
+  readonly personInputIdentifier: string | null
+  readonly errorCode: string | null
+  readonly metadata: Record<string, unknown>
+  readonly eventData: Record<string, unknown>
+}
+
+/** The columns of an AuthLogRow, as authLog reads them. */
+export const ENTRY_COLUMNS = Prisma.raw(
+  `id::text AS id, type, success, created_at AS "createdAt", person_id::text AS "personId", identity_id::text AS "identityId",
+   target_person_id::text AS "targetPersonId", host(client_ip) AS "clientIp", user_agent AS "userAgent",
+   person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData"`,
+)
+
+export interface AuthLogPage {
+  readonly entries: AuthLogRow[]
+  readonly hasMore: boolean
+  /** Continues after the last entry shown; null when nothing older matches. */
+  readonly nextCursor: string | null
 }
 
 /** The page size actually served: default 100, at most 500. */
@@ -74,19 +269,175 @@ export function pageSize(limit: number | null | undefined): number {
   return Math.min(limit, MAX_PAGE_SIZE)
 }
 
-/** One page, newest first; `hasMore` comes from reading one row more, never from a COUNT. */
-export async function queryAuthLog(prisma: PrismaClient, request: AuthLogPageRequest) {
-  const where = authLogWhere(request.filter ?? {})
-  const take = pageSize(request.limit)
-  const offset = request.offset ?? 0
-  if (!Number.isInteger(offset) || offset < 0) throw new AuthLogQueryError('offset must not be negative', 'offset')
-  const rows = await prisma.personAuthLog.findMany({
-    where,
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    skip: offset,
-    take: take + 1,
-  })
-  return { entries: rows.slice(0, take), hasMore: rows.length > take }
+export interface ReadOptions {
+  readonly cursors: CursorCodec
+  /** Set when CUSTOS_AUDIT_READS=true: the read is recorded as auth_log_read by this actor. */
+  readonly recordReadAs?: AuditActor | null
 }
 
-export type AuthLogRow = Awaited<ReturnType<typeof queryAuthLog>>['entries'][number]
+/**
+ * One page, newest first; `hasMore` comes from reading one row more, never from a COUNT.
+ * `cursor` continues where a previous page with the same filter ended; it cannot be combined
+ * with `offset` (a cursor already says where to start).
+ */
+export async function readAuthLogPage(prisma: PrismaClient, request: AuthLogPageRequest, options: ReadOptions): Promise<AuthLogPage> {
+  const criteria = parseAuthLogFilter(request.filter)
+  const limit = pageSize(request.limit)
+  const offset = request.offset ?? 0
+  if (!Number.isInteger(offset) || offset < 0) throw new AuthLogQueryError('offset must not be negative', 'offset')
+  const digest = criteriaDigest(criteria)
+  let after: AuthLogPosition | undefined
+  if (request.cursor != null) {
+    if (offset > 0) throw new AuthLogQueryError('cursor and offset cannot be combined', 'cursor')
+    const decoded = options.cursors.decode(request.cursor, digest)
+    if (!decoded.ok) throw new AuthLogQueryError(decoded.problem, 'cursor')
+    after = decoded.position
+  }
+  const rows = await prisma.$queryRaw<(AuthLogRow & { positionAt: string })[]>(
+    keysetPageSql(ENTRY_COLUMNS, { criteria, after, limit: limit + 1, offset }),
+  )
+  const shown = rows.slice(0, limit)
+  const last = shown.at(-1)
+  const hasMore = rows.length > limit
+  if (options.recordReadAs) {
+    await recordAuditEntry(prisma, options.recordReadAs, {
+      type: 'auth_log_read',
+      success: true,
+      eventData: {
+        filter: describeCriteria(criteria),
+        limit,
+        ...(offset > 0 ? { offset } : {}),
+        ...(request.cursor != null ? { cursor: request.cursor } : {}),
+      },
+    })
+  }
+  return {
+    entries: shown.map(({ positionAt: _position, ...entry }) => entry),
+    hasMore,
+    nextCursor: hasMore && last ? options.cursors.encode({ createdAt: last.positionAt, id: last.id }, digest) : null,
+  }
+}
+
+/**
+ * Every matching row, newest first, in keyset batches of `batchSize`: memory stays flat however
+ * many rows match (at most two batches are held). `columns` must include `id` and must not name
+ * "positionAt"; each row has it besides them.
+ */
+export async function* readAuthLogBatches<Row extends Record<string, unknown>>(
+  session: SqlSession,
+  criteria: AuthLogCriteria,
+  columns: Prisma.Sql,
+  batchSize: number,
+): AsyncGenerator<(Row & { id: string; positionAt: string })[]> {
+  const read = (after: AuthLogPosition | undefined) => {
+    const sql = keysetPageSql(columns, { criteria, after, limit: batchSize })
+    return session.query<Row & { id: string; positionAt: string }>(sql.text, sql.values)
+  }
+  let next: ReturnType<typeof read> | undefined = read(undefined)
+  try {
+    while (next) {
+      const rows: Awaited<typeof next> = await next
+      const last = rows.at(-1)
+      // The database reads the next batch while the caller handles this one.
+      next = last && rows.length === batchSize ? read({ createdAt: last.positionAt, id: last.id }) : undefined
+      if (rows.length > 0) yield rows
+    }
+  } finally {
+    // A caller that stops early leaves no query running on the session it gives back.
+    await next?.catch(() => {})
+  }
+}
+
+/** How many entries match: for progress reporting, not for paging. */
+export async function countAuthLog(session: SqlSession, criteria: AuthLogCriteria): Promise<number> {
+  const sql = Prisma.sql`SELECT count(*)::int AS count FROM ${LOG} WHERE ${criteriaCondition(criteria)}`
+  const [row] = await session.query<{ count: number }>(sql.text, sql.values)
+  return row?.count ?? 0
+}
+
+export interface TypeCount {
+  readonly type: string
+  readonly count: number
+}
+
+const DAY_MS = 86_400_000
+export const DEFAULT_WINDOW_DAYS = 30
+
+/**
+ * The event types that occurred since `since` (default: 30 days ago), most frequent first.
+ * One index-only range scan of (type, created_at) per catalog type, however large the log.
+ */
+export async function authLogTypes(prisma: PrismaClient, since: Date | null | undefined, now = new Date()): Promise<TypeCount[]> {
+  const from = validDate(since, 'since') ?? new Date(now.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS)
+  return prisma.$queryRaw<TypeCount[]>(authLogTypesSql(from))
+}
+
+export const authLogTypesSql = (from: Date) => Prisma.sql`
+  SELECT type, count FROM (
+    SELECT t.type, (SELECT count(*)::int FROM ${LOG} l WHERE l.type = t.type AND l.created_at >= ${from.toISOString()}::timestamptz) AS count
+      FROM unnest(${[...auditEventTypes]}::text[]) AS t(type)
+  ) counted
+  WHERE count > 0 ORDER BY count DESC, type`
+
+export const authLogBuckets = { HOUR: 3_600_000, DAY: DAY_MS } as const
+export type AuthLogBucket = keyof typeof authLogBuckets
+export const MAX_STATS_BUCKETS = 2_000
+
+export interface BucketCount {
+  readonly start: Date
+  readonly count: number
+  readonly types: TypeCount[]
+}
+
+export interface AuthLogStats {
+  readonly bucket: AuthLogBucket
+  /** The window counted: createdAfter (default 30 days ago) to createdBefore (default now). */
+  readonly from: Date
+  readonly to: Date
+  readonly total: number
+  readonly types: TypeCount[]
+  /** Every bucket of the window in time order (UTC), empty ones included, for charts. */
+  readonly buckets: BucketCount[]
+}
+
+/** Counts per (bucket start, type); `criteria` must bound created_at on both sides. */
+export const authLogStatsSql = (criteria: AuthLogCriteria, bucket: AuthLogBucket) => Prisma.sql`
+  SELECT date_trunc(${bucket.toLowerCase()}, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, type, count(*)::int AS count
+    FROM ${LOG} WHERE ${criteriaCondition(criteria)}
+   GROUP BY 1, 2`
+
+const byCountThenType = (a: TypeCount, b: TypeCount) => b.count - a.count || a.type.localeCompare(b.type)
+
+/** Counts per bucket (hour or UTC day) and per type, for the entries matching `filter`. */
+export async function authLogStats(
+  prisma: PrismaClient,
+  filter: AuthLogFilter | null | undefined,
+  bucket: AuthLogBucket,
+  now = new Date(),
+): Promise<AuthLogStats> {
+  const criteria = parseAuthLogFilter(filter)
+  const from = criteria.createdAfter ?? new Date(now.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS)
+  const to = criteria.createdBefore ?? now
+  if (from >= to) throw new AuthLogQueryError('filter.createdAfter must be before filter.createdBefore', 'filter.createdAfter')
+  const size = authLogBuckets[bucket]
+  const firstStart = Math.floor(from.getTime() / size) * size
+  const bucketCount = Math.ceil((to.getTime() - firstStart) / size)
+  if (bucketCount > MAX_STATS_BUCKETS) {
+    throw new AuthLogQueryError(`The window spans ${bucketCount} ${bucket} buckets; at most ${MAX_STATS_BUCKETS} are counted`, 'bucket')
+  }
+  const rows = await prisma.$queryRaw<{ start: Date; type: string; count: number }[]>(
+    authLogStatsSql({ ...criteria, createdAfter: from, createdBefore: to }, bucket),
+  )
+  const buckets = Array.from({ length: bucketCount }, (_, index) => ({ start: new Date(firstStart + index * size), count: 0, types: [] as TypeCount[] }))
+  const totals = new Map<string, number>()
+  for (const row of rows) {
+    const target = buckets[Math.round((new Date(row.start).getTime() - firstStart) / size)]
+    if (!target) continue
+    target.count += row.count
+    target.types.push({ type: row.type, count: row.count })
+    totals.set(row.type, (totals.get(row.type) ?? 0) + row.count)
+  }
+  for (const target of buckets) target.types.sort(byCountThenType)
+  const types = [...totals].map(([type, count]) => ({ type, count })).sort(byCountThenType)
+  return { bucket, from, to, total: types.reduce((sum, { count }) => sum + count, 0), types, buckets }
+}

@@ -2,11 +2,17 @@ import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
+import { exportUsage, runExport } from './export.js'
+import { logUsage, runLog } from './log.js'
+import { SourceError } from './logSource.js'
+import { UsageError } from './options.js'
 
 const usage = `Usage: custos <command>
 
 Commands:
   migrate    apply pending database migrations (DATABASE_URL, or the embedded database in CUSTOS_DATA_DIR)
+  log        print the newest audit log entries, or follow new ones (custos log --help)
+  export     write the audit log, or part of it, to a JSONL or CSV file (custos export --help)
 `
 
 async function runMigrate() {
@@ -20,20 +26,29 @@ async function runMigrate() {
   }
 }
 
-const commands: Record<string, () => Promise<void>> = { migrate: runMigrate }
+const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, log: runLog, export: runExport }
+const commandUsage: Record<string, string> = { log: logUsage, export: exportUsage }
 
-const [name] = process.argv.slice(2)
+const [name, ...args] = process.argv.slice(2)
 const command = name ? commands[name] : undefined
 if (!command) {
   process.stderr.write(usage)
   process.exit(name === undefined || name === '--help' ? 0 : 2)
 }
 try {
-  await command()
+  await command(args)
 } catch (error) {
   if (error instanceof ConfigError || error instanceof MigrationError) {
     process.stderr.write(`${error.message}\n`)
     process.exit(2)
+  }
+  if (error instanceof UsageError) {
+    process.stderr.write(`custos ${name}: ${error.message}\n\n${commandUsage[name!] ?? usage}`)
+    process.exit(2)
+  }
+  if (error instanceof SourceError) {
+    process.stderr.write(`custos ${name}: ${error.message}\n`)
+    process.exit(1)
   }
   throw error
 }

@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
@@ -65,9 +66,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
   }
 }
 
-/** Embedded PostgreSQL (WASM). `dataDir` undefined means in memory. */
+/**
+ * Embedded PostgreSQL (WASM). `dataDir` undefined means in memory. pg_trgm ships inside the
+ * package and is loaded so the log's search index exists here too (see README, PGlite notes).
+ */
 async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'ping'>> {
-  const pglite = await PGlite.create(dataDir)
+  const pglite = await PGlite.create(dataDir, { extensions: { pg_trgm } })
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   const session: SqlSession = {
     async query(text, params) {

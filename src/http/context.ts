@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { YogaInitialContext } from 'graphql-yoga'
 import type { Logger } from 'pino'
+import type { CursorCodec } from '../audit/cursor.js'
 import type { AppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
 import type { Mailer } from '../mail/mailer.js'
@@ -19,6 +20,8 @@ export interface AppServices {
   readonly mailer: Mailer
   /** Seals secrets at rest (src/crypto/encryption.ts). */
   readonly encryptionKey: Buffer
+  /** Signs and checks authLog cursors with the installation's key. */
+  readonly cursors: CursorCodec
 }
 
 export interface RequestContext extends TenantContext {

@@ -6,6 +6,7 @@ import { type Plugin, createYoga } from 'graphql-yoga'
 import { schema } from '../schema/index.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
 import { rejectNulCharacters } from './rejectNulCharacters.js'
+import { exportFormatFor, handleAuditLogExport } from './export.js'
 
 export const GRAPHQL_PATH = '/tenant'
 
@@ -74,7 +75,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.end(JSON.stringify(body))
 }
 
-/** Health, readiness, and the GraphQL endpoint on one node:http server. */
+/** Health, readiness, the audit log export and the GraphQL endpoint on one node:http server. */
 export function createHttpServer(services: AppServices) {
   const yoga = createGraphQLHandler(services)
   const requestLog = services.logger.child({ component: 'http' })
@@ -95,6 +96,8 @@ export function createHttpServer(services: AppServices) {
         const ready = await services.db.ping()
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'database unreachable' })
       }
+      const exportFormat = exportFormatFor(path)
+      if (exportFormat) return await handleAuditLogExport(services, req, res, exportFormat)
       if (path === GRAPHQL_PATH || path.startsWith(`${GRAPHQL_PATH}/`)) return await yoga.handle(req, res)
       return sendJson(res, 404, { error: 'Not found' })
     } catch (error) {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, queryAuthLog } from '../../src/audit/query.js'
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readAuthLogPage } from '../../src/audit/query.js'
 import type { PrismaClient } from '../../src/generated/prisma/client.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { AUTH_LOG_QUERY, type StoredLogRow, insertLogRows, readLog, sql, storedLogRows } from '../testkit/fixtures.js'
+import { AUTH_LOG_QUERY, type StoredLogRow, seedLogEntries, readLog, sql, storedLogRows } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -16,7 +16,7 @@ const TIE = '2021-03-01T12:00:00.000Z'
 
 beforeAll(async () => {
   app = await startTestApp()
-  await insertLogRows(app, [
+  await seedLogEntries(app, [
     { type: 'login', success: false, createdAt: at('2021-01-01T00:00:00.000Z'), personInputIdentifier: 'alice@example.test', personId: alice.personId },
     { type: 'login', success: true, createdAt: at('2021-01-02T00:00:00.000Z'), personInputIdentifier: 'alice@example.test', personId: alice.personId, identityId: alice.identityId },
     { type: 'login', success: false, createdAt: at('2021-01-03T00:00:00.000Z'), personInputIdentifier: 'nobody@example.test' },
@@ -163,12 +163,12 @@ describe('authLog order and paging', () => {
     const second = await readLog(app, { limit: 4, offset: 4 })
     const last = await readLog(app, { limit: 4, offset: all.length - 4 })
     const beyond = await readLog(app, { limit: 4, offset: all.length })
-    expect(first).toEqual({ hasMore: true, entries: expect.any(Array) })
+    expect(first).toEqual({ hasMore: true, nextCursor: expect.any(String), entries: expect.any(Array) })
     expect(first.entries.map((entry) => entry.id)).toEqual(all.slice(0, 4))
     expect(second.entries.map((entry) => entry.id)).toEqual(all.slice(4, 8))
     expect(last.entries.map((entry) => entry.id)).toEqual(all.slice(-4))
     expect(last.hasMore).toBe(false)
-    expect(beyond).toEqual({ hasMore: false, entries: [] })
+    expect(beyond).toEqual({ hasMore: false, nextCursor: null, entries: [] })
   })
 
   describe('with more rows than a page holds', () => {
@@ -198,37 +198,33 @@ describe('authLog order and paging', () => {
       expect(MAX_PAGE_SIZE).toBe(500)
       expect(page.hasMore).toBe(true)
       const rest = await readLog(app, { filter: { types: [bulkType] }, limit: 100_000, offset: 500 })
-      expect(rest).toEqual({ hasMore: false, entries: expect.any(Array) })
+      expect(rest).toEqual({ hasMore: false, nextCursor: null, entries: expect.any(Array) })
       expect(rest.entries).toHaveLength(bulkRows - 500)
     })
 
     it('knows hasMore from one extra row, never from a COUNT', async () => {
-      const calls: string[] = []
+      const statements: string[] = []
       const real = app.app.services.db.prisma
-      // Records every model method the query uses, and runs it on the real database.
+      // Records every statement the page read sends, and runs it on the real database.
       const recording = new Proxy(real, {
         get(target, property, receiver) {
           const value = Reflect.get(target, property, receiver)
-          if (property !== 'personAuthLog') {
-            if (typeof property === 'string' && property.startsWith('$')) calls.push(property)
-            return value
+          if (typeof property !== 'string' || !property.startsWith('$query')) return value
+          return (query: { sql: string; values: unknown[] }, ...rest: unknown[]) => {
+            statements.push(`${query.sql} -- ${JSON.stringify(query.values)}`)
+            return (value as (...args: unknown[]) => unknown).call(target, query, ...rest)
           }
-          return new Proxy(value, {
-            get(model, method, modelReceiver) {
-              const member = Reflect.get(model, method, modelReceiver)
-              if (typeof member !== 'function') return member
-              return (args: unknown) => {
-                calls.push(`personAuthLog.${String(method)}(${JSON.stringify((args as { take?: number }).take)})`)
-                return member.call(model, args)
-              }
-            },
-          })
         },
       }) as PrismaClient
-      const page = await queryAuthLog(recording, { filter: { types: [bulkType] }, limit: 7, offset: 3 })
+      const page = await readAuthLogPage(recording, { filter: { types: [bulkType] }, limit: 7, offset: 3 }, { cursors: app.app.services.cursors })
       expect(page.entries).toHaveLength(7)
       expect(page.hasMore).toBe(true)
-      expect(calls).toEqual(['personAuthLog.findMany(8)'])
+      expect(statements).toHaveLength(1)
+      expect(statements[0]).not.toMatch(/count\s*\(/i)
+      // One row more than the page, after skipping the offset.
+      expect(statements[0]).toMatch(/LIMIT/i)
+      expect(statements[0]).toContain('[')
+      expect(JSON.parse(statements[0]!.split(' -- ')[1]!)).toEqual(expect.arrayContaining([8, 3]))
     })
   })
 })

@@ -1,5 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { generate as generateTotp } from 'otplib'
+import type { AuthLogEntryJson } from '../../src/audit/export.js'
+import type { Database } from '../../src/db/database.js'
 import type { GraphQLResponse, TestApp } from './app.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -84,21 +86,8 @@ export async function createGlobalApiKey(
   return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
 }
 
-export interface LogEntry {
-  id: string
-  createdAt: string
-  type: string
-  success: boolean
-  invokedByIdentityId: string | null
-  personId: string | null
-  targetPersonId: string | null
-  personInputIdentifier: string | null
-  errorCode: string | null
-  clientIp: string | null
-  userAgent: string | null
-  metadata: Record<string, unknown> | null
-  eventData: Record<string, unknown> | null
-}
+/** An authLog entry as the API returns it. */
+export type LogEntry = AuthLogEntryJson
 
 const entryFields =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
@@ -111,9 +100,14 @@ export const AUTH_LOG_QUERY = `query ($filter: AuthLogFilter, $limit: Int, $offs
 /** Reads the log with the root token (newest first). */
 export async function readLog(
   app: TestApp,
-  args: { filter?: Record<string, unknown>; limit?: number; offset?: number } = {},
-): Promise<{ entries: LogEntry[]; hasMore: boolean }> {
-  const response = await app.gql(AUTH_LOG_QUERY, { variables: args, token: app.rootToken })
+  args: { filter?: Record<string, unknown>; limit?: number; offset?: number; cursor?: string | null } = {},
+): Promise<{ entries: LogEntry[]; hasMore: boolean; nextCursor: string | null }> {
+  const response = await app.gql(
+    `query ($filter: AuthLogFilter, $limit: Int, $offset: Int, $cursor: String) {
+      authLog(filter: $filter, limit: $limit, offset: $offset, cursor: $cursor) { hasMore nextCursor entries { ${entryFields} } }
+    }`,
+    { variables: args, token: app.rootToken },
+  )
   if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
   return response.data.authLog
 }
@@ -148,42 +142,6 @@ export const storedLogRows = (app: TestApp) =>
             error_code, host(client_ip) AS client_ip, user_agent, metadata, event_data
        FROM person_auth_log ORDER BY created_at DESC, id DESC`,
   )
-
-export interface LogRowSeed {
-  readonly type: string
-  readonly success?: boolean
-  readonly createdAt?: Date
-  readonly identityId?: string | null
-  readonly personId?: string | null
-  readonly targetPersonId?: string | null
-  readonly personInputIdentifier?: string | null
-}
-
-/**
- * Test-only: writes log rows directly, so a test controls created_at. The
- * application itself writes only through the recorder.
- */
-export async function insertLogRows(app: TestApp, seeds: readonly LogRowSeed[]): Promise<string[]> {
-  const ids: string[] = []
-  for (const seed of seeds) {
-    const [row] = await sql<{ id: string }>(
-      app,
-      `INSERT INTO person_auth_log (id, type, success, created_at, identity_id, person_id, target_person_id, person_input_identifier)
-       VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-      [
-        seed.type,
-        seed.success ?? true,
-        seed.createdAt ?? new Date(),
-        seed.identityId ?? null,
-        seed.personId ?? null,
-        seed.targetPersonId ?? null,
-        seed.personInputIdentifier ?? null,
-      ],
-    )
-    ids.push(row!.id)
-  }
-  return ids
-}
 
 /** The api_key row id behind a bearer token (tokens are stored only as their sha256). */
 export async function apiKeyIdOfToken(app: TestApp, token: string): Promise<string> {
@@ -347,4 +305,57 @@ export async function createApiKeyForProject(
   const result = response.data?.createApiKey
   if (!result?.ok) throw new Error(`createApiKey failed: ${JSON.stringify(response)}`)
   return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
+}
+
+/** A log row to seed; unset fields get harmless defaults. */
+export interface SeedLogEntry {
+  id?: string
+  type?: string
+  success?: boolean
+  createdAt?: Date
+  personId?: string | null
+  identityId?: string | null
+  targetPersonId?: string | null
+  clientIp?: string | null
+  userAgent?: string | null
+  personInputIdentifier?: string | null
+  errorCode?: string | null
+  metadata?: Record<string, unknown>
+  eventData?: Record<string, unknown>
+}
+
+/**
+ * Inserts log rows as they are (one INSERT), for tests that need particular values or times,
+ * through a test app's database or any other. Returns their ids in the order given.
+ */
+export async function seedLogEntries(into: TestApp | Database, entries: SeedLogEntry[]): Promise<string[]> {
+  const db = 'app' in into ? into.app.services.db : into
+  const rows = entries.map((entry) => ({
+    id: entry.id ?? randomUUID(),
+    type: entry.type ?? 'login',
+    success: entry.success ?? true,
+    created_at: (entry.createdAt ?? new Date()).toISOString(),
+    person_id: entry.personId ?? null,
+    identity_id: entry.identityId ?? null,
+    target_person_id: entry.targetPersonId ?? null,
+    client_ip: entry.clientIp ?? null,
+    user_agent: entry.userAgent ?? null,
+    person_input_identifier: entry.personInputIdentifier ?? null,
+    error_code: entry.errorCode ?? null,
+    metadata: entry.metadata ?? {},
+    event_data: entry.eventData ?? {},
+  }))
+  await db.session((session) =>
+    session.query(
+      `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+                                    user_agent, person_input_identifier, error_code, metadata, event_data)
+       SELECT id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+              user_agent, person_input_identifier, error_code, metadata, event_data
+         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, type text, success boolean, created_at timestamptz, person_id uuid,
+              identity_id uuid, target_person_id uuid, client_ip inet, user_agent text, person_input_identifier text,
+              error_code text, metadata jsonb, event_data jsonb)`,
+      [JSON.stringify(rows)],
+    ),
+  )
+  return rows.map((row) => row.id)
 }

@@ -1,0 +1,326 @@
+/**
+ * Reading the log at scale: seeds a synthetic log into a PostgreSQL database of its own, starts
+ * the server as a child process, and measures
+ *   - authLog over HTTP per filter (first page of 100) against the same SQL through pg,
+ *   - page 1 against page 1,000 through cursor, and through offset,
+ *   - export rows/s against COPY (the same query) TO STDOUT, and the server's peak memory.
+ *
+ *   npx tsx bench/reading.ts [--rows 10000000] [--iterations 50]
+ *   BENCH_DATABASE_URL=postgresql://user@host:5432/postgres (default postgresql://postgres@127.0.0.1:5432/test)
+ *
+ * The database is created and dropped; nothing else on the server is touched.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
+import { exportFields } from '../src/audit/export.js'
+import { type AuthLogFilter, ENTRY_COLUMNS, keysetPageSql, parseAuthLogFilter } from '../src/audit/query.js'
+import { openDatabase } from '../src/db/database.js'
+import { migrate } from '../src/db/migrator.js'
+import { Prisma } from '../src/generated/prisma/client.js'
+import { syntheticId, syntheticIdentifier, syntheticLogInsert } from '../test/testkit/syntheticLog.js'
+
+export interface ReadingBenchmarkOptions {
+  /** Entries to seed (default 1,000,000). */
+  rows?: number
+  /** Server holding the benchmark's own database (default BENCH_DATABASE_URL or the local test server). */
+  databaseUrl?: string
+  /** Timed requests per measurement (default 50). */
+  iterations?: number
+  /** Progress lines go here (default standard error). */
+  log?: (line: string) => void
+}
+
+export interface LatencyRow {
+  name: string
+  httpP50: number
+  httpP95: number
+  sqlP50: number
+  sqlP95: number
+  ratio: number
+}
+
+export interface ReadingBenchmarkResult {
+  machine: string
+  rows: number
+  seedSeconds: number
+  latency: LatencyRow[]
+  paging: { name: string; p50: number; p95: number }[]
+  cursorRatio: number
+  exports: { format: string; rowsPerSecond: number; copyRowsPerSecond: number; ratio: number; peakRssAboveIdleMb: number; idleRssMb: number }[]
+  markdown: string
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/test'
+const PERSONS = 20_000
+const SPAN_DAYS = 730
+const CHUNK = 250_000
+
+const percentile = (sorted: number[], fraction: number) => sorted[Math.min(sorted.length - 1, Math.ceil(fraction * (sorted.length - 1)))]!
+const round = (value: number, digits = 2) => Number(value.toFixed(digits))
+
+async function timed(iterations: number, run: () => Promise<unknown>): Promise<{ p50: number; p95: number }> {
+  for (let warmup = 0; warmup < 3; warmup++) await run()
+  const samples: number[] = []
+  for (let index = 0; index < iterations; index++) {
+    const started = performance.now()
+    await run()
+    samples.push(performance.now() - started)
+  }
+  samples.sort((a, b) => a - b)
+  return { p50: percentile(samples, 0.5), p95: percentile(samples, 0.95) }
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Seeds with the secondary indexes dropped, then rebuilds them from their own definitions. */
+async function seed(url: string, rows: number, log: (line: string) => void) {
+  const db = await openDatabase({ url })
+  try {
+    await migrate(db)
+    await db.session(async (session) => {
+      const indexes = await session.query<{ name: string; definition: string }>(
+        `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+          WHERE x.indrelid = 'person_auth_log'::regclass AND NOT x.indisprimary`,
+      )
+      for (const index of indexes) await session.exec(`DROP INDEX "${index.name}"`)
+      const options = { total: rows, newest: new Date(), spanDays: SPAN_DAYS, persons: PERSONS }
+      for (let from = 1; from <= rows; from += CHUNK) {
+        await session.exec(syntheticLogInsert(from, Math.min(from + CHUNK - 1, rows), options))
+        log(`  seeded ${Math.min(from + CHUNK - 1, rows).toLocaleString('en')} rows`)
+      }
+      for (const index of indexes) {
+        // A partitioned table's index definition reads ON ONLY; built on the parent it covers every partition.
+        await session.exec(index.definition.replace(' ON ONLY ', ' ON '))
+        log(`  built ${index.name}`)
+      }
+      await session.exec('VACUUM ANALYZE person_auth_log')
+    })
+  } finally {
+    await db.close()
+  }
+}
+
+interface Server {
+  url: string
+  pid: number
+  stop(): Promise<void>
+}
+
+async function startServer(databaseUrl: string, token: string, dataDir: string): Promise<Server> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', CUSTOS_ROOT_TOKEN: token, CUSTOS_DATA_DIR: dataDir, LOG_LEVEL: 'warn', CUSTOS_AUDIT_READS: 'false' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = ''
+    child.stderr!.on('data', (chunk) => {
+      output += chunk
+      const match = /listening: GraphiQL at (http:\/\/[^/]+)\/tenant/.exec(output)
+      if (match) resolve(match[1]!.replace('localhost', '127.0.0.1'))
+    })
+    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${output}`)))
+  })
+  return {
+    url,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+/** Resident memory of a process in MB (Linux /proc, else ps). */
+async function rssMb(pid: number): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024
+  } catch {
+    const { execFileSync } = await import('node:child_process')
+    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim()) / 1024
+  }
+}
+
+const ENTRY_FIELDS = exportFields.map((field) => field.name).join(' ')
+const AUTH_LOG = `query ($filter: AuthLogFilter, $limit: Int, $offset: Int, $cursor: String) {
+  authLog(filter: $filter, limit: $limit, offset: $offset, cursor: $cursor) { hasMore nextCursor entries { ${ENTRY_FIELDS} } }
+}`
+
+async function authLog(server: Server, token: string, variables: Record<string, unknown>) {
+  const response = await fetch(`${server.url}/tenant`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: AUTH_LOG, variables }),
+  })
+  const body = (await response.json()) as { data?: { authLog: { nextCursor: string | null; entries: unknown[] } }; errors?: unknown }
+  if (!body.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(body.errors)}`)
+  return body.data.authLog
+}
+
+function machineDescription(serverVersion: string): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU'
+  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${serverVersion.split(' on ')[0]} (same host)`
+}
+
+export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {}): Promise<ReadingBenchmarkResult> {
+  const rows = options.rows ?? 1_000_000
+  const iterations = options.iterations ?? 50
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
+  const adminUrl = options.databaseUrl ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL
+  const name = `custos_bench_${randomBytes(4).toString('hex')}`
+  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString()
+  const token = `bench-${randomBytes(16).toString('hex')}`
+  const dataDir = await mkdtemp(join(tmpdir(), 'custos-bench-'))
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"`))
+  let server: Server | undefined
+  try {
+    log(`Seeding ${rows.toLocaleString('en')} entries into ${name}`)
+    const seedStarted = performance.now()
+    await seed(databaseUrl, rows, log)
+    const seedSeconds = (performance.now() - seedStarted) / 1000
+    server = await startServer(databaseUrl, token, dataDir)
+    const running = server
+    log(`Server at ${running.url} (pid ${running.pid})`)
+
+    return await withClient(databaseUrl, async (client) => {
+      const [{ version }] = (await client.query<{ version: string }>('SELECT version()')).rows as [{ version: string }]
+      const [{ ip }] = (await client.query<{ ip: string }>('SELECT host(client_ip) AS ip FROM person_auth_log WHERE client_ip IS NOT NULL LIMIT 1')).rows as [{ ip: string }]
+      const week = new Date(Date.now() - 7 * 86_400_000).toISOString()
+      const filters: Record<string, AuthLogFilter> = {
+        'no filter': {},
+        'types: [login]': { types: ['login'] },
+        'typePrefix: project_': { typePrefix: 'project_' },
+        'success: false': { success: false },
+        invokedByIdentityId: { invokedByIdentityId: syntheticId('identity', 42) },
+        'identityIds (3)': { identityIds: [1, 2, 3].map((n) => syntheticId('identity', n)) },
+        'personIds (3)': { personIds: [4, 5, 6].map((n) => syntheticId('person', n)) },
+        targetPersonId: { targetPersonId: syntheticId('person', 7) },
+        personInputIdentifier: { personInputIdentifier: syntheticIdentifier(8) },
+        'q: firefox (common)': { q: 'firefox' },
+        'q: user1234@ (rare)': { q: 'user1234@' },
+        'clientIp: address': { clientIp: ip },
+        'clientIp: /16': { clientIp: '10.20.0.0/16' },
+        'createdAfter: 7 days': { createdAfter: new Date(week) },
+        'typePrefix + success + createdAfter': { typePrefix: 'password_', success: false, createdAfter: new Date(week) },
+      }
+
+      log('Latency: authLog over HTTP vs the same SQL through pg (first page, 100 entries)')
+      const latency: LatencyRow[] = []
+      for (const [filterName, filter] of Object.entries(filters)) {
+        const http = await timed(iterations, () => authLog(running, token, { filter, limit: 100 }))
+        const sql = keysetPageSql(ENTRY_COLUMNS, { criteria: parseAuthLogFilter(filter), limit: 101 })
+        const raw = await timed(iterations, () => client.query(sql.text, sql.values))
+        latency.push({ name: filterName, httpP50: round(http.p50), httpP95: round(http.p95), sqlP50: round(raw.p50), sqlP95: round(raw.p95), ratio: round(http.p50 / raw.p50, 1) })
+        log(`  ${filterName}: HTTP p50 ${http.p50.toFixed(1)} ms, SQL p50 ${raw.p50.toFixed(1)} ms`)
+      }
+
+      log('Paging: page 1 vs page 1,000 (100 per page)')
+      let cursor: string | null = null
+      for (let page = 1; page < 1000; page++) cursor = (await authLog(running, token, { limit: 100, cursor })).nextCursor
+      const firstPage = await timed(iterations, () => authLog(running, token, { limit: 100 }))
+      const cursorPage = await timed(iterations, () => authLog(running, token, { limit: 100, cursor }))
+      const offsetPage = await timed(Math.min(iterations, 20), () => authLog(running, token, { limit: 100, offset: 99_900 }))
+      const paging = [
+        { name: 'page 1', ...firstPage },
+        { name: 'page 1,000 by cursor', ...cursorPage },
+        { name: 'page 1,000 by offset', ...offsetPage },
+      ].map((row) => ({ name: row.name, p50: round(row.p50), p95: round(row.p95) }))
+
+      log('Export: all entries over HTTP vs COPY (the same query) TO STDOUT')
+      const exportColumns = exportFields.map((field) => `${field.sql} AS "${field.name}"`).join(', ')
+      const copyQuery = `SELECT ${exportColumns} FROM person_auth_log ORDER BY created_at DESC, id DESC`
+      const exports = []
+      // Idle once, before any export: V8 gives memory back lazily, so an idle reading taken after
+      // an export would start from wherever its garbage collection left off.
+      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      const idle = await rssMb(running.pid)
+      for (const format of ['jsonl', 'csv'] as const) {
+        const copyStarted = performance.now()
+        await new Promise<void>((resolve, reject) => {
+          const stream = client.query(copyTo(`COPY (${copyQuery}) TO STDOUT${format === 'csv' ? ' WITH (FORMAT csv, HEADER)' : ''}`))
+          stream.on('data', () => {})
+          stream.on('end', resolve)
+          stream.on('error', reject)
+        })
+        const copySeconds = (performance.now() - copyStarted) / 1000
+
+        let peak = idle
+        const sampler = setInterval(() => void rssMb(running.pid).then((value) => (peak = Math.max(peak, value)), () => {}), 50)
+        const exportStarted = performance.now()
+        const response = await fetch(`${running.url}/tenant/audit-log/export.${format}`, { headers: { authorization: `Bearer ${token}` } })
+        let lines = 0
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          for (let index = chunk.indexOf(10); index !== -1; index = chunk.indexOf(10, index + 1)) lines++
+        }
+        const exportSeconds = (performance.now() - exportStarted) / 1000
+        clearInterval(sampler)
+        peak = Math.max(peak, await rssMb(running.pid))
+        // The export holds its own entry: one row more than COPY saw.
+        const exported = format === 'csv' ? lines - 1 : lines
+        const rowsPerSecond = Math.round(exported / exportSeconds)
+        const copyRowsPerSecond = Math.round(rows / copySeconds)
+        exports.push({ format, rowsPerSecond, copyRowsPerSecond, ratio: round(rowsPerSecond / copyRowsPerSecond), peakRssAboveIdleMb: round(peak - idle, 1), idleRssMb: round(idle, 1) })
+        log(`  ${format}: ${exported.toLocaleString('en')} rows in ${exportSeconds.toFixed(1)} s; COPY ${copySeconds.toFixed(1)} s; RSS idle ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB`)
+      }
+
+      const machine = machineDescription(version)
+      const cursorRatio = round(paging[1]!.p50 / paging[0]!.p50)
+      const result = { machine, rows, seedSeconds: round(seedSeconds, 1), latency, paging, cursorRatio, exports }
+      return { ...result, markdown: renderMarkdown(result) }
+    })
+  } finally {
+    await server?.stop()
+    await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+function renderMarkdown(result: Omit<ReadingBenchmarkResult, 'markdown'>): string {
+  const lines = [
+    `Machine: ${result.machine}. Log: ${result.rows.toLocaleString('en')} synthetic entries over ${SPAN_DAYS} days, ${PERSONS.toLocaleString('en')} persons (seeded in ${result.seedSeconds} s).`,
+    '',
+    '| authLog, first page of 100 | HTTP p50 (ms) | HTTP p95 (ms) | SQL p50 (ms) | SQL p95 (ms) | HTTP / SQL (p50) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...result.latency.map((row) => `| ${row.name} | ${row.httpP50} | ${row.httpP95} | ${row.sqlP50} | ${row.sqlP95} | ${row.ratio}x |`),
+    '',
+    '| paging over HTTP, no filter | p50 (ms) | p95 (ms) |',
+    '| --- | ---: | ---: |',
+    ...result.paging.map((row) => `| ${row.name} | ${row.p50} | ${row.p95} |`),
+    `| **page 1,000 / page 1 by cursor** | **${result.cursorRatio}x** | |`,
+    '',
+    '| export, whole log | rows/s | COPY TO STDOUT rows/s | export / COPY | server RSS idle (MB) | peak above idle (MB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...result.exports.map(
+      (row) => `| ${row.format} | ${row.rowsPerSecond.toLocaleString('en')} | ${row.copyRowsPerSecond.toLocaleString('en')} | ${row.ratio}x | ${row.idleRssMb} | ${row.peakRssAboveIdleMb} |`,
+    ),
+  ]
+  return `${lines.join('\n')}\n`
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({ options: { rows: { type: 'string' }, iterations: { type: 'string' } } })
+  const result = await runReadingBenchmark({
+    rows: values.rows ? Number(values.rows) : undefined,
+    iterations: values.iterations ? Number(values.iterations) : undefined,
+  })
+  process.stdout.write(result.markdown)
+}

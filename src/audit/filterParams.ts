@@ -1,0 +1,93 @@
+import { type AuthLogFilter, AuthLogQueryError } from './query.js'
+
+/**
+ * AuthLogFilter as URL query parameters, for the export endpoints and the command line that
+ * calls them: each filter field is a parameter of the same name; lists repeat the parameter or
+ * separate values with commas; booleans are `true`/`false`; dates are ISO 8601.
+ */
+
+const listParams = ['types', 'identityIds', 'personIds'] as const
+const textParams = [
+  'typePrefix',
+  'invokedByIdentityId',
+  'personId',
+  'targetPersonId',
+  'personInputIdentifier',
+  'q',
+  'clientIp',
+] as const
+const dateParams = ['createdAfter', 'createdBefore'] as const
+const booleanParams = ['success'] as const
+
+type FilterParam = (typeof listParams)[number] | (typeof textParams)[number] | (typeof dateParams)[number] | (typeof booleanParams)[number]
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/
+
+/** A strict ISO 8601 date or instant (a bare date is midnight UTC); undefined when it is not one. */
+export function parseIsoDate(text: string): Date | undefined {
+  if (!ISO_DATE.test(text)) return undefined
+  const date = new Date(text)
+  // Date rolls 2003-02-30 over into March; a day the month does not have is an error here.
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const calendarDay = new Date(Date.UTC(year, month - 1, day))
+  if (calendarDay.getUTCMonth() !== month - 1 || calendarDay.getUTCDate() !== day) return undefined
+  return Number.isNaN(date.getTime()) ? undefined : date
+}
+
+function parseBoolean(text: string, name: string): boolean {
+  if (text === 'true') return true
+  if (text === 'false') return false
+  throw new AuthLogQueryError(`${name} must be true or false`, name)
+}
+
+/**
+ * Reads a filter from query parameters. `extra` names further parameters the caller handles
+ * itself; any other unknown parameter is an error, so a misspelt filter never widens an export.
+ */
+export function filterFromParams(params: URLSearchParams, extra: readonly string[] = []): AuthLogFilter {
+  const filter: Record<string, unknown> = {}
+  const single = (name: string) => {
+    const values = params.getAll(name)
+    if (values.length > 1) throw new AuthLogQueryError(`${name} may be given only once`, name)
+    if (values[0] === '') throw new AuthLogQueryError(`${name} is empty`, name)
+    return values[0]
+  }
+  for (const name of new Set(params.keys())) {
+    if (!([...listParams, ...textParams, ...dateParams, ...booleanParams] as string[]).includes(name) && !extra.includes(name)) {
+      throw new AuthLogQueryError(`Unknown parameter: ${name}`, name)
+    }
+  }
+  for (const name of listParams) {
+    if (!params.has(name)) continue
+    const values = params.getAll(name).flatMap((value) => value.split(','))
+    if (values.some((value) => value === '')) throw new AuthLogQueryError(`${name} holds an empty value`, name)
+    filter[name] = values
+  }
+  for (const name of textParams) {
+    const value = single(name)
+    if (value !== undefined) filter[name] = value
+  }
+  for (const name of booleanParams) {
+    const value = single(name)
+    if (value !== undefined) filter[name] = parseBoolean(value, name)
+  }
+  for (const name of dateParams) {
+    const value = single(name)
+    if (value === undefined) continue
+    const date = parseIsoDate(value)
+    if (!date) throw new AuthLogQueryError(`${name} is not an ISO 8601 date: ${value}`, name)
+    filter[name] = date
+  }
+  return filter as AuthLogFilter
+}
+
+/** The query parameters for a filter: what filterFromParams reads back. */
+export function filterToParams(filter: AuthLogFilter): URLSearchParams {
+  const params = new URLSearchParams()
+  for (const [name, value] of Object.entries(filter) as [FilterParam, unknown][]) {
+    if (value == null) continue
+    if (Array.isArray(value)) for (const item of value) params.append(name, String(item))
+    else params.set(name, value instanceof Date ? value.toISOString() : String(value))
+  }
+  return params
+}

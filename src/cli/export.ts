@@ -1,0 +1,101 @@
+import { createWriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { finished } from 'node:stream/promises'
+import { type ExportFormat, exportFormats } from '../audit/export.js'
+import { type ExportProgress, openLogSource } from './logSource.js'
+import { UsageError, filterFromOptions, filterOptions, filterUsage, parseCommandLine } from './options.js'
+
+export const exportUsage = `Usage: custos export --format jsonl|csv --out FILE [filters]
+
+Writes the matching audit log entries, newest first, to FILE (through FILE.partial, renamed when
+complete), with a progress bar on standard error. The export is itself recorded in the log.
+
+  --format jsonl|csv    JSON Lines (GraphQL AuthLogEntry shape) or CSV (RFC 4180; see README)
+  --out FILE            where to write
+  --no-progress         no progress bar
+${filterUsage}`
+
+const BAR_WIDTH = 30
+
+/** A progress bar on a terminal; elsewhere a line every few seconds. Always a closing summary. */
+class ProgressBar implements ExportProgress {
+  private total: number | undefined
+  private done = 0
+  private readonly startedAt = performance.now()
+  private lastDrawn = 0
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly enabled: boolean,
+  ) {}
+
+  start(total: number | undefined) {
+    this.total = total
+    this.draw(true)
+  }
+
+  advance(entries: number) {
+    this.done += entries
+    this.draw(false)
+  }
+
+  private rate() {
+    const seconds = (performance.now() - this.startedAt) / 1000
+    return seconds > 0 ? Math.round(this.done / seconds) : 0
+  }
+
+  private draw(force: boolean) {
+    if (!this.enabled) return
+    const now = performance.now()
+    const interval = this.stream.isTTY ? 100 : 5_000
+    if (!force && now - this.lastDrawn < interval) return
+    this.lastDrawn = now
+    const count = `${this.done.toLocaleString('en')}${this.total === undefined ? '' : `/${this.total.toLocaleString('en')}`} entries`
+    const fraction = this.total ? Math.min(this.done / this.total, 1) : undefined
+    const bar =
+      fraction === undefined ? '' : `[${'#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '.')}] ${Math.floor(fraction * 100)}%  `
+    const line = `${bar}${count}  ${this.rate().toLocaleString('en')}/s`
+    this.stream.write(this.stream.isTTY ? `\r${line}\x1b[K` : `${line}\n`)
+  }
+
+  finish(written: number, file: string) {
+    if (this.enabled && this.stream.isTTY) this.stream.write('\r\x1b[K')
+    // Elsewhere the last state stays on record: the closing bar, then the summary.
+    else this.draw(true)
+    const seconds = ((performance.now() - this.startedAt) / 1000).toFixed(1)
+    this.stream.write(`Exported ${written.toLocaleString('en')} entries to ${file} in ${seconds} s\n`)
+  }
+}
+
+export async function runExport(args: string[]) {
+  const values = parseCommandLine(args, {
+    ...filterOptions,
+    format: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    'no-progress': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) return void process.stdout.write(exportUsage)
+  const format = values.format as ExportFormat | undefined
+  if (!format || !exportFormats.includes(format)) throw new UsageError(`--format must be one of: ${exportFormats.join(', ')}`)
+  if (!values.out) throw new UsageError('--out FILE is required')
+  const filter = filterFromOptions(values)
+
+  const source = await openLogSource(values)
+  const partial = `${values.out}.partial`
+  const file = createWriteStream(partial)
+  const progress = new ProgressBar(process.stderr, !values['no-progress'])
+  try {
+    const written = await source.export(format, filter, file, progress)
+    file.end()
+    await finished(file)
+    await rename(partial, values.out)
+    progress.finish(written, values.out)
+  } catch (error) {
+    file.destroy()
+    await rm(partial, { force: true })
+    throw error
+  } finally {
+    await source.close()
+  }
+}

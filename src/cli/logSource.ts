@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto'
+import { type Writable } from 'node:stream'
+import { databaseTarget } from '../app.js'
+import { CursorCodec } from '../audit/cursor.js'
+import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
+import { filterToParams } from '../audit/filterParams.js'
+import { type AuditActor } from '../audit/recorder.js'
+import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
+import { loadConfig } from '../config.js'
+import { type Database, openDatabase } from '../db/database.js'
+
+/**
+ * Where the command line reads the log: the database itself (DATABASE_URL, or the embedded one in
+ * CUSTOS_DATA_DIR), or a running server (--url and --token) through authLog and the export endpoint.
+ */
+
+export interface LogPage {
+  entries: AuthLogEntryJson[]
+  nextCursor: string | null
+}
+
+export interface ExportProgress {
+  /** Entries the export will hold, when known up front. */
+  start(total: number | undefined): void
+  advance(entries: number): void
+}
+
+export interface LogSource {
+  page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage>
+  /** Writes the export to `out`; resolves with the number of entries written. */
+  export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number>
+  close(): Promise<void>
+}
+
+/** A problem to report in one line (exit status 1), not a crash. */
+export class SourceError extends Error {}
+
+const ENTRY_FIELDS =
+  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
+
+const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
+  id: row.id,
+  createdAt: row.createdAt.toISOString(),
+  type: row.type,
+  success: row.success,
+  invokedByIdentityId: row.identityId,
+  personId: row.personId,
+  targetPersonId: row.targetPersonId,
+  personInputIdentifier: row.personInputIdentifier,
+  errorCode: row.errorCode,
+  clientIp: row.clientIp,
+  userAgent: row.userAgent,
+  metadata: row.metadata,
+  eventData: row.eventData,
+})
+
+/** Writes `chunk`, waiting while `out` is full. */
+async function write(out: Writable, chunk: string | Uint8Array): Promise<void> {
+  if (out.write(chunk)) return
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      out.off('drain', done)
+      out.off('error', done)
+      if (error) reject(error)
+      else resolve()
+    }
+    out.on('drain', done)
+    out.on('error', done)
+  })
+}
+
+/** The command line acting on the database: no identity, named by its user agent. */
+const CLI_ACTOR: AuditActor = { identityId: null, personId: null, client: { ip: null, userAgent: 'custos-cli (direct database access)' } }
+
+class DirectSource implements LogSource {
+  // Cursors never leave this process, so a key of its own serves.
+  private readonly cursors = new CursorCodec(randomBytes(32))
+
+  constructor(
+    private readonly db: Database,
+    private readonly auditReads: boolean,
+  ) {}
+
+  async page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
+    const page = await readAuthLogPage(this.db.prisma, { filter, limit, cursor }, { cursors: this.cursors, recordReadAs: this.auditReads ? CLI_ACTOR : null })
+    return { entries: page.entries.map(entryJson), nextCursor: page.nextCursor }
+  }
+
+  async export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number> {
+    const criteria = parseAuthLogFilter(filter)
+    return this.db.session(async (session) => {
+      // Recorded first, so the export holds its own entry when the filter matches it.
+      await recordExport(this.db.prisma, CLI_ACTOR, criteria, format)
+      progress.start(await countAuthLog(session, criteria))
+      let written = 0
+      for await (const { text, entries } of exportAuthLog(session, criteria, format)) {
+        await write(out, text)
+        written += entries
+        progress.advance(entries)
+      }
+      return written
+    })
+  }
+
+  close() {
+    return this.db.close()
+  }
+}
+
+/** Counts the records in a stream of CSV text: line breaks outside quoted fields. */
+class CsvRecordCounter {
+  private quoted = false
+
+  count(text: string): number {
+    let records = 0
+    for (let index = 0; index < text.length; index++) {
+      const char = text.charCodeAt(index)
+      if (char === 34) this.quoted = !this.quoted
+      else if (char === 10 && !this.quoted) records++
+    }
+    return records
+  }
+}
+
+class ServerSource implements LogSource {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      ...init,
+      headers: { ...init.headers, authorization: `Bearer ${this.token}`, 'user-agent': 'custos-cli' },
+    }).catch((error: unknown) => {
+      throw new SourceError(`Cannot reach ${this.baseUrl}: ${error instanceof Error ? (error.cause as Error | undefined)?.message ?? error.message : error}`)
+    })
+    if (!response.ok) {
+      // The export endpoint answers { error }, GraphQL { errors }.
+      const body = (await response.json().catch(() => null)) as { error?: { message?: string }; errors?: { message?: string }[] } | null
+      throw new SourceError(`${response.status} ${body?.error?.message ?? body?.errors?.[0]?.message ?? response.statusText}`)
+    }
+    return response
+  }
+
+  async page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
+    const response = await this.request('/tenant', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: `query ($filter: AuthLogFilter, $limit: Int, $cursor: String) {
+          authLog(filter: $filter, limit: $limit, cursor: $cursor) { nextCursor entries { ${ENTRY_FIELDS} } }
+        }`,
+        variables: { filter, limit, cursor },
+      }),
+    })
+    const result = (await response.json()) as { data?: { authLog: LogPage | null }; errors?: { message: string }[] }
+    if (!result.data?.authLog) throw new SourceError(result.errors?.map((error) => error.message).join('; ') ?? 'authLog failed')
+    return result.data.authLog
+  }
+
+  async export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number> {
+    const params = filterToParams(filter)
+    params.set('count', 'true')
+    const response = await this.request(`/tenant/audit-log/export.${format}?${params}`)
+    const total = response.headers.get('x-total-count')
+    progress.start(total === null ? undefined : Number(total))
+    const counter = new CsvRecordCounter()
+    const decoder = new TextDecoder()
+    let records = 0
+    let written = 0
+    for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+      await write(out, bytes)
+      const text = decoder.decode(bytes, { stream: true })
+      records += format === 'csv' ? counter.count(text) : text.split('\n').length - 1
+      // The CSV header is a record, but not an entry.
+      const entries = format === 'csv' ? Math.max(records - 1, 0) : records
+      progress.advance(entries - written)
+      written = entries
+    }
+    return written
+  }
+
+  async close() {}
+}
+
+export interface SourceOptions {
+  url?: string | undefined
+  token?: string | undefined
+}
+
+/** A server when --url (or CUSTOS_URL) is given, else the configured database. */
+export async function openLogSource(options: SourceOptions): Promise<LogSource> {
+  const url = options.url ?? process.env.CUSTOS_URL
+  if (url) {
+    const token = options.token ?? process.env.CUSTOS_TOKEN
+    if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
+    return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
+  }
+  const config = loadConfig()
+  return new DirectSource(await openDatabase(databaseTarget(config)), config.auditReads)
+}

@@ -1,0 +1,132 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { GraphQLError } from 'graphql'
+import { type ExportFormat, exportAuthLog, exportFileName, recordExport } from '../audit/export.js'
+import { filterFromParams } from '../audit/filterParams.js'
+import { AuthLogQueryError, countAuthLog, parseAuthLogFilter } from '../audit/query.js'
+import { Permissions, deniedMessage } from '../tenant/permissions.js'
+import { type AppServices, resolveCaller } from './context.js'
+
+/**
+ * GET /tenant/audit-log/export.jsonl and .csv: the log, filtered by query parameters (see
+ * src/audit/filterParams.ts), streamed in keyset batches. Same bearer token and the same
+ * system:viewAuthLog privilege as authLog. Every refusal is a JSON error sent before any data.
+ */
+
+const EXPORT_PATHS: Readonly<Record<string, ExportFormat>> = {
+  '/tenant/audit-log/export.jsonl': 'jsonl',
+  '/tenant/audit-log/export.csv': 'csv',
+}
+
+export const exportFormatFor = (path: string): ExportFormat | undefined => EXPORT_PATHS[path]
+
+const CONTENT_TYPES: Record<ExportFormat, string> = {
+  jsonl: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8; header=present',
+}
+
+/** `count=true` asks for the number of matching entries in X-Total-Count (one more query). */
+const COUNT_PARAM = 'count'
+
+class ExportRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly parameter?: string,
+  ) {
+    super(message)
+  }
+}
+
+function sendError(res: ServerResponse, refusal: ExportRefusal) {
+  res.writeHead(refusal.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...(refusal.status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+    ...(refusal.status === 405 ? { allow: 'GET' } : {}),
+  })
+  res.end(JSON.stringify({ error: { code: refusal.code, message: refusal.message, ...(refusal.parameter ? { parameter: refusal.parameter } : {}) } }))
+}
+
+const requestHeaders = (req: IncomingMessage) => {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, item)
+  }
+  return headers
+}
+
+/** Who asks, and may they: 401 without a valid token, 403 without system:viewAuthLog. */
+async function authorize(services: AppServices, req: IncomingMessage) {
+  const request = new Request(new URL(req.url ?? '/', 'http://localhost'), { headers: requestHeaders(req) })
+  const { caller, client } = await resolveCaller(services, request, req.socket.remoteAddress).catch((error: unknown) => {
+    if (error instanceof GraphQLError && error.extensions.code === 'UNAUTHENTICATED') throw new ExportRefusal(401, 'UNAUTHENTICATED', error.message)
+    throw error
+  })
+  if (!caller) throw new ExportRefusal(401, 'UNAUTHENTICATED', 'A bearer token is required.')
+  if (!new Permissions(caller.roles).has('system:viewAuthLog')) throw new ExportRefusal(403, 'FORBIDDEN', deniedMessage('system:viewAuthLog'))
+  return { identityId: caller.identityId, personId: caller.personId, client }
+}
+
+function readParameters(url: URL) {
+  try {
+    const count = url.searchParams.get(COUNT_PARAM)
+    if (count !== null && count !== 'true' && count !== 'false') throw new AuthLogQueryError('count must be true or false', COUNT_PARAM)
+    return { criteria: parseAuthLogFilter(filterFromParams(url.searchParams, [COUNT_PARAM])), count: count === 'true' }
+  } catch (error) {
+    if (!(error instanceof AuthLogQueryError)) throw error
+    throw new ExportRefusal(400, 'BAD_USER_INPUT', error.message, error.argument.replace(/^filter\./, ''))
+  }
+}
+
+/** Writes `chunk`, then resolves once `res` can take more; false when the client has gone away. */
+function writeChunk(res: ServerResponse, chunk: string): Promise<boolean> {
+  if (res.closed) return Promise.resolve(false)
+  if (res.write(chunk)) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve(!res.closed)
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+export async function handleAuditLogExport(services: AppServices, req: IncomingMessage, res: ServerResponse, format: ExportFormat) {
+  let actor
+  let parameters
+  try {
+    if (req.method !== 'GET') throw new ExportRefusal(405, 'METHOD_NOT_ALLOWED', 'Use GET.')
+    actor = await authorize(services, req)
+    parameters = readParameters(new URL(req.url ?? '/', 'http://localhost'))
+  } catch (error) {
+    if (error instanceof ExportRefusal) return sendError(res, error)
+    throw error
+  }
+  const { criteria, count } = parameters
+  await services.db.session(async (session) => {
+    // Recorded first, so the export holds its own entry when the filter matches it.
+    await recordExport(services.db.prisma, actor, criteria, format)
+    const total = count ? await countAuthLog(session, criteria) : undefined
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[format],
+      'content-disposition': `attachment; filename="${exportFileName(format)}"`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      ...(total !== undefined ? { 'x-total-count': String(total) } : {}),
+    })
+    try {
+      for await (const { text } of exportAuthLog(session, criteria, format)) {
+        // The client went away: stop reading the log.
+        if (!(await writeChunk(res, text))) return
+      }
+      res.end()
+    } catch (error) {
+      // Data has been sent: ending normally would pass a cut-off export for a whole one.
+      services.logger.error({ err: error }, 'audit log export failed')
+      res.destroy()
+    }
+  })
+}

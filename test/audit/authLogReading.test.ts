@@ -1,0 +1,317 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CursorCodec } from '../../src/audit/cursor.js'
+import { keysetPageSql, parseAuthLogFilter } from '../../src/audit/query.js'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { Prisma } from '../../src/generated/prisma/client.js'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import { type SeedLogEntry, readLog, seedLogEntries, signedInPerson } from '../testkit/fixtures.js'
+
+let app: TestApp
+
+beforeAll(async () => {
+  app = await startTestApp()
+})
+
+afterAll(async () => {
+  await app?.stop()
+})
+
+/** Each test seeds into a month of 2001 of its own and reads only that month, so tests never see each other's rows. */
+let nextMonth = 0
+function testWindow() {
+  const start = new Date(Date.UTC(2001, nextMonth++, 1))
+  const at = (minutes: number) => new Date(start.getTime() + minutes * 60_000)
+  return { at, filter: { createdAfter: start.toISOString(), createdBefore: at(28 * 24 * 60).toISOString() } }
+}
+
+/** Seeds entries one minute apart (the first oldest) and returns their ids newest first, as authLog lists them. */
+async function seedTimeline(at: (minutes: number) => Date, entries: SeedLogEntry[]): Promise<string[]> {
+  const ids = await seedLogEntries(app, entries.map((entry, index) => ({ createdAt: at(index), ...entry })))
+  return ids.reverse()
+}
+
+async function authLogError(variables: Record<string, unknown>) {
+  const response = await app.gql(
+    `query ($filter: AuthLogFilter, $limit: Int, $offset: Int, $cursor: String) {
+      authLog(filter: $filter, limit: $limit, offset: $offset, cursor: $cursor) { hasMore }
+    }`,
+    { variables, token: app.rootToken },
+  )
+  expect(response.data?.authLog ?? null).toBeNull()
+  return response.errors?.[0]?.extensions
+}
+
+const ids = (page: { entries: { id: string }[] }) => page.entries.map((entry) => entry.id)
+
+describe('authLog filters', () => {
+  it('typePrefix narrows to the types starting with it, also together with types', async () => {
+    const { at, filter } = testWindow()
+    const [member, created, login] = await seedTimeline(at, [{ type: 'login' }, { type: 'project_create' }, { type: 'project_membership_create' }])
+    expect(ids(await readLog(app, { filter: { ...filter, typePrefix: 'project_' } }))).toEqual([member, created])
+    expect(ids(await readLog(app, { filter: { ...filter, typePrefix: 'project_', types: ['project_create', 'login'] } }))).toEqual([created])
+    expect(ids(await readLog(app, { filter: { ...filter, typePrefix: 'log' } }))).toEqual([login])
+    expect(await authLogError({ filter: { typePrefix: 'nothing_' } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.typePrefix' })
+  })
+
+  it('identityIds and personIds match any id of their list', async () => {
+    const { at, filter } = testWindow()
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()]
+    const [third, second, first] = await seedTimeline(at, [
+      { identityId: a, personId: c },
+      { identityId: b, personId: b },
+      { identityId: c, personId: a },
+    ])
+    expect(ids(await readLog(app, { filter: { ...filter, identityIds: [a, b.toUpperCase()] } }))).toEqual([second, first])
+    expect(ids(await readLog(app, { filter: { ...filter, personIds: [a, c] } }))).toEqual([third, first])
+    expect(ids(await readLog(app, { filter: { ...filter, identityIds: [a, b], personIds: [b, c] } }))).toEqual([second, first])
+    expect(ids(await readLog(app, { filter: { ...filter, identityIds: [] } }))).toEqual([])
+    expect(await authLogError({ filter: { personIds: [a, 'not-an-id'] } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.personIds' })
+    const tooMany = Array.from({ length: 101 }, () => randomUUID())
+    expect(await authLogError({ filter: { identityIds: tooMany } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.identityIds' })
+  })
+
+  it('clientIp matches an exact address or every address in a CIDR block', async () => {
+    const { at, filter } = testWindow()
+    const [v6, other, inside, exact] = await seedTimeline(at, [
+      { clientIp: '10.1.2.3' },
+      { clientIp: '10.1.200.7' },
+      { clientIp: '10.2.0.1' },
+      { clientIp: '2001:db8::5' },
+    ])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '10.1.2.3' } }))).toEqual([exact])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '10.1.0.0/16' } }))).toEqual([inside, exact])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '10.0.0.0/8' } }))).toEqual([other, inside, exact])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '2001:db8::/32' } }))).toEqual([v6])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.2.3' } }))).toEqual([exact])
+    expect((await readLog(app, { filter: { ...filter, clientIp: '10.1.2.3' } })).entries[0]?.clientIp).toBe('10.1.2.3')
+    for (const invalid of ['10.0.0.0/33', 'example.org', '10.0.0.0/', '::1/129']) {
+      expect(await authLogError({ filter: { clientIp: invalid } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.clientIp' })
+    }
+  })
+
+  it('q finds a case-insensitive substring of the identifier, error code, user agent, metadata and event data', async () => {
+    const { at, filter } = testWindow()
+    const tag = randomBytes(4).toString('hex')
+    const [inEventData, inMetadata, inUserAgent, inErrorCode, inIdentifier, percent] = await seedTimeline(at, [
+      { personInputIdentifier: `discount 100% ${tag}` },
+      { personInputIdentifier: `alice.${tag}@example.test`, errorCode: `NEXT_${tag}` },
+      { errorCode: `INVALID_PASSWORD_${tag}`, success: false },
+      { userAgent: `Mozilla/5.0 Firefox-${tag}` },
+      { metadata: { reason: `locked-${tag}` } },
+      { type: 'project_create', eventData: { projectSlug: `slug-${tag}`, name: 'n', secretKeys: [] } },
+    ])
+    const search = async (q: string) => ids(await readLog(app, { filter: { ...filter, q } }))
+    expect(await search(`ALICE.${tag}`)).toEqual([inIdentifier])
+    expect(await search(`password_${tag}`)).toEqual([inErrorCode])
+    expect(await search(`firefox-${tag}`)).toEqual([inUserAgent])
+    expect(await search(`locked-${tag}`)).toEqual([inMetadata])
+    expect(await search(`slug-${tag}`)).toEqual([inEventData])
+    expect(await search(tag)).toHaveLength(6)
+    // LIKE's wildcards are plain characters in q.
+    expect(await search(`100% ${tag}`)).toEqual([percent])
+    expect(await search(`10_% ${tag}`)).toEqual([])
+    // Nothing matches across two fields (identifier and error code of one entry here).
+    expect(await search(`example.testnext_${tag}`)).toEqual([])
+  })
+
+  it('q without three letters or digits in a row, or with control characters, is refused', async () => {
+    for (const q of ['ab', '.-.-', 'a b c', 'abc\ndef', 'x'.repeat(201)]) {
+      expect(await authLogError({ filter: { q } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.q' })
+    }
+  })
+
+  it('the search is served by the trigram index', async () => {
+    const sql = keysetPageSql(Prisma.sql`id`, { criteria: parseAuthLogFilter({ q: 'firefox' }), limit: 100 })
+    const plan = await app.app.services.db.session(async (session) => {
+      await session.exec('BEGIN; SET LOCAL enable_seqscan = off')
+      try {
+        return (await session.query<Record<string, string>>(`EXPLAIN ${sql.text}`, sql.values)).map((row) => Object.values(row)[0]).join('\n')
+      } finally {
+        await session.exec('COMMIT')
+      }
+    })
+    expect(plan).toContain('person_auth_log_search_trgm_idx')
+  })
+})
+
+describe('authLog paging with cursor', () => {
+  it('walks every entry once, in the same order as offset paging, and ends with a null cursor', async () => {
+    const { at, filter } = testWindow()
+    const seeded = await seedTimeline(at, Array.from({ length: 7 }, () => ({})))
+    const walked: string[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const page = await readLog(app, { filter, limit: 3, cursor })
+      walked.push(...ids(page))
+      expect(page.hasMore).toBe(page.nextCursor !== null)
+      cursor = page.nextCursor
+      pages++
+    } while (cursor)
+    expect(pages).toBe(3)
+    expect(walked).toEqual(seeded)
+    expect(ids(await readLog(app, { filter, limit: 3, offset: 3 }))).toEqual(seeded.slice(3, 6))
+  })
+
+  it('keeps its place while new entries arrive, where offset shifts', async () => {
+    const { at, filter } = testWindow()
+    const seeded = await seedTimeline(at, Array.from({ length: 6 }, () => ({})))
+    const first = await readLog(app, { filter, limit: 2 })
+    expect(ids(first)).toEqual(seeded.slice(0, 2))
+    // Two newer entries arrive after the first page was read.
+    const newer = await seedTimeline((minutes) => at(100 + minutes), [{}, {}])
+    expect(ids(await readLog(app, { filter, limit: 2, cursor: first.nextCursor }))).toEqual(seeded.slice(2, 4))
+    expect(ids(await readLog(app, { filter, limit: 2, offset: 2 }))).toEqual(seeded.slice(0, 2))
+    expect(ids(await readLog(app, { filter, limit: 2 }))).toEqual(newer)
+  })
+
+  it('orders entries of the same instant by id, without skipping or repeating any', async () => {
+    const { at, filter } = testWindow()
+    const seeded = await seedLogEntries(app, Array.from({ length: 5 }, () => ({ createdAt: at(0) })))
+    const walked: string[] = []
+    let cursor: string | null = null
+    do {
+      const page = await readLog(app, { filter, limit: 2, cursor })
+      walked.push(...ids(page))
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(walked).toEqual([...seeded].sort().reverse())
+  })
+
+  it('refuses a tampered, foreign or garbled cursor, one made for another filter, and cursor with offset', async () => {
+    const { at, filter } = testWindow()
+    await seedTimeline(at, [{ type: 'login' }, { type: 'login' }, { type: 'login' }])
+    const { nextCursor } = await readLog(app, { filter, limit: 1 })
+    expect(nextCursor).toEqual(expect.any(String))
+    const [payload, mac] = nextCursor!.split('.') as [string, string]
+    const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString()) as unknown[]
+    const tamperedPayload = Buffer.from(JSON.stringify(['1999-01-01T00:00:00.000000Z', ...decoded.slice(1)])).toString('base64url')
+    const foreign = new CursorCodec(randomBytes(32)).encode({ createdAt: decoded[0] as string, id: decoded[1] as string }, decoded[2] as string)
+    for (const cursor of [`${tamperedPayload}.${mac}`, `${payload}.${mac.slice(0, -2)}AA`, foreign, 'garbage', `${nextCursor}.x`]) {
+      expect(await authLogError({ filter, limit: 1, cursor })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
+    }
+    expect(await authLogError({ filter: { ...filter, types: ['login'] }, limit: 1, cursor: nextCursor })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'cursor',
+    })
+    expect(await authLogError({ filter, limit: 1, cursor: nextCursor, offset: 1 })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
+    // The untouched cursor still works.
+    expect((await readLog(app, { filter, limit: 1, cursor: nextCursor })).entries).toHaveLength(1)
+  })
+})
+
+async function gqlData(query: string, variables: Record<string, unknown>, token = app.rootToken) {
+  const response = await app.gql(query, { variables, token })
+  return response
+}
+
+describe('authLogTypes', () => {
+  it('lists the types that occurred since the given time with counts, most frequent first', async () => {
+    const since = new Date(Date.now() - 3_600_000)
+    const recent = (minutes: number) => new Date(since.getTime() + 60_000 + minutes * 60_000)
+    await seedLogEntries(app, [
+      { type: 'idp_enable', createdAt: recent(1) },
+      { type: 'idp_disable', createdAt: recent(2) },
+      { type: 'idp_disable', createdAt: recent(3) },
+      { type: 'idp_update', createdAt: new Date(since.getTime() - 60_000) },
+    ])
+    const response = await gqlData(`query ($since: DateTime) { authLogTypes(since: $since) { type count } }`, { since: since.toISOString() })
+    const types = response.data.authLogTypes as { type: string; count: number }[]
+    expect(types.filter((entry) => entry.type.startsWith('idp_'))).toEqual([
+      { type: 'idp_disable', count: 2 },
+      { type: 'idp_enable', count: 1 },
+    ])
+    expect(types.map((entry) => entry.count)).toEqual([...types.map((entry) => entry.count)].sort((a, b) => b - a))
+  })
+
+  it('looks back 30 days by default', async () => {
+    await seedLogEntries(app, [
+      { type: 'mail_template_change', createdAt: new Date(Date.now() - 29 * 86_400_000) },
+      { type: 'tenant_config_change', createdAt: new Date(Date.now() - 31 * 86_400_000) },
+    ])
+    const types = (await gqlData(`{ authLogTypes { type count } }`, {})).data.authLogTypes as { type: string }[]
+    expect(types.map((entry) => entry.type)).toContain('mail_template_change')
+    expect(types.map((entry) => entry.type)).not.toContain('tenant_config_change')
+  })
+})
+
+const STATS = `query ($filter: AuthLogFilter, $bucket: AuthLogBucket) {
+  authLogStats(filter: $filter, bucket: $bucket) { bucket from to total types { type count } buckets { start count types { type count } } }
+}`
+
+describe('authLogStats', () => {
+  it('counts per hour and per type over the window, empty hours included', async () => {
+    const { at, filter } = testWindow()
+    await seedLogEntries(app, [
+      { type: 'login', createdAt: at(5) },
+      { type: 'login', createdAt: at(50), success: false },
+      { type: 'password_change', createdAt: at(55) },
+      { type: 'login', createdAt: at(180) },
+    ])
+    const window = { createdAfter: filter.createdAfter, createdBefore: at(240).toISOString() }
+    const stats = (await gqlData(STATS, { filter: window, bucket: 'HOUR' })).data.authLogStats
+    expect(stats).toMatchObject({ bucket: 'HOUR', total: 4, from: window.createdAfter, to: window.createdBefore })
+    expect(stats.types).toEqual([
+      { type: 'login', count: 3 },
+      { type: 'password_change', count: 1 },
+    ])
+    expect(stats.buckets).toEqual([
+      { start: at(0).toISOString(), count: 3, types: [{ type: 'login', count: 2 }, { type: 'password_change', count: 1 }] },
+      { start: at(60).toISOString(), count: 0, types: [] },
+      { start: at(120).toISOString(), count: 0, types: [] },
+      { start: at(180).toISOString(), count: 1, types: [{ type: 'login', count: 1 }] },
+    ])
+    const failures = (await gqlData(STATS, { filter: { ...window, success: false }, bucket: 'DAY' })).data.authLogStats
+    expect(failures).toMatchObject({ bucket: 'DAY', total: 1, buckets: [{ start: at(0).toISOString(), count: 1 }] })
+  })
+
+  it('refuses a window of too many buckets, or one that ends before it starts', async () => {
+    const tooLong = await gqlData(STATS, { filter: { createdAfter: '2001-01-01T00:00:00Z', createdBefore: '2002-01-01T00:00:00Z' }, bucket: 'HOUR' })
+    expect(tooLong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'bucket' })
+    const backwards = await gqlData(STATS, { filter: { createdAfter: '2001-02-01T00:00:00Z', createdBefore: '2001-01-01T00:00:00Z' } })
+    expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' })
+  })
+
+  it('requires system:viewAuthLog, like authLog and authLogTypes', async () => {
+    const person = await signedInPerson(app)
+    for (const query of [STATS, '{ authLogTypes { type } }', '{ authLog { hasMore } }']) {
+      const response = await gqlData(query, {}, person.token)
+      expect(response.errors?.[0]).toMatchObject({ message: 'You are not allowed to view the audit log.', extensions: { code: 'FORBIDDEN' } })
+    }
+  })
+})
+
+describe('recording reads', () => {
+  it('CUSTOS_AUDIT_READS must be true or false', () => {
+    expect(() => loadConfig({ CUSTOS_AUDIT_READS: 'yes' })).toThrow(ConfigError)
+    expect(loadConfig({ CUSTOS_AUDIT_READS: 'true' }).auditReads).toBe(true)
+    expect(loadConfig({}).auditReads).toBe(false)
+  })
+
+  it('is off by default', async () => {
+    const { filter } = testWindow()
+    await readLog(app, { filter, limit: 5 })
+    expect((await readLog(app, { filter: { types: ['auth_log_read'] } })).entries).toEqual([])
+  })
+
+  it('with CUSTOS_AUDIT_READS=true records every authLog read with its filter, but no refused one', async () => {
+    const auditing = await startTestApp({ CUSTOS_AUDIT_READS: 'true' })
+    try {
+      const personId = randomUUID()
+      await seedLogEntries(auditing, [{ personId }, { personId }])
+      const first = await readLog(auditing, { filter: { personId }, limit: 1 })
+      await readLog(auditing, { filter: { personId }, limit: 1, cursor: first.nextCursor })
+      await auditing.gql(`{ authLog(filter: { q: "ab" }) { hasMore } }`, { token: auditing.rootToken })
+      const reads = await readLog(auditing, { filter: { types: ['auth_log_read'] } })
+      // Newest first; the read just made is recorded only after it answered.
+      expect(reads.entries.map((entry) => entry.eventData)).toEqual([
+        { filter: { personId }, limit: 1, cursor: first.nextCursor },
+        { filter: { personId }, limit: 1 },
+      ])
+      expect(reads.entries[0]).toMatchObject({ success: true, invokedByIdentityId: expect.any(String), clientIp: '127.0.0.1' })
+    } finally {
+      await auditing.stop()
+    }
+  })
+})

@@ -1,0 +1,214 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Database, openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrator.js'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
+import { type LogEntry, readLog, seedLogEntries } from '../testkit/fixtures.js'
+
+const BIN = fileURLToPath(new URL('../../bin/custos.js', import.meta.url))
+
+/** The parent's environment without anything that would pick a database or server for the child. */
+function childEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DATABASE_URL|CUSTOS_|TEST_DATABASE_URL)/.test(name)))
+  return { ...environment, ...extra }
+}
+
+function startCli(args: string[], environment: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [BIN, ...args], { env: childEnvironment(environment) })
+}
+
+async function runCli(args: string[], environment: Record<string, string> = {}) {
+  const child = startCli(args, environment)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return { code, stdout, stderr }
+}
+
+const jsonLines = (text: string) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogEntry)
+
+let scratch: string
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'custos-cli-test-'))
+})
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true })
+})
+
+// Each run of the command line starts a Node process that compiles TypeScript: seconds, not milliseconds.
+const CLI_TIMEOUT = { timeout: 180_000 }
+
+describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
+  let app: TestApp
+  let server: string[]
+  const at = (minutes: number) => new Date(Date.UTC(2010, 0, 1) + minutes * 60_000)
+
+  beforeAll(async () => {
+    app = await startTestApp()
+    server = ['--url', app.url, '--token', app.rootToken]
+    await seedLogEntries(app, [
+      { type: 'login', createdAt: at(1), success: false, errorCode: 'INVALID_PASSWORD', personInputIdentifier: 'eve@example.test', clientIp: '10.9.8.7' },
+      { type: 'login', createdAt: at(2), personInputIdentifier: 'ann@example.test' },
+      { type: 'password_change', createdAt: at(3) },
+      { type: 'login', createdAt: at(4), personInputIdentifier: 'bob@example.test' },
+    ])
+  })
+  afterAll(async () => {
+    await app?.stop()
+  })
+
+  it('log -n N --json prints the newest N entries, oldest first, in the GraphQL entry shape', async () => {
+    const { code, stdout, stderr } = await runCli(['log', '-n', '3', '--json', ...server])
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    const newest = (await readLog(app, { limit: 3 })).entries
+    expect(jsonLines(stdout)).toEqual([...newest].reverse())
+  })
+
+  it('log filters by type and time, and prints a table without --json', async () => {
+    const json = await runCli(['log', '--json', '--type', 'login', '--since', at(2).toISOString(), '--until', at(60).toISOString(), ...server])
+    expect(jsonLines(json.stdout).map((entry) => entry.personInputIdentifier)).toEqual(['ann@example.test', 'bob@example.test'])
+    const table = await runCli(['log', '--failed', '--ip', '10.9.0.0/16', ...server])
+    const [header, ...rows] = table.stdout.trimEnd().split('\n')
+    expect(header).toMatch(/^TIME \(UTC\)\s+TYPE\s+OK\s+ACTOR\s+CLIENT IP\s+WHO \/ ERROR$/)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatch(/^2010-01-01 00:01:00\s+login\s+NO\s+-\s+10\.9\.8\.7\s+eve@example\.test INVALID_PASSWORD$/)
+  })
+
+  it('log --follow prints entries as they arrive until interrupted', async () => {
+    const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
+    const lines: LogEntry[] = []
+    let pending = ''
+    let onLine = () => {}
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending += chunk
+      const complete = pending.split('\n')
+      pending = complete.pop()!
+      lines.push(...complete.filter(Boolean).map((line) => JSON.parse(line) as LogEntry))
+      onLine()
+    })
+    const arrived = (count: number) =>
+      new Promise<void>((resolve, reject) => {
+        onLine = () => lines.length >= count && resolve()
+        child.once('close', () => reject(new Error(`custos exited early; lines so far: ${lines.length}`)))
+        onLine()
+      })
+    await arrived(1)
+    const [first, second] = await seedLogEntries(app, [
+      { type: 'idp_create', eventData: { identityProvider: 'a' } },
+      { type: 'idp_update', eventData: { identityProvider: 'b' }, createdAt: new Date(Date.now() + 1) },
+    ])
+    await arrived(3)
+    expect(lines.slice(1).map((entry) => entry.id)).toEqual([first, second])
+    child.kill('SIGINT')
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0)
+    expect(lines).toHaveLength(3)
+  })
+
+  it('export writes the file through the export endpoint, with the export itself recorded', async () => {
+    const out = join(scratch, 'server.csv')
+    const { code, stderr } = await runCli(['export', '--format', 'csv', '--out', out, '--type', 'login', '--until', at(60).toISOString(), ...server])
+    expect(code).toBe(0)
+    expect(stderr).toMatch(/Exported 3 entries to .*server\.csv in [\d.]+ s\n$/)
+    const endpoint = await fetch(`${app.url}/tenant/audit-log/export.csv?types=login&createdBefore=${at(60).toISOString()}`, {
+      headers: { authorization: `Bearer ${app.rootToken}` },
+    })
+    expect(await readFile(out, 'utf8')).toBe(await endpoint.text())
+    const exports = (await readLog(app, { filter: { types: ['auth_log_export'] } })).entries
+    expect(exports[1]).toMatchObject({ userAgent: 'custos-cli', eventData: { format: 'csv', filter: { types: ['login'] } } })
+  })
+
+  it('reports a refused token or bad arguments without a stack trace', async () => {
+    const refused = await runCli(['log', '--url', app.url, '--token', 'not-the-right-token'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^custos log: .*bearer token is not valid/)
+    const cases = [
+      ['log', '--bogus'],
+      ['log', '-n', 'many'],
+      ['log', '--since', 'yesterday'],
+      ['log', '--type', 'no_such_type'],
+      ['log', '--follow', '--until', '2020-01-01'],
+      ['export', '--format', 'xml', '--out', join(scratch, 'x')],
+      ['export', '--format', 'csv'],
+    ]
+    for (const args of cases) {
+      const result = await runCli([...args, ...server])
+      expect(result.code, args.join(' ')).toBe(2)
+      expect(result.stderr, args.join(' ')).toMatch(new RegExp(`^custos ${args[0]}: .+\\n\\nUsage: custos ${args[0]}`))
+    }
+    const noToken = await runCli(['log', '--url', app.url])
+    expect(noToken).toMatchObject({ code: 1, stderr: expect.stringMatching(/--url needs --token/) })
+  })
+})
+
+describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CLI_TIMEOUT, () => {
+  let testDatabase: TestDatabase
+  let environment: Record<string, string>
+  let seeded: string[]
+
+  /** The same database the child opens: PostgreSQL, or an embedded one in a directory. */
+  async function withDatabase<T>(work: (db: Database) => Promise<T>): Promise<T> {
+    const db = await openDatabase(testDatabase.url ? testDatabase.target : { dataDir: environment.CUSTOS_DATA_DIR })
+    try {
+      return await work(db)
+    } finally {
+      await db.close()
+    }
+  }
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase()
+    environment = testDatabase.url ? { DATABASE_URL: testDatabase.url } : { CUSTOS_DATA_DIR: join(scratch, 'data') }
+    seeded = await withDatabase(async (db) => {
+      await migrate(db)
+      return seedLogEntries(db, [
+        { type: 'login', createdAt: new Date(Date.UTC(2011, 0, 1)), userAgent: 'agent, "one"' },
+        { type: 'project_create', createdAt: new Date(Date.UTC(2011, 0, 2)), eventData: { projectSlug: 's', name: 'n', secretKeys: [] } },
+        { type: 'login', createdAt: new Date(Date.UTC(2011, 0, 3)), personId: randomUUID() },
+      ])
+    })
+  })
+  afterAll(async () => {
+    await testDatabase?.drop()
+  })
+
+  it('log reads the newest entries', async () => {
+    const { code, stdout, stderr } = await runCli(['log', '-n', '2', '--json'], environment)
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    expect(jsonLines(stdout).map((entry) => entry.id)).toEqual([seeded[1], seeded[2]])
+    expect(jsonLines(stdout)[0]).toMatchObject({ type: 'project_create', createdAt: '2011-01-02T00:00:00.000Z', eventData: { projectSlug: 's' } })
+  })
+
+  it('export writes every matching entry and records itself as the command line', async () => {
+    const out = join(scratch, 'direct.jsonl')
+    const { code, stderr } = await runCli(['export', '--format', 'jsonl', '--out', out, '--type', 'login,project_create,auth_log_export'], environment)
+    expect(code).toBe(0)
+    expect(stderr).toMatch(/\[#+\] 100% {2}4\/4 entries/)
+    expect(stderr).toMatch(/Exported 4 entries to .*direct\.jsonl/)
+    const [own, ...rest] = jsonLines(await readFile(out, 'utf8'))
+    expect(rest.map((entry) => entry.id)).toEqual([...seeded].reverse())
+    expect(own).toMatchObject({
+      type: 'auth_log_export',
+      invokedByIdentityId: null,
+      userAgent: 'custos-cli (direct database access)',
+      eventData: { format: 'jsonl', filter: { types: ['auth_log_export', 'login', 'project_create'] } },
+    })
+    expect(rest[2]).toMatchObject({ userAgent: 'agent, "one"' })
+  })
+
+  it('with CUSTOS_AUDIT_READS=true records its reads', async () => {
+    const { code } = await runCli(['log', '-n', '1', '--json'], { ...environment, CUSTOS_AUDIT_READS: 'true' })
+    expect(code).toBe(0)
+    const reads = await withDatabase((db) => db.session((session) => session.query(`SELECT event_data FROM person_auth_log WHERE type = 'auth_log_read'`)))
+    expect(reads).toEqual([{ event_data: { filter: {}, limit: 1 } }])
+  })
+})

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto'
+import { get } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import { type LogEntry, createGlobalApiKey, readLog, seedLogEntries, signedInPerson } from '../testkit/fixtures.js'
+
+let app: TestApp
+
+beforeAll(async () => {
+  app = await startTestApp()
+})
+
+afterAll(async () => {
+  await app?.stop()
+})
+
+function exportLog(format: 'jsonl' | 'csv' | string, query = '', token: string | null = app.rootToken, init: RequestInit = {}) {
+  return fetch(`${app.url}/tenant/audit-log/export.${format}${query ? `?${query}` : ''}`, {
+    ...init,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  })
+}
+
+/** A minimal RFC 4180 reader: quoted fields, doubled quotes, CRLF records. */
+function parseCsv(text: string): string[][] {
+  const records: string[][] = []
+  let record: string[] = []
+  let field = ''
+  let quoted = false
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]
+    if (quoted) {
+      if (char === '"' && text[index + 1] === '"') {
+        field += '"'
+        index++
+      } else if (char === '"') quoted = false
+      else field += char
+    } else if (char === '"') quoted = true
+    else if (char === ',') {
+      record.push(field)
+      field = ''
+    } else if (char === '\r' && text[index + 1] === '\n') {
+      record.push(field)
+      records.push(record)
+      record = []
+      field = ''
+      index++
+    } else field += char
+  }
+  expect(field).toBe('')
+  return records
+}
+
+const CSV_COLUMNS = [
+  'id',
+  'createdAt',
+  'type',
+  'success',
+  'invokedByIdentityId',
+  'personId',
+  'targetPersonId',
+  'personInputIdentifier',
+  'errorCode',
+  'clientIp',
+  'userAgent',
+  'metadata',
+  'eventData',
+]
+
+/** What a CSV field holds for a GraphQL entry value. */
+const asCsvText = (value: unknown) => (value === null ? '' : typeof value === 'object' ? value : String(value))
+
+const WINDOW = 'createdAfter=2003-01-01T00:00:00Z&createdBefore=2003-02-01T00:00:00Z'
+const window = { createdAfter: '2003-01-01T00:00:00Z', createdBefore: '2003-02-01T00:00:00Z' }
+
+let seeded: LogEntry[]
+
+describe('audit log export', () => {
+  beforeAll(async () => {
+    const at = (minutes: number) => new Date(Date.UTC(2003, 0, 10) + minutes * 60_000)
+    await seedLogEntries(app, [
+      { type: 'login', success: false, createdAt: at(1), errorCode: 'INVALID_PASSWORD', personInputIdentifier: 'a,b"c@example.test', clientIp: '10.0.0.1' },
+      { type: 'login', createdAt: at(2), userAgent: 'line one\r\nline "two", three', personId: randomUUID(), identityId: randomUUID() },
+      {
+        type: 'project_create',
+        createdAt: at(3),
+        targetPersonId: randomUUID(),
+        metadata: { reason: 'ünïcödé ✓ "quoted"\n' },
+        eventData: { projectSlug: 'p', name: 'Name, with comma', secretKeys: ['a'] },
+        clientIp: '2001:db8::1',
+      },
+    ])
+    seeded = (await readLog(app, { filter: window })).entries
+    expect(seeded).toHaveLength(3)
+  })
+
+  it('JSONL: one AuthLogEntry per line, exactly as authLog shows it, newest first', async () => {
+    const response = await exportLog('jsonl', WINDOW)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8')
+    const today = new Date().toISOString().slice(0, 10)
+    expect(response.headers.get('content-disposition')).toBe(`attachment; filename="custos-audit-log-${today}.jsonl"`)
+    const text = await response.text()
+    expect(text.endsWith('\n')).toBe(true)
+    const lines = text.slice(0, -1).split('\n')
+    expect(lines.map((line) => JSON.parse(line))).toEqual(seeded)
+    expect(Object.keys(JSON.parse(lines[0]!))).toEqual(CSV_COLUMNS)
+  })
+
+  it('CSV: the documented header, RFC 4180 quoting, CRLF records, the same values', async () => {
+    const response = await exportLog('csv', WINDOW)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8; header=present')
+    expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename="custos-audit-log-\d{4}-\d{2}-\d{2}\.csv"$/)
+    const text = await response.text()
+    expect(text.startsWith(`${CSV_COLUMNS.join(',')}\r\n`)).toBe(true)
+    expect(text).toContain('"a,b""c@example.test"')
+    const [header, ...records] = parseCsv(text)
+    expect(header).toEqual(CSV_COLUMNS)
+    const parsed = records.map((record) =>
+      Object.fromEntries(record.map((value, index) => [CSV_COLUMNS[index], /^metadata|eventData$/.test(CSV_COLUMNS[index]!) ? JSON.parse(value) : value])),
+    )
+    expect(parsed).toEqual(seeded.map((entry) => Object.fromEntries(Object.entries(entry).map(([key, value]) => [key, asCsvText(value)]))))
+  })
+
+  it('applies the same filters as authLog, from query parameters', async () => {
+    const cases: [string, LogEntry[]][] = [
+      ['types=login', seeded.filter((entry) => entry.type === 'login')],
+      ['types=project_create,login&success=true', seeded.filter((entry) => entry.success)],
+      ['types=project_create&types=login&success=false', seeded.filter((entry) => !entry.success)],
+      ['typePrefix=project_', seeded.filter((entry) => entry.type === 'project_create')],
+      ['clientIp=2001:db8::/32', seeded.filter((entry) => entry.clientIp === '2001:db8::1')],
+      ['q=INVALID_PASS', seeded.filter((entry) => entry.errorCode === 'INVALID_PASSWORD')],
+      [`personIds=${seeded[1]!.personId}`, [seeded[1]!]],
+    ]
+    for (const [query, expected] of cases) {
+      const text = await (await exportLog('jsonl', `${WINDOW}&${query}`)).text()
+      expect(text.split('\n').filter(Boolean).map((line) => JSON.parse(line).id), query).toEqual(expected.map((entry) => entry.id))
+    }
+  })
+
+  it('streams a log larger than one batch, every entry once and in order, ties on created_at included', async () => {
+    await app.app.services.db.session((session) =>
+      session.exec(`INSERT INTO person_auth_log (id, type, success, created_at, user_agent)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '2004-06-01T00:00:00Z' + (g / 7) * interval '1 second', 'bulk'
+          FROM generate_series(1, 4500) g`),
+    )
+    const response = await exportLog('csv', 'createdAfter=2004-01-01&createdBefore=2005-01-01&count=true')
+    expect(response.headers.get('x-total-count')).toBe('4500')
+    const [, ...records] = parseCsv(await response.text())
+    expect(records).toHaveLength(4500)
+    expect(new Set(records.map((record) => record[0])).size).toBe(4500)
+    const order = records.map((record) => `${record[1]} ${record[0]}`)
+    expect(order).toEqual([...order].sort().reverse())
+  })
+
+  it('stops reading when the client goes away, and frees what it held', async () => {
+    await app.app.services.db.session((session) =>
+      session.exec(`INSERT INTO person_auth_log (id, type, success, created_at, user_agent)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '2005-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000)
+          FROM generate_series(1, 10000) g`),
+    )
+    // 20 MB, more than socket buffers hold; more aborted exports than PostgreSQL connections in
+    // the pool: an export that kept its connection after its client left would hang the last one.
+    // Each on a connection of its own (no keep-alive reuse), dropped after the first chunk.
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const firstChunk = await new Promise<Buffer>((resolve, reject) => {
+        const request = get(
+          `${app.url}/tenant/audit-log/export.jsonl?createdAfter=2005-01-01&createdBefore=2006-01-01`,
+          { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
+          (response) => response.once('data', (chunk: Buffer) => {
+            resolve(chunk)
+            request.destroy()
+          }),
+        )
+        request.on('error', reject)
+      })
+      expect(firstChunk.length).toBeGreaterThan(0)
+    }
+    const text = await (await exportLog('jsonl', 'createdAfter=2005-01-01&createdBefore=2006-01-01')).text()
+    expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
+  })
+
+  it('records every export, with its format and filter, as auth_log_export by the caller', async () => {
+    const key = await createGlobalApiKey(app, ['super_admin'])
+    await (await exportLog('csv', `${WINDOW}&typePrefix=project_`, key.token)).text()
+    const [entry] = (await readLog(app, { filter: { types: ['auth_log_export'], invokedByIdentityId: key.identityId } })).entries
+    expect(entry).toMatchObject({
+      type: 'auth_log_export',
+      success: true,
+      invokedByIdentityId: key.identityId,
+      clientIp: '127.0.0.1',
+      eventData: { format: 'csv', filter: { createdAfter: '2003-01-01T00:00:00.000Z', createdBefore: '2003-02-01T00:00:00.000Z', typePrefix: 'project_' } },
+    })
+  })
+
+  it('refuses a missing or invalid token (401) and a caller without system:viewAuthLog (403), as JSON', async () => {
+    const person = await signedInPerson(app)
+    const cases: [string | null, number, string][] = [
+      [null, 401, 'UNAUTHENTICATED'],
+      ['not-a-valid-token-at-all', 401, 'UNAUTHENTICATED'],
+      [person.token, 403, 'FORBIDDEN'],
+    ]
+    for (const [token, status, code] of cases) {
+      const response = await exportLog('jsonl', '', token)
+      expect(response.status).toBe(status)
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
+      expect(await response.json()).toMatchObject({ error: { code } })
+    }
+    expect(await (await exportLog('csv', '', person.token)).json()).toEqual({
+      error: { code: 'FORBIDDEN', message: 'You are not allowed to view the audit log.' },
+    })
+    const post = await exportLog('csv', '', app.rootToken, { method: 'POST' })
+    expect(post.status).toBe(405)
+    expect(post.headers.get('allow')).toBe('GET')
+  })
+
+  it('answers invalid parameters with 400 and a JSON error naming the parameter, before any data, recording nothing', async () => {
+    const before = (await readLog(app, { filter: { types: ['auth_log_export'] } })).entries.length
+    const cases: [string, string][] = [
+      ['types=no_such_type', 'types'],
+      ['typePrefix=zzz', 'typePrefix'],
+      ['createdAfter=yesterday', 'createdAfter'],
+      ['createdAfter=2003-02-30T00:00:00Z', 'createdAfter'],
+      ['success=maybe', 'success'],
+      ['clientIp=300.1.1.1', 'clientIp'],
+      ['q=ab', 'q'],
+      ['personIds=1,2', 'personIds'],
+      ['personId=a&personId=b', 'personId'],
+      ['types=', 'types'],
+      ['fliter=x', 'fliter'],
+      ['count=yes', 'count'],
+    ]
+    for (const [query, parameter] of cases) {
+      const response = await exportLog('csv', query)
+      expect(response.status, query).toBe(400)
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
+      expect(await response.json(), query).toMatchObject({ error: { code: 'BAD_USER_INPUT', parameter, message: expect.any(String) } })
+    }
+    expect((await readLog(app, { filter: { types: ['auth_log_export'] } })).entries).toHaveLength(before)
+  })
+})
