@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { auditRowsAsText, configureTenant, enableOtp, insertIdentityProvider, signIn, signUpPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
+import { auditRowsAsText, configureTenant, enableOtp, addIdentityProvider, signIn, signUpPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
@@ -100,7 +100,7 @@ it('keeps passwords, codes, tokens, hashes and client secrets out of person_auth
   const other = await signUpPerson(app, { password: distinctivePassword() })
   secret(other.password)
   secret(idp.clientSecret)
-  const slug = await insertIdentityProvider(app, { configuration: idp.configuration })
+  const slug = await addIdentityProvider(app, { configuration: idp.configuration })
   const init = await mutate(`mutation ($s: String!, $d: Json) { initSignInIDP(identityProvider: $s, data: $d) { result { authUrl sessionData } } }`, { s: slug, d: { redirectUrl: idp.redirectUri } })
   const { authUrl, sessionData } = init.data.initSignInIDP.result
   secret(sessionData.codeVerifier)

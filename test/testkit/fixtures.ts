@@ -279,25 +279,24 @@ export async function configureTenant(app: TestApp, config: Record<string, unkno
   if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
 }
 
-/**
- * Inserts an identity_provider row directly (the admin operations that add
- * providers belong to another part of the API). Returns its slug.
- */
-export async function insertIdentityProvider(
+/** Adds an identity provider with the root token (addIDP, then disableIDP when `disabled`). Returns its slug. */
+export async function addIdentityProvider(
   app: TestApp,
-  row: { slug?: string; configuration: Record<string, unknown>; autoSignUp?: boolean; initReturnsConfig?: boolean; disabled?: boolean },
+  provider: { slug?: string; configuration: Record<string, unknown>; autoSignUp?: boolean; initReturnsConfig?: boolean; disabled?: boolean },
 ): Promise<string> {
-  const slug = row.slug ?? `idp-${randomBytes(4).toString('hex')}`
-  await app.app.services.db.prisma.identityProvider.create({
-    data: {
-      slug,
-      type: 'oidc',
-      configuration: row.configuration as never,
-      autoSignUp: row.autoSignUp ?? false,
-      initReturnsConfig: row.initReturnsConfig ?? false,
-      disabledAt: row.disabled ? new Date() : null,
-    },
-  })
+  const slug = provider.slug ?? `idp-${randomBytes(4).toString('hex')}`
+  const options = { autoSignUp: provider.autoSignUp ?? false, initReturnsConfig: provider.initReturnsConfig ?? false }
+  const added = await app.gql(
+    `mutation ($slug: String!, $configuration: Json!, $options: IDPOptions) {
+      addIDP(identityProvider: $slug, type: "oidc", configuration: $configuration, options: $options) { ok error { code developerMessage } }
+    }`,
+    { variables: { slug, configuration: provider.configuration, options }, token: app.rootToken },
+  )
+  if (!added.data?.addIDP?.ok) throw new Error(`addIDP failed: ${JSON.stringify(added)}`)
+  if (provider.disabled) {
+    const disabled = await app.gql('mutation ($slug: String!) { disableIDP(identityProvider: $slug) { ok } }', { variables: { slug }, token: app.rootToken })
+    if (!disabled.data?.disableIDP?.ok) throw new Error(`disableIDP failed: ${JSON.stringify(disabled)}`)
+  }
   return slug
 }
 
