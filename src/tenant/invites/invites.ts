@@ -3,7 +3,6 @@ import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
-import { sendNotification } from '../notifications.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { findProjectBySlug, invalidMemberships, lockIdentity, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
@@ -82,7 +81,7 @@ export async function invite(context: TenantContext, input: InviteInput, options
   if (!outcome.ok) return outcome
   const { person, isNew, project, token } = outcome.result
   if (person.email) {
-    await sendNotification(context, {
+    await context.mailer.deliver({
       to: person.email,
       type: isNew ? 'NEW_USER_INVITED' : 'EXISTING_USER_INVITED',
       variables: { project: project.name, projectSlug: project.slug, name: person.name, token, method: options.method ?? 'CREATE_PASSWORD' },
