@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { generate as generateTotp } from 'otplib'
 import type { GraphQLResponse, TestApp } from './app.js'
+import { type MailCatcher, mailField } from './mail.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
 
@@ -346,4 +347,34 @@ export async function createApiKeyForProject(
   const result = response.data?.createApiKey
   if (!result?.ok) throw new Error(`createApiKey failed: ${JSON.stringify(response)}`)
   return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
+}
+
+/** Requests a password reset with the login token; the request id and token come from the mail the SMTP catcher received. */
+export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string) {
+  const since = mail.received.length
+  const response = await app.gql('mutation ($email: String!) { createResetPasswordRequest(email: $email) { ok error { code } } }', {
+    variables: { email },
+    token: app.loginToken,
+  })
+  if (!response.data?.createResetPasswordRequest?.ok) throw new Error(`createResetPasswordRequest failed: ${JSON.stringify(response)}`)
+  const message = await mail.waitFor(email, { since })
+  return { message, requestId: mailField(message, 'Request'), token: mailField(message, 'Reset token') }
+}
+
+/** Starts a passwordless sign-in with the login token; request id, link token and code come from the mail. */
+export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher, email: string) {
+  const since = mail.received.length
+  const response = await app.gql('mutation ($email: String!) { initSignInPasswordless(email: $email) { ok error { code } result { requestId } } }', {
+    variables: { email },
+    token: app.loginToken,
+  })
+  if (!response.data?.initSignInPasswordless?.ok) throw new Error(`initSignInPasswordless failed: ${JSON.stringify(response)}`)
+  const message = await mail.waitFor(email, { since })
+  return {
+    message,
+    answeredRequestId: response.data.initSignInPasswordless.result.requestId as string,
+    requestId: mailField(message, 'Request'),
+    token: mailField(message, 'Token'),
+    code: mailField(message, 'Code'),
+  }
 }
