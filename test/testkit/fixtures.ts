@@ -349,30 +349,29 @@ export async function createApiKeyForProject(
   return { id: result.result.apiKey.id, token: result.result.apiKey.token, identityId: result.result.apiKey.identity.id }
 }
 
-/** Requests a password reset with the login token; the request id and token come from the mail the SMTP catcher received. */
-export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string) {
+/** Runs a mutation with the login token that mails `email`, and returns its answer and the mail the SMTP catcher received. */
+async function mailingMutation(app: TestApp, mail: MailCatcher, operation: string, email: string, result = '') {
   const since = mail.received.length
-  const response = await app.gql('mutation ($email: String!) { createResetPasswordRequest(email: $email) { ok error { code } } }', {
+  const response = await app.gql(`mutation ($email: String!) { ${operation}(email: $email) { ok error { code } ${result} } }`, {
     variables: { email },
     token: app.loginToken,
   })
-  if (!response.data?.createResetPasswordRequest?.ok) throw new Error(`createResetPasswordRequest failed: ${JSON.stringify(response)}`)
-  const message = await mail.waitFor(email, { since })
+  if (!response.data?.[operation]?.ok) throw new Error(`${operation} failed: ${JSON.stringify(response)}`)
+  return { answer: response.data[operation], message: await mail.waitFor(email, { since }) }
+}
+
+/** Requests a password reset; the request id and token come from the mail. */
+export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string) {
+  const { message } = await mailingMutation(app, mail, 'createResetPasswordRequest', email)
   return { message, requestId: mailField(message, 'Request'), token: mailField(message, 'Reset token') }
 }
 
-/** Starts a passwordless sign-in with the login token; request id, link token and code come from the mail. */
+/** Starts a passwordless sign-in; request id, link token and code come from the mail. */
 export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher, email: string) {
-  const since = mail.received.length
-  const response = await app.gql('mutation ($email: String!) { initSignInPasswordless(email: $email) { ok error { code } result { requestId } } }', {
-    variables: { email },
-    token: app.loginToken,
-  })
-  if (!response.data?.initSignInPasswordless?.ok) throw new Error(`initSignInPasswordless failed: ${JSON.stringify(response)}`)
-  const message = await mail.waitFor(email, { since })
+  const { answer, message } = await mailingMutation(app, mail, 'initSignInPasswordless', email, 'result { requestId }')
   return {
     message,
-    answeredRequestId: response.data.initSignInPasswordless.result.requestId as string,
+    answeredRequestId: answer.result.requestId as string,
     requestId: mailField(message, 'Request'),
     token: mailField(message, 'Token'),
     code: mailField(message, 'Code'),
