@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { addIdentityProvider, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
+import { addIdentityProvider, idpRedirect, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
 import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 let app: TestApp
@@ -35,11 +35,8 @@ const completeSignIn = (identityProvider: string, data: unknown) =>
 
 /** The whole browser round trip: init, the provider's sign-in as `email`, back with its redirect. */
 async function signInThroughProvider(provider: string, email: string, extra: { email_verified?: boolean } = {}) {
-  const init = await initSignIn(provider)
-  expect(init.data.initSignInIDP.ok).toBe(true)
-  const { authUrl, sessionData } = init.data.initSignInIDP.result
-  const callbackUrl = await idp.authorize(authUrl, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
-  return { response: await completeSignIn(provider, { url: callbackUrl, sessionData }), callbackUrl, sessionData }
+  const data = await idpRedirect(app, idp, provider, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
+  return { response: await completeSignIn(provider, data), callbackUrl: data.url, sessionData: data.sessionData }
 }
 
 const lastIdpEntry = async () => (await readLog(app, { filter: { types: ['idp_login'] }, limit: 1 })).entries[0]

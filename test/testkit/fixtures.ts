@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { generate as generateTotp } from 'otplib'
 import type { GraphQLResponse, TestApp } from './app.js'
 import { type MailCatcher, mailField } from './mail.js'
+import type { OidcAccount, OidcTestProvider } from './oidc.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
 
@@ -301,14 +302,34 @@ export async function addIdentityProvider(
   return slug
 }
 
+/**
+ * initSignInIDP with the login token, then the browser's round trip through the
+ * test provider as `account`: the data signInIDP takes (the redirect URL and the session data).
+ */
+export async function idpRedirect(app: TestApp, provider: OidcTestProvider, slug: string, account: OidcAccount) {
+  const init = await app.gql(
+    `mutation ($slug: String!, $data: Json) { initSignInIDP(identityProvider: $slug, data: $data) { ok error { code developerMessage } result { authUrl sessionData } } }`,
+    { variables: { slug, data: { redirectUrl: provider.redirectUri } }, token: app.loginToken },
+  )
+  if (!init.data?.initSignInIDP?.ok) throw new Error(`initSignInIDP failed: ${JSON.stringify(init)}`)
+  const { authUrl, sessionData } = init.data.initSignInIDP.result
+  return { url: await provider.authorize(authUrl, account), sessionData: sessionData as Record<string, string> }
+}
+
 /** The TOTP code of `secret` for now plus `stepOffset` 30-second steps. */
 export const totpCode = (secret: string, stepOffset = 0) => generateTotp({ secret, epoch: Math.floor(Date.now() / 1000) + stepOffset * 30 })
 
-/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
-export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
-  const prepared = await app.gql(`mutation { prepareOtp { ok result { otpSecret } } }`, { token: person.token })
+/** prepareOtp for the person signed in with `token`: the new (pending) TOTP secret. */
+export async function prepareOtp(app: TestApp, token: string): Promise<string> {
+  const prepared = await app.gql(`mutation { prepareOtp { ok result { otpSecret } } }`, { token })
   const secret = prepared.data?.prepareOtp?.result?.otpSecret
   if (!secret) throw new Error(`prepareOtp failed: ${JSON.stringify(prepared)}`)
+  return secret
+}
+
+/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
+export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
+  const secret = await prepareOtp(app, person.token)
   const confirmed = await app.gql(`mutation ($code: String!) { confirmOtp(otpToken: $code) { ok error { code } } }`, {
     variables: { code: await totpCode(secret) },
     token: person.token,
