@@ -21,10 +21,15 @@ export interface Database {
   close(): Promise<void>
 }
 
-export type DatabaseTarget = { url: string } | { dataDir: string | undefined }
+/**
+ * A PostgreSQL server, or the embedded database in `dataDir` (in memory when
+ * undefined), optionally started from `initialData`, a dump of a data
+ * directory (PGlite's dumpDataDir) instead of an empty cluster.
+ */
+export type DatabaseTarget = { url: string } | { dataDir: string | undefined; initialData?: Blob }
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
-  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir)
+  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir, target.initialData)
   return {
     ...database,
     ping: () =>
@@ -66,8 +71,8 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
 }
 
 /** Embedded PostgreSQL (WASM). `dataDir` undefined means in memory. */
-async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'ping'>> {
-  const pglite = await PGlite.create(dataDir)
+async function openPglite(dataDir: string | undefined, initialData: Blob | undefined): Promise<Omit<Database, 'ping'>> {
+  const pglite = await PGlite.create({ dataDir, loadDataDir: initialData })
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   const session: SqlSession = {
     async query(text, params) {
