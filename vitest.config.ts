@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { availableParallelism } from 'node:os'
 import { defineConfig } from 'vitest/config'
 
 const require = createRequire(import.meta.url)
@@ -10,9 +11,13 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/testkit/globalSetup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each test file in its own process: PGlite instances and native modules stay isolated.
     pool: 'forks',
+    // Vitest keeps one core for itself by default (a single worker on a 2-core machine); the main
+    // process is nearly idle here, while each file spends its time in its own server and database.
+    maxWorkers: availableParallelism(),
   },
 })

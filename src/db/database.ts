@@ -22,10 +22,15 @@ export interface Database {
   close(): Promise<void>
 }
 
-export type DatabaseTarget = { url: string } | { dataDir: string | undefined }
+/**
+ * A PostgreSQL server, or the embedded database in `dataDir` (in memory when
+ * undefined), optionally started from `initialData`, a dump of a data
+ * directory (PGlite's dumpDataDir) instead of an empty cluster.
+ */
+export type DatabaseTarget = { url: string } | { dataDir: string | undefined; initialData?: Blob }
 
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
-  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir)
+  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir, target.initialData)
   return {
     ...database,
     ping: () =>
@@ -67,11 +72,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
 }
 
 /**
- * Embedded PostgreSQL (WASM). `dataDir` undefined means in memory. pg_trgm ships inside the
- * package and is loaded so the log's search index exists here too (see README, PGlite notes).
+ * Embedded PostgreSQL (WASM). `dataDir` undefined means in memory; `initialData` starts it from a
+ * dump (tests). pg_trgm ships inside the package and is loaded so the log's search index exists
+ * here too (see README, PGlite notes).
  */
-async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'ping'>> {
-  const pglite = await PGlite.create(dataDir, { extensions: { pg_trgm } })
+async function openPglite(dataDir: string | undefined, initialData: Blob | undefined): Promise<Omit<Database, 'ping'>> {
+  const pglite = await PGlite.create({ dataDir, loadDataDir: initialData, extensions: { pg_trgm } })
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   const session: SqlSession = {
     async query(text, params) {

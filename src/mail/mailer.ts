@@ -14,11 +14,17 @@ export interface OutgoingMail {
 }
 
 export interface Mailer {
+  /** Sends; rejects when the mail cannot be rendered or delivered. */
   send(mail: OutgoingMail): Promise<void>
   /**
-   * Sends without making the caller wait: an answer must not take longer when
-   * a mail goes out (that would tell whether an email is known). A failure is
-   * logged with the mail type only.
+   * Sends after a change committed: the change stands whether or not the mail
+   * goes out, so a failure is logged (mail type and recipient domain only)
+   * instead of failing a request that did succeed. Never rejects.
+   */
+  deliver(mail: OutgoingMail): Promise<void>
+  /**
+   * deliver() without making the caller wait: an answer must not take longer
+   * when a mail goes out (that would tell whether an email is known).
    */
   sendInBackground(mail: OutgoingMail): void
 }
@@ -32,10 +38,12 @@ export interface Mailer {
 export function createMailer(prisma: PrismaClient, logger: Logger, smtpUrl: string | undefined, from = 'Custos <no-reply@custos.local>'): Mailer {
   const transport = smtpUrl ? nodemailer.createTransport(smtpUrl) : undefined
   const mailer: Mailer = {
-    sendInBackground(mail) {
+    deliver: (mail) =>
       mailer.send(mail).catch((error: unknown) => {
         logger.error({ mailType: mail.type, recipientDomain: mail.to.split('@')[1], error: (error as Error).message }, 'mail delivery failed')
-      })
+      }),
+    sendInBackground(mail) {
+      void mailer.deliver(mail)
     },
     async send(mail) {
       const variant = mail.variant ?? ''

@@ -1,3 +1,5 @@
+import type { z } from 'zod'
+
 /**
  * An argument the operation's own error codes have no word for (a malformed
  * slug, a config that is not a JSON object). Thrown inside runCommand, it
@@ -20,3 +22,7 @@ export function requireJsonObject(value: unknown, argument: string): Record<stri
   }
   return value as Record<string, unknown>
 }
+
+/** A zod error as one line: each issue's path (or `subject` for the whole value) and rule, never the value. */
+export const describeIssues = (error: z.ZodError, subject: string) =>
+  error.issues.map((issue) => `${issue.path.join('.') || subject}: ${issue.message}`).join('; ')

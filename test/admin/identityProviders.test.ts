@@ -38,7 +38,7 @@ describe('identity providers', () => {
     }
     const [row] = await sql(app, "SELECT configuration, auto_sign_up, exclusive, disabled_at FROM identity_provider WHERE slug = 'google'")
     expect(row).toEqual({
-      configuration: { ...oidc, clientId: 'renamed', responseType: 'code' },
+      configuration: { url: oidc.url, clientId: 'renamed', responseType: 'code', clientSecret: { sealed: expect.any(String) } },
       auto_sign_up: true,
       exclusive: true,
       disabled_at: null,
@@ -98,5 +98,51 @@ describe('identity providers', () => {
       }
       expect((await addIdp('bad slug!')).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT')
     })
+  })
+})
+
+describe('identity provider secrets at rest', () => {
+  const initSignIn = (slug: string) =>
+    app.gql('mutation ($slug: String!) { initSignInIDP(identityProvider: $slug, data: { redirectUrl: "https://app.example.test/cb" }) { ok error { code developerMessage } } }', {
+      variables: { slug },
+      token: app.loginToken,
+    })
+
+  it('seals the client secret and secret-named pass-through keys, and lists declared keys whatever their names', async () => {
+    const privateKey = `pk-${Date.now()}-secret-material`
+    await addIdp('sealed', { ...oidc, tokenEndpointAuthMethod: 'client_secret_post', signing: { privateKey, algorithm: 'RS256' } })
+    const [row] = await sql<{ configuration: Record<string, unknown>; text: string }>(
+      app,
+      "SELECT configuration, configuration::text AS text FROM identity_provider WHERE slug = 'sealed'",
+    )
+    expect(row!.text).not.toContain(oidc.clientSecret)
+    expect(row!.text).not.toContain(privateKey)
+    expect(row!.configuration).toMatchObject({ clientSecret: { sealed: expect.any(String) }, signing: { privateKey: { sealed: expect.any(String) }, algorithm: 'RS256' } })
+    const listed = await app.gql('{ identityProviders { slug configuration } }', { token: app.rootToken })
+    expect(listed.data.identityProviders.find((provider: { slug: string }) => provider.slug === 'sealed').configuration).toEqual({
+      url: oidc.url,
+      clientId: 'custos',
+      tokenEndpointAuthMethod: 'client_secret_post',
+      signing: { algorithm: 'RS256' },
+    })
+  })
+
+  it('refuses a sealed secret copied to another provider: sign-in answers IDP_VALIDATION_FAILED, a merging update INVALID_CONFIGURATION', async () => {
+    await addIdp('original')
+    await addIdp('copy')
+    await sql(
+      app,
+      `UPDATE identity_provider SET configuration = jsonb_set(configuration::jsonb, '{clientSecret}', (SELECT configuration::jsonb -> 'clientSecret' FROM identity_provider WHERE slug = 'original'))
+       WHERE slug = 'copy'`,
+    )
+    const init = await initSignIn('copy')
+    expect(init.data.initSignInIDP.error).toEqual({ code: 'IDP_VALIDATION_FAILED', developerMessage: 'Identity provider copy is misconfigured: the secret clientSecret cannot be read' })
+    await expectNoEffect(app, async () => {
+      const merged = await app.gql(UPDATE, { variables: { slug: 'copy', configuration: { clientId: 'other' }, merge: true }, token: app.rootToken })
+      expect(merged.data.updateIDP.error.code).toBe('INVALID_CONFIGURATION')
+    })
+    // Giving the secret again repairs it.
+    const repaired = await app.gql(UPDATE, { variables: { slug: 'copy', configuration: { clientSecret: 'given-again' }, merge: true }, token: app.rootToken })
+    expect(repaired.data.updateIDP).toEqual({ ok: true, error: null })
   })
 })

@@ -1,9 +1,32 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { schema } from '../../src/schema/index.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { addProjectMember, createGlobalApiKey, createProject, personWithRoles, projectAdmin, readLog, signIn, signUpPerson, uniqueEmail, type SignedInPerson, type TestPerson } from '../testkit/fixtures.js'
+import {
+  addIdentityProvider,
+  addProjectMember,
+  configureTenant,
+  createGlobalApiKey,
+  createProject,
+  enableOtp,
+  idpRedirect,
+  mailedPasswordReset,
+  mailedPasswordlessRequest,
+  personWithRoles,
+  prepareOtp,
+  projectAdmin,
+  readLog,
+  signIn,
+  signUpPerson,
+  strongPassword,
+  totpCode,
+  uniqueEmail,
+  type SignedInPerson,
+  type TestPerson,
+} from '../testkit/fixtures.js'
 import { databaseFingerprint, logSize } from '../testkit/expectations.js'
+import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
+import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 /**
  * Every query and mutation of the API under every role: allowed calls succeed,
@@ -19,6 +42,8 @@ const everyone: Role[] = roles.filter((role) => role !== 'anonymous')
 const persons: Role[] = ['super_admin', 'project_admin', 'other_project_admin', 'project_creator', 'person']
 const superAdmin: Role[] = ['super_admin']
 const projectAdmins: Role[] = ['super_admin', 'project_admin']
+/** The login key's sign-in flows (super_admin holds every privilege). */
+const signInClients: Role[] = ['super_admin', 'login']
 
 interface Caller {
   readonly token: string | undefined
@@ -33,11 +58,28 @@ interface Row {
   readonly variables?: (caller: Caller) => Promise<Record<string, unknown>>
   /** The call ends the caller's session: give it a session of its own. */
   readonly endsSession?: boolean
+  /** The call changes the caller's own account (second factor, password, email): each call gets a new caller of its role. */
+  readonly ownAccount?: boolean
 }
 
 let app: TestApp
+let mail: MailCatcher
+let idp: OidcTestProvider
+let idpSlug: string
 let callers: Record<Role, Caller>
 let signInTarget: TestPerson
+
+const asPerson = (person: SignedInPerson): Caller => ({ token: person.token, person })
+/** A caller of each role (persons are new ones, signed in). */
+const newCaller: Record<Role, () => Promise<Caller>> = {
+  super_admin: async () => asPerson(await personWithRoles(app, ['super_admin'])),
+  project_admin: async () => asPerson(await projectAdmin(app, PROJECT)),
+  other_project_admin: async () => asPerson(await projectAdmin(app, 'elsewhere')),
+  project_creator: async () => asPerson(await personWithRoles(app, ['project_creator'])),
+  person: async () => asPerson(await personWithRoles(app, [])),
+  login: async () => ({ token: app.loginToken, person: undefined }),
+  anonymous: async () => ({ token: undefined, person: undefined }),
+}
 
 const random = () => randomBytes(4).toString('hex')
 const okFields = 'ok error { code developerMessage }'
@@ -49,11 +91,7 @@ async function rootCall(document: string, variables: Record<string, unknown>) {
   if (!payload?.ok) throw new Error(`setup failed: ${JSON.stringify(response)}`)
 }
 
-async function freshIdp() {
-  const slug = `idp-${random()}`
-  await rootCall(`mutation ($slug: String!) { addIDP(identityProvider: $slug, type: "oidc", configuration: { url: "https://idp.example.test", clientId: "c", clientSecret: "s" }) { ${okFields} } }`, { slug })
-  return { slug }
-}
+const freshIdp = async () => ({ slug: await addIdentityProvider(app, { configuration: { url: 'https://idp.example.test', clientId: 'c', clientSecret: 's' } }) })
 
 const member = [{ role: 'editor', variables: [] }]
 
@@ -76,6 +114,12 @@ const rows: Record<string, Row> = {
   },
   identityProviders: { document: '{ identityProviders { slug } }', allowed: superAdmin },
   mailTemplates: { document: '{ mailTemplates { type } }', allowed: everyone },
+  configuration: { document: '{ configuration { login { baseBackoff } } }', allowed: superAdmin },
+  checkResetPasswordToken: {
+    document: 'query ($requestId: String!, $token: String!) { checkResetPasswordToken(requestId: $requestId, token: $token) }',
+    allowed: signInClients,
+    variables: async () => ({ requestId: randomUUID(), token: random() }),
+  },
 
   // Mutations
   signUp: {
@@ -94,6 +138,92 @@ const rows: Record<string, Row> = {
     variables: async () => ({ personId: signInTarget.id }),
   },
   signOut: { document: `mutation { signOut { ${okFields} } }`, allowed: persons, endsSession: true },
+  configure: { document: `mutation { configure(config: { login: { revealUserExists: false } }) { ${okFields} } }`, allowed: superAdmin },
+  prepareOtp: { document: `mutation { prepareOtp { ${okFields} } }`, allowed: persons },
+  confirmOtp: {
+    document: `mutation ($code: String!) { confirmOtp(otpToken: $code) { ${okFields} } }`,
+    allowed: persons,
+    ownAccount: true,
+    variables: async (caller) => ({ code: caller.person ? await totpCode(await prepareOtp(app, caller.person.token)) : '000000' }),
+  },
+  disableOtp: {
+    document: `mutation { disableOtp { ${okFields} } }`,
+    allowed: persons,
+    ownAccount: true,
+    variables: async (caller) => {
+      if (caller.person) await enableOtp(app, caller.person)
+      return {}
+    },
+  },
+  initSignInPasswordless: {
+    // An unknown email: answered ok, and no mail goes out in the background while the next call is measured.
+    document: `mutation ($email: String!) { initSignInPasswordless(email: $email) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => ({ email: uniqueEmail('unknown') }),
+  },
+  activatePasswordlessOtp: {
+    document: `mutation ($requestId: String!, $token: String!, $otpHash: String!) {
+      activatePasswordlessOtp(requestId: $requestId, token: $token, otpHash: $otpHash) { ${okFields} }
+    }`,
+    allowed: signInClients,
+    variables: async () => {
+      const { requestId, token } = await mailedPasswordlessRequest(app, mail, (await freshPerson()).email)
+      return { requestId, token, otpHash: createHash('sha256').update(random()).digest('hex') }
+    },
+  },
+  signInPasswordless: {
+    document: `mutation ($requestId: String!, $token: String!) { signInPasswordless(requestId: $requestId, validationType: token, token: $token) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => {
+      const { requestId, token } = await mailedPasswordlessRequest(app, mail, (await freshPerson()).email)
+      return { requestId, token }
+    },
+  },
+  createResetPasswordRequest: {
+    document: `mutation ($email: String!) { createResetPasswordRequest(email: $email) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => ({ email: uniqueEmail('unknown') }),
+  },
+  resetPassword: {
+    document: `mutation ($token: String!, $password: String!) { resetPassword(token: $token, password: $password) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => ({ token: (await mailedPasswordReset(app, mail, (await freshPerson()).email)).token, password: strongPassword() }),
+  },
+  changePassword: {
+    document: `mutation ($id: String!, $password: String!) { changePassword(personId: $id, password: $password) { ${okFields} } }`,
+    allowed: superAdmin,
+    variables: async () => ({ id: (await freshPerson()).id, password: strongPassword() }),
+  },
+  changeMyPassword: {
+    document: `mutation ($current: String!, $new: String!) { changeMyPassword(currentPassword: $current, newPassword: $new) { ${okFields} } }`,
+    allowed: persons,
+    ownAccount: true,
+    variables: async (caller) => ({ current: caller.person?.password ?? strongPassword(), new: strongPassword() }),
+  },
+  changeProfile: {
+    document: `mutation ($id: String!, $email: String!) { changeProfile(personId: $id, email: $email) { ${okFields} } }`,
+    allowed: superAdmin,
+    variables: async () => ({ id: (await freshPerson()).id, email: uniqueEmail('moved') }),
+  },
+  changeMyProfile: {
+    document: `mutation ($email: String!) { changeMyProfile(email: $email) { ${okFields} } }`,
+    allowed: persons,
+    ownAccount: true,
+    variables: async () => ({ email: uniqueEmail('moved') }),
+  },
+  initSignInIDP: {
+    document: `mutation ($slug: String!, $data: Json) { initSignInIDP(identityProvider: $slug, data: $data) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => ({ slug: idpSlug, data: { redirectUrl: idp.redirectUri } }),
+  },
+  signInIDP: {
+    document: `mutation ($slug: String!, $data: Json) { signInIDP(identityProvider: $slug, data: $data) { ${okFields} } }`,
+    allowed: signInClients,
+    variables: async () => ({
+      slug: idpSlug,
+      data: await idpRedirect(app, idp, idpSlug, { sub: `sub-${signInTarget.id}`, email: signInTarget.email, email_verified: true }),
+    }),
+  },
   createGlobalApiKey: { document: `mutation { createGlobalApiKey(description: "acl", roles: []) { ${okFields} } }`, allowed: superAdmin },
   disableApiKey: {
     document: `mutation ($id: String!) { disableApiKey(id: $id) { ${okFields} } }`,
@@ -207,22 +337,22 @@ const rows: Record<string, Row> = {
 }
 
 beforeAll(async () => {
-  app = await startTestApp()
+  mail = await startMailCatcher()
+  idp = await startOidcProvider()
+  app = await startTestApp({ SMTP_URL: mail.url })
+  await configureTenant(app, { passwordless: { enabled: 'always' } })
   await createProject(app, { slug: PROJECT })
   await createProject(app, { slug: 'elsewhere' })
+  idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })
   signInTarget = await signUpPerson(app)
-  const asPerson = (person: SignedInPerson): Caller => ({ token: person.token, person })
-  callers = {
-    super_admin: asPerson(await personWithRoles(app, ['super_admin'])),
-    project_admin: asPerson(await projectAdmin(app, PROJECT)),
-    other_project_admin: asPerson(await projectAdmin(app, 'elsewhere')),
-    project_creator: asPerson(await personWithRoles(app, ['project_creator'])),
-    person: asPerson(await personWithRoles(app, [])),
-    login: { token: app.loginToken, person: undefined },
-    anonymous: { token: undefined, person: undefined },
-  }
+  callers = {} as Record<Role, Caller>
+  for (const role of roles) callers[role] = await newCaller[role]()
 })
-afterAll(() => app?.stop())
+afterAll(async () => {
+  await app?.stop()
+  await idp?.close()
+  await mail?.close()
+})
 
 const operations = () => [
   ...Object.keys(schema.getQueryType()?.getFields() ?? {}),
@@ -235,7 +365,7 @@ it('has a row for every query and mutation of the schema, and none for operation
 
 describe.each(Object.entries(rows))('%s', (_name, row) => {
   it.each(roles)('as %s', async (role) => {
-    let caller = callers[role]
+    let caller = row.ownAccount ? await newCaller[role]() : callers[role]
     if (row.endsSession && caller.person) caller = { ...caller, token: await signIn(app, caller.person) }
     const variables = (await row.variables?.(caller)) ?? {}
     const allowed = row.allowed.includes(role)

@@ -1,28 +1,98 @@
+import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, sql, uniqueEmail } from '../testkit/fixtures.js'
+import {
+  addIdentityProvider,
+  auditRowsAsText,
+  configureTenant,
+  createProject,
+  idpRedirect,
+  mailedPasswordReset,
+  mailedPasswordlessRequest,
+  sql,
+  totpCode,
+  uniqueEmail,
+} from '../testkit/fixtures.js'
 import { expectNoEffect } from '../testkit/expectations.js'
+import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
+import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 /**
- * Random secrets in every secret-bearing input of every mutation never reach
+ * Random secrets in every secret-bearing input of every operation never reach
  * person_auth_log (any column), any response, or the server's log output.
- * Tokens the server hands out belong in their response only: never in the log.
+ * Secrets the server hands out (session and API key tokens, TOTP secrets,
+ * mailed tokens and codes) appear in the one response they belong to, or
+ * none, and never in a log; neither do the hashes it stores.
  */
 
 let app: TestApp
+let mail: MailCatcher
+let idp: OidcTestProvider
+let idpSlug: string
+
 beforeAll(async () => {
-  app = await startTestApp()
+  mail = await startMailCatcher()
+  idp = await startOidcProvider()
+  app = await startTestApp({ SMTP_URL: mail.url })
   await createProject(app, { slug: 'secrets' })
+  await configureTenant(app, { passwordless: { enabled: 'always' } })
+  idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })
 })
-afterAll(() => app?.stop())
+afterAll(async () => {
+  await app?.stop()
+  await idp?.close()
+  await mail?.close()
+})
 
 /** Any Unicode text but NUL (refused up front: see below); it follows a unique marker, so a match can only be a leak. */
 const secretText = fc.string({ unit: 'binary', maxLength: 24 }).filter((text) => !text.includes('\u0000'))
 const sha256 = fc.stringMatching(/^[0-9a-f]{64}$/)
+const sha256Of = (text: string) => createHash('sha256').update(text).digest('hex')
 
-const inputs = fc.record({
+/**
+ * Whether `secret` shows in `text`: as is, or escaped inside JSON. Codes made of
+ * digits only count as whole numbers (an id or a timestamp may hold any six digits in a row).
+ */
+function leaksInto(text: string, secret: string): boolean {
+  if (/^\d+$/.test(secret)) return new RegExp(`(?<![0-9A-Za-z])${secret}(?![0-9A-Za-z])`).test(text)
+  return [secret, JSON.stringify(secret).slice(1, -1)].some((spelling) => text.includes(spelling))
+}
+
+/** Calls of one run, kept for the scan. Each call must do its work (a refused one would prove nothing), or be refused where `refused` says so. */
+function runRecorder() {
+  const responses: unknown[] = []
+  return {
+    responses,
+    async call(query: string, variables: Record<string, unknown>, token: string | undefined, refused = false) {
+      const response = await app.gql(query, { variables, token })
+      responses.push(response)
+      expect(response.errors, JSON.stringify(response.errors)).toBeUndefined()
+      const payload = Object.values(response.data ?? {})[0]
+      if (typeof payload === 'object' && payload !== null && 'ok' in payload) expect(payload.ok, JSON.stringify(response)).toBe(!refused)
+      return response
+    },
+  }
+}
+
+/**
+ * Scans person_auth_log, the server log and the run's responses. `nowhere`
+ * may appear in none of them; `notLogged` (secrets handed out in a response
+ * of their own) in neither log.
+ */
+async function expectNoLeak(responses: unknown[], secrets: { nowhere: Record<string, string>; notLogged?: Record<string, string> }) {
+  const auditRows = (await auditRowsAsText(app)).join('\n')
+  const serverLog = app.logOutput()
+  const responseText = JSON.stringify(responses)
+  for (const [name, value] of Object.entries({ ...secrets.nowhere, ...secrets.notLogged })) {
+    expect(leaksInto(auditRows, value), `${name} in person_auth_log`).toBe(false)
+    expect(leaksInto(serverLog, value), `${name} in the server log`).toBe(false)
+  }
+  for (const [name, value] of Object.entries(secrets.nowhere)) expect(leaksInto(responseText, value), `${name} in a response`).toBe(false)
+}
+
+const administrativeInputs = fc.record({
   nonce: fc.uuid(),
   password: secretText,
   projectSecret: secretText,
@@ -37,14 +107,11 @@ const inputs = fc.record({
   resetTokenHash: sha256,
 })
 
-/** How a string can appear in text: as is, or escaped inside JSON. */
-const spellings = (value: string) => [value, JSON.stringify(value).slice(1, -1)]
-
 let run = 0
 
-it('no secret input reaches the audit log, a response, or the server log', async () => {
+it('no secret input of an administrative operation reaches the audit log, a response, or the server log', async () => {
   await fc.assert(
-    fc.asyncProperty(inputs, async (generated) => {
+    fc.asyncProperty(administrativeInputs, async (generated) => {
       run += 1
       const mark = (label: string, tail: string) => `${label}-${generated.nonce}-${tail}`
       const secrets = {
@@ -62,17 +129,9 @@ it('no secret input reaches the audit log, a response, or the server log', async
       }
       const email = uniqueEmail(`prop${run}`)
       const slug = `secret-${run}-${generated.nonce.slice(0, 8)}`
-      const idp = `idp-${run}-${generated.nonce.slice(0, 8)}`
-      const responses: unknown[] = []
-      /** Every call must do its work (a refused one would prove nothing), except where `refused` says so. */
-      const call = async (query: string, variables: Record<string, unknown>, token = app.rootToken, refused = false) => {
-        const response = await app.gql(query, { variables, token })
-        responses.push(response)
-        expect(response.errors, JSON.stringify(response.errors)).toBeUndefined()
-        const payload = Object.values(response.data ?? {})[0] as { ok?: boolean }
-        if (!Array.isArray(payload)) expect(payload.ok, JSON.stringify(response)).toBe(!refused)
-        return response
-      }
+      const provider = `idp-${run}-${generated.nonce.slice(0, 8)}`
+      const { responses, call } = runRecorder()
+      const root = app.rootToken
 
       await call('mutation ($e: String!, $p: String!) { signUp(email: $e, password: $p) { ok } }', { e: email, p: secrets.password }, app.loginToken)
       const signedIn = await call('mutation ($e: String!, $p: String!) { signIn(email: $e, password: $p) { ok result { token } } }', { e: email, p: secrets.password }, app.loginToken)
@@ -82,71 +141,197 @@ it('no secret input reaches the audit log, a response, or the server log', async
           createProject(projectSlug: $s, secrets: [{ key: "k", value: $v }], options: { deployTokenHash: $h }) { ok error { code } result { deployerApiKey { token } } }
         }`,
         { s: slug, v: secrets.projectSecret, h: secrets.deployTokenHash },
+        root,
       )
-      await call('mutation ($s: String!, $v: String!) { setProjectSecret(projectSlug: $s, key: "k", value: $v) { ok } }', { s: slug, v: secrets.projectSecretUpdate })
+      await call('mutation ($s: String!, $v: String!) { setProjectSecret(projectSlug: $s, key: "k", value: $v) { ok } }', { s: slug, v: secrets.projectSecretUpdate }, root)
       await call(
         'mutation ($i: String!, $c: Json!) { addIDP(identityProvider: $i, type: "oidc", configuration: $c) { ok error { code developerMessage } } }',
-        { i: idp, c: { url: 'https://idp.example.test', clientId: 'c', clientSecret: secrets.clientSecret } },
+        { i: provider, c: { url: 'https://idp.example.test', clientId: 'c', clientSecret: secrets.clientSecret } },
+        root,
       )
       await call(
         'mutation ($i: String!, $c: Json!) { updateIDP(identityProvider: $i, configuration: $c, mergeConfiguration: true) { ok error { code developerMessage } } }',
-        { i: idp, c: { clientSecret: secrets.clientSecretUpdate } },
+        { i: provider, c: { clientSecret: secrets.clientSecretUpdate } },
+        root,
       )
-      await call('{ identityProviders { slug configuration } }', {})
-      const globalKey = await call('mutation ($h: String) { createGlobalApiKey(description: "prop", roles: [], tokenHash: $h) { ok result { apiKey { token } } } }', { h: secrets.globalKeyHash })
+      await call('{ identityProviders { slug configuration } }', {}, root)
+      const globalKey = await call(
+        'mutation ($h: String) { createGlobalApiKey(description: "prop", roles: [], tokenHash: $h) { ok result { apiKey { token } } } }',
+        { h: secrets.globalKeyHash },
+        root,
+      )
       const projectKey = await call(
         'mutation ($s: String!) { createApiKey(projectSlug: $s, memberships: [{ role: "r", variables: [] }], description: "prop") { ok result { apiKey { token } } } }',
         { s: 'secrets' },
+        root,
       )
       await call(
         'mutation ($s: String!, $h: String) { createApiKey(projectSlug: $s, memberships: [{ role: "r", variables: [] }], description: "prop", tokenHash: $h) { ok } }',
         { s: 'secrets', h: secrets.projectKeyHash },
+        root,
       )
       await call(
         `mutation ($e: String!, $p: String) {
           unmanagedInvite(email: $e, projectSlug: "secrets", memberships: [{ role: "r", variables: [] }], options: { password: $p }) { ok }
         }`,
         { e: uniqueEmail(`unmanaged${run}`), p: secrets.unmanagedPassword },
+        root,
       )
       await call(
         `mutation ($e: String!, $p: String) {
           unmanagedInvite(email: $e, projectSlug: "secrets", memberships: [{ role: "r", variables: [] }], password: $p) { ok }
         }`,
         { e: uniqueEmail(`deprecated${run}`), p: secrets.deprecatedUnmanagedPassword },
+        root,
       )
       await call(
         `mutation ($e: String!, $h: String) {
           unmanagedInvite(email: $e, projectSlug: "secrets", memberships: [{ role: "r", variables: [] }], options: { resetTokenHash: $h }) { ok }
         }`,
         { e: uniqueEmail(`hash${run}`), h: secrets.resetTokenHash },
+        root,
       )
 
       // Tokens handed out belong to their own response, never to a log.
       // (Keys created with a caller's hash return no token.)
-      const issuedTokens = [signedIn.data?.signIn?.result?.token, projectKey.data?.createApiKey?.result?.apiKey?.token]
+      const issuedTokens = [signedIn.data?.signIn?.result?.token, projectKey.data?.createApiKey?.result?.apiKey?.token] as string[]
       expect(issuedTokens.every((token) => typeof token === 'string')).toBe(true)
       expect(project.data?.createProject?.result?.deployerApiKey?.token).toBeNull()
       expect(globalKey.data?.createGlobalApiKey?.result?.apiKey?.token).toBeNull()
-
-      const auditRows = (await sql<{ row: string }>(app, 'SELECT to_jsonb(t)::text AS row FROM person_auth_log t')).map((row) => row.row).join('\n')
-      const serverLog = app.logOutput()
-      const responseText = JSON.stringify(responses)
-      for (const [name, value] of Object.entries(secrets)) {
-        for (const spelling of spellings(value)) {
-          expect(auditRows.includes(spelling), `${name} in person_auth_log`).toBe(false)
-          expect(serverLog.includes(spelling), `${name} in the server log`).toBe(false)
-          expect(responseText.includes(spelling), `${name} in a response`).toBe(false)
-        }
-      }
-      for (const token of issuedTokens as string[]) {
-        for (const text of [token, hashToken(token)]) {
-          expect(auditRows.includes(text), 'an issued token in person_auth_log').toBe(false)
-          expect(serverLog.includes(text), 'an issued token in the server log').toBe(false)
-        }
-      }
+      const issued = Object.fromEntries(issuedTokens.flatMap((token, index) => [[`issued token ${index}`, token], [`issued token ${index} hash`, hashToken(token)]]))
+      await expectNoLeak(responses, { nowhere: secrets, notLogged: issued })
     }),
     { numRuns: 8 },
   )
+}, 300_000)
+
+const authenticationInputs = fc.record({
+  nonce: fc.uuid(),
+  password: secretText,
+  newPassword: secretText,
+  adminPassword: secretText,
+  resetPassword: secretText,
+  wrongPassword: secretText,
+  wrongCurrentPassword: secretText,
+  wrongOtpCode: secretText,
+  wrongMfaCode: secretText,
+  deviceCode: secretText,
+  wrongPasswordlessCode: secretText,
+  wrongLinkToken: secretText,
+  wrongResetToken: secretText,
+  captchaSecret: secretText,
+})
+
+const SIGN_IN = `mutation ($e: String!, $p: String!, $o: String) { signIn(email: $e, password: $p, otpToken: $o) { ok error { code } result { token } } }`
+const SIGN_IN_PASSWORDLESS = `mutation ($r: String!, $v: PasswordlessValidationType!, $t: String!, $m: String) {
+  signInPasswordless(requestId: $r, validationType: $v, token: $t, mfaOtp: $m) { ok error { code } result { token } }
+}`
+const RESET_PASSWORD = 'mutation ($t: String!, $p: String!) { resetPassword(token: $t, password: $p) { ok error { code } } }'
+const CHANGE_MY_PASSWORD = 'mutation ($c: String!, $n: String!) { changeMyPassword(currentPassword: $c, newPassword: $n) { ok error { code } } }'
+
+/** The event types the authentication runs write: each flow below left its trail. */
+const authenticationEvents = [
+  'login',
+  '2fa_enable',
+  '2fa_disable',
+  'passwordless_login_init',
+  'passwordless_login_exchange',
+  'passwordless_login',
+  'password_change',
+  'password_reset_init',
+  'password_reset',
+  'idp_login',
+  'tenant_config_change',
+]
+
+it('no password, code, token or captcha secret of an authentication flow reaches the audit log, a response, or the server log', async () => {
+  await fc.assert(
+    fc.asyncProperty(authenticationInputs, async (generated) => {
+      run += 1
+      const { nonce, ...tails } = generated
+      // Marked passwords also meet the default policy (at least 8 characters).
+      const secrets = Object.fromEntries(Object.entries(tails).map(([name, tail]) => [name, `${name}-${nonce}-${tail}`])) as Record<keyof typeof tails, string>
+      const email = uniqueEmail(`auth${run}`)
+      const { responses, call } = runRecorder()
+      const login = app.loginToken
+      const tokenOf = (response: { data?: any }) => (Object.values(response.data ?? {})[0] as { result: { token: string } }).result.token
+
+      // Password sign-in and the second factor.
+      const signedUp = await call('mutation ($e: String!, $p: String!) { signUp(email: $e, password: $p) { ok result { person { id } } } }', { e: email, p: secrets.password }, login)
+      const personId = signedUp.data.signUp.result.person.id as string
+      const session = tokenOf(await call(SIGN_IN, { e: email, p: secrets.password }, login))
+      const prepared = await call('mutation { prepareOtp { ok result { otpSecret } } }', {}, session)
+      const otpSecret = prepared.data.prepareOtp.result.otpSecret as string
+      await call('mutation ($c: String!) { confirmOtp(otpToken: $c) { ok error { code } } }', { c: secrets.wrongOtpCode }, session, true)
+      const confirmCode = await totpCode(otpSecret)
+      await call('mutation ($c: String!) { confirmOtp(otpToken: $c) { ok error { code } } }', { c: confirmCode }, session)
+      const signInCode = await totpCode(otpSecret, 1)
+      const otpSession = tokenOf(await call(SIGN_IN, { e: email, p: secrets.password, o: signInCode }, login))
+
+      // Passwordless: the second factor asked for, then by a cross-device code, then by the link token.
+      const first = await mailedPasswordlessRequest(app, mail, email)
+      await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'token', t: first.token, m: secrets.wrongMfaCode }, login, true)
+      await call('mutation { disableOtp { ok } }', {}, session)
+      await call(
+        'mutation ($r: String!, $t: String!, $h: String!) { activatePasswordlessOtp(requestId: $r, token: $t, otpHash: $h) { ok error { code } } }',
+        { r: first.requestId, t: first.token, h: sha256Of(secrets.deviceCode) },
+        login,
+      )
+      await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'otp', t: secrets.wrongPasswordlessCode }, login, true)
+      const codeSession = tokenOf(await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'otp', t: secrets.deviceCode }, login))
+      const second = await mailedPasswordlessRequest(app, mail, email)
+      await call(SIGN_IN_PASSWORDLESS, { r: second.requestId, v: 'token', t: secrets.wrongLinkToken }, login, true)
+      const linkSession = tokenOf(await call(SIGN_IN_PASSWORDLESS, { r: second.requestId, v: 'token', t: second.token }, login))
+
+      // Password change by the person and by an admin, then a reset.
+      await call(CHANGE_MY_PASSWORD, { c: secrets.wrongCurrentPassword, n: secrets.newPassword }, session, true)
+      await call(CHANGE_MY_PASSWORD, { c: secrets.password, n: secrets.newPassword }, session)
+      await call('mutation ($id: String!, $p: String!) { changePassword(personId: $id, password: $p) { ok } }', { id: personId, p: secrets.adminPassword }, app.rootToken)
+      const reset = await mailedPasswordReset(app, mail, email)
+      const check = await call('query ($r: String!, $t: String!) { checkResetPasswordToken(requestId: $r, token: $t) }', { r: reset.requestId, t: secrets.wrongResetToken }, login)
+      expect(check.data.checkResetPasswordToken).toBe('TOKEN_INVALID')
+      await call(RESET_PASSWORD, { t: secrets.wrongResetToken, p: secrets.resetPassword }, login, true)
+      await call(RESET_PASSWORD, { t: reset.token, p: secrets.resetPassword }, login)
+      const resetSession = tokenOf(await call(SIGN_IN, { e: email, p: secrets.resetPassword }, login))
+      // Last: the backoff this failure starts would hold up a sign-in of this email after it.
+      await call(SIGN_IN, { e: email, p: secrets.wrongPassword }, login, true)
+
+      // The captcha secret of configure, and a sign-in through the identity provider.
+      await call('mutation ($s: String) { configure(config: { captcha: { provider: hcaptcha, secret: $s } }) { ok } }', { s: secrets.captchaSecret }, app.rootToken)
+      const redirect = await idpRedirect(app, idp, idpSlug, { sub: `sub-${personId}`, email, email_verified: true })
+      const idpSession = tokenOf(await call('mutation ($s: String!, $d: Json) { signInIDP(identityProvider: $s, data: $d) { ok result { token } } }', { s: idpSlug, d: redirect }, login))
+
+      // Handed out in a response of their own: never in a log.
+      const sessions = { session, otpSession, codeSession, linkSession, resetSession, idpSession }
+      const notLogged: Record<string, string> = { otpSecret, codeVerifier: redirect.sessionData.codeVerifier!, ...sessions }
+      for (const [name, token] of Object.entries(sessions)) notLogged[`${name} hash`] = hashToken(token)
+      // Handed out by mail or by the provider, or stored as a hash: in no response either.
+      const nowhere: Record<string, string> = {
+        ...secrets,
+        confirmCode,
+        signInCode,
+        firstLinkToken: first.token,
+        firstCode: first.code,
+        secondLinkToken: second.token,
+        resetToken: reset.token,
+        authorizationCode: new URL(redirect.url).searchParams.get('code')!,
+        providerClientSecret: idp.clientSecret,
+      }
+      const stored = await sql<{ hash: string }>(
+        app,
+        `SELECT password_hash AS hash FROM person WHERE id = $1
+         UNION ALL SELECT token_hash FROM person_token WHERE person_id = $1
+         UNION ALL SELECT otp_hash FROM person_token WHERE person_id = $1 AND otp_hash IS NOT NULL
+         UNION ALL SELECT token_hash FROM api_key`,
+        [personId],
+      )
+      for (const [index, { hash }] of stored.entries()) nowhere[`stored hash ${index}`] = hash
+      await expectNoLeak(responses, { nowhere, notLogged })
+    }),
+    { numRuns: 8 },
+  )
+  const written = new Set((await auditRowsAsText(app)).map((row) => JSON.parse(row).type))
+  for (const type of authenticationEvents) expect(written, `the runs wrote ${type}`).toContain(type)
 }, 300_000)
 
 it('refuses text with a NUL character (PostgreSQL cannot store it) as bad input, with no effect and no trace of the value', async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { configureTenant, enableOtp, signedInPerson, strongPassword, totpCode } from '../testkit/fixtures.js'
-import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
+import { configureTenant, enableOtp, mailedPasswordReset, mailedPasswordlessRequest, signedInPerson, strongPassword, totpCode } from '../testkit/fixtures.js'
+import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
 
 /** Single-use secrets stay single-use when several requests race (PostgreSQL: real parallel transactions). */
 describe.runIf(onPostgres)('racing requests', () => {
@@ -37,9 +37,7 @@ describe.runIf(onPostgres)('racing requests', () => {
 
   it('a reset token resets once, and a passwordless token signs in once', async () => {
     const person = await signedInPerson(app)
-    let since = mail.received.length
-    await app.gql(`mutation ($e: String!) { createResetPasswordRequest(email: $e) { ok } }`, { variables: { e: person.email }, token: app.loginToken })
-    const resetToken = mailField(await mail.waitFor(person.email, { since }), 'Reset token')
+    const { token: resetToken } = await mailedPasswordReset(app, mail, person.email)
     const resets = await race(5, () =>
       app.gql(`mutation ($t: String!, $p: String!) { resetPassword(token: $t, password: $p) { ok error { code } } }`, {
         variables: { t: resetToken, p: strongPassword() },
@@ -48,12 +46,10 @@ describe.runIf(onPostgres)('racing requests', () => {
     )
     expect(resets.filter((answer) => answer.data.resetPassword.ok)).toHaveLength(1)
 
-    since = mail.received.length
-    await app.gql(`mutation ($e: String!) { initSignInPasswordless(email: $e) { ok } }`, { variables: { e: person.email }, token: app.loginToken })
-    const message = await mail.waitFor(person.email, { since })
+    const passwordless = await mailedPasswordlessRequest(app, mail, person.email)
     const signIns = await race(5, () =>
       app.gql(`mutation ($r: String!, $t: String!) { signInPasswordless(requestId: $r, validationType: token, token: $t) { ok error { code } } }`, {
-        variables: { r: mailField(message, 'Request'), t: mailField(message, 'Token') },
+        variables: { r: passwordless.requestId, t: passwordless.token },
         token: app.loginToken,
       }),
     )

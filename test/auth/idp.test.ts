@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { insertIdentityProvider, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
+import { addIdentityProvider, idpRedirect, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
 import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 let app: TestApp
@@ -10,7 +10,7 @@ let slug: string
 beforeAll(async () => {
   idp = await startOidcProvider()
   app = await startTestApp()
-  slug = await insertIdentityProvider(app, { configuration: idp.configuration })
+  slug = await addIdentityProvider(app, { configuration: idp.configuration })
 })
 afterAll(async () => {
   await app.stop()
@@ -35,11 +35,8 @@ const completeSignIn = (identityProvider: string, data: unknown) =>
 
 /** The whole browser round trip: init, the provider's sign-in as `email`, back with its redirect. */
 async function signInThroughProvider(provider: string, email: string, extra: { email_verified?: boolean } = {}) {
-  const init = await initSignIn(provider)
-  expect(init.data.initSignInIDP.ok).toBe(true)
-  const { authUrl, sessionData } = init.data.initSignInIDP.result
-  const callbackUrl = await idp.authorize(authUrl, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
-  return { response: await completeSignIn(provider, { url: callbackUrl, sessionData }), callbackUrl, sessionData }
+  const data = await idpRedirect(app, idp, provider, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
+  return { response: await completeSignIn(provider, data), callbackUrl: data.url, sessionData: data.sessionData }
 }
 
 const lastIdpEntry = async () => (await readLog(app, { filter: { types: ['idp_login'] }, limit: 1 })).entries[0]
@@ -73,6 +70,18 @@ describe('OpenID Connect sign-in', () => {
     expect(entry!.metadata).toEqual({ identityProvider: slug, sessionId: expect.any(String) })
   })
 
+  it('keeps signing in after updateIDP merges a change into a provider whose client secret is sealed', async () => {
+    const merged = await addIdentityProvider(app, { configuration: idp.configuration })
+    const update = await app.gql(
+      'mutation ($slug: String!) { updateIDP(identityProvider: $slug, configuration: { scope: "openid email" }, mergeConfiguration: true) { ok error { code } } }',
+      { variables: { slug: merged }, token: app.rootToken },
+    )
+    expect(update.data.updateIDP).toEqual({ ok: true, error: null })
+    const person = await signUpPerson(app)
+    const { response } = await signInThroughProvider(merged, person.email)
+    expect(response.data.signInIDP).toMatchObject({ ok: true, result: { person: { id: person.id } } })
+  })
+
   it('refuses a redirect used twice, or with a forged state (INVALID_IDP_RESPONSE)', async () => {
     const person = await signUpPerson(app)
     const { callbackUrl, sessionData } = await signInThroughProvider(slug, person.email)
@@ -92,7 +101,7 @@ describe('OpenID Connect sign-in', () => {
     expect(unknown.response.data.signInIDP.error.code).toBe('PERSON_NOT_FOUND')
     expect(await lastIdpEntry()).toMatchObject({ success: false, errorCode: 'PERSON_NOT_FOUND', personInputIdentifier: email, personId: null })
 
-    const autoSlug = await insertIdentityProvider(app, { configuration: idp.configuration, autoSignUp: true, initReturnsConfig: true })
+    const autoSlug = await addIdentityProvider(app, { configuration: idp.configuration, autoSignUp: true, initReturnsConfig: true })
     const created = await signInThroughProvider(autoSlug, email)
     expect(created.response.data.signInIDP).toMatchObject({ ok: true, result: { person: { email } } })
     const entry = await lastIdpEntry()
@@ -117,7 +126,7 @@ describe('OpenID Connect sign-in', () => {
 
   it('answers PROVIDER_NOT_FOUND for unknown or disabled providers and IDP_VALIDATION_FAILED for bad data', async () => {
     expect((await initSignIn('no-such-provider')).data.initSignInIDP.error.code).toBe('PROVIDER_NOT_FOUND')
-    const disabled = await insertIdentityProvider(app, { configuration: idp.configuration, disabled: true })
+    const disabled = await addIdentityProvider(app, { configuration: idp.configuration, disabled: true })
     expect((await initSignIn(disabled)).data.initSignInIDP.error.code).toBe('PROVIDER_NOT_FOUND')
     expect((await completeSignIn(disabled, {})).data.signInIDP.error.code).toBe('PROVIDER_NOT_FOUND')
     expect(await lastIdpEntry()).toMatchObject({ success: false, errorCode: 'PROVIDER_NOT_FOUND', eventData: { identityProvider: disabled } })
@@ -128,7 +137,7 @@ describe('OpenID Connect sign-in', () => {
   })
 
   it('answers IDP_VALIDATION_FAILED when the provider cannot be reached', async () => {
-    const unreachable = await insertIdentityProvider(app, { configuration: { ...idp.configuration, url: 'http://127.0.0.1:9/' } })
+    const unreachable = await addIdentityProvider(app, { configuration: { ...idp.configuration, url: 'http://127.0.0.1:9/' } })
     const init = await initSignIn(unreachable)
     expect(init.data.initSignInIDP.error.code).toBe('IDP_VALIDATION_FAILED')
   })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { readLog, signIn, signUpPerson, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
+import { mailedPasswordReset, readLog, signIn, signUpPerson, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
@@ -37,13 +37,11 @@ const check = async (requestId: string, token: string) =>
     })
   ).data?.checkResetPasswordToken
 
-/** Requests a reset and reads the request id and token from the mail the SMTP server received. */
+/** Requests a reset; request id and token come from the mail the SMTP server received. */
 async function mailedReset(email: string) {
-  const since = mail.received.length
-  expect((await requestReset(email)).data.createResetPasswordRequest).toEqual({ ok: true, error: null })
-  const message = await mail.waitFor(email, { since })
-  expect(message.subject).toBe('Reset your password')
-  return { requestId: mailField(message, 'Request'), token: mailField(message, 'Reset token') }
+  const request = await mailedPasswordReset(app, mail, email)
+  expect(request.message.subject).toBe('Reset your password')
+  return request
 }
 
 describe('password reset', () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, enableOtp, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, enableOtp, mailedPasswordlessRequest, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
@@ -43,15 +43,11 @@ const activate = (requestId: string, token: string, otpHash: string) =>
     { variables: { requestId, token, otpHash }, token: app.loginToken },
   )
 
-/** Starts a passwordless sign-in and reads token and code from the mail that arrived over SMTP. */
+/** Starts a passwordless sign-in; token, code and link come from the mail that arrived over SMTP. */
 async function mailedRequest(email: string) {
-  const since = mail.received.length
-  const response = await init(email)
-  expect(response.data.initSignInPasswordless.ok).toBe(true)
-  const message = await mail.waitFor(email, { since })
-  const requestId = mailField(message, 'Request')
-  expect(requestId).toBe(response.data.initSignInPasswordless.result.requestId)
-  return { requestId, token: mailField(message, 'Token'), code: mailField(message, 'Code'), link: mailField(message, 'Link') }
+  const request = await mailedPasswordlessRequest(app, mail, email)
+  expect(request.requestId).toBe(request.answeredRequestId)
+  return { ...request, link: mailField(request.message, 'Link') }
 }
 
 const entries = async (type: string, personId: string) => (await readLog(app, { filter: { types: [type], personId } })).entries

@@ -92,3 +92,21 @@ describe('configuration', () => {
     expect(stderr).not.toMatch(/\bat .+:\d+:\d+/)
   })
 })
+
+describe('CUSTOS_ROLE_GRANTS', () => {
+  it('accepts known roles with known privileges or wildcards', () => {
+    const grants = { project_admin: ['system:viewAuthLog'], person: ['idp:*'] }
+    expect(loadConfig({ CUSTOS_ROLE_GRANTS: JSON.stringify(grants) }).roleGrants).toEqual(grants)
+    expect(loadConfig({}).roleGrants).toEqual({})
+  })
+
+  it.each([
+    ['not json', /must be a JSON object/],
+    ['["system:viewAuthLog"]', /must be a JSON object/],
+    ['{"auditor": ["system:viewAuthLog"]}', /unknown roles: auditor/],
+    ['{"person": ["system:everything"]}', /unknown privileges: system:everything/],
+    ['{"person": ["nope:*"]}', /unknown privileges: nope:\*/],
+  ])('refuses %s', (value, message) => {
+    expect(() => loadConfig({ CUSTOS_ROLE_GRANTS: value })).toThrow(message)
+  })
+})

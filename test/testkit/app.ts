@@ -45,7 +45,7 @@ const generousRateLimits = { signUpPerIp: generousWindow, loginPerIp: generousWi
  * PostgreSQL database when TEST_DATABASE_URL is set), with known root and login tokens.
  */
 export async function startTestApp(environment: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase()
+  const database = await createTestDatabase({ migrated: true })
   const rootToken = `root-${randomBytes(16).toString('hex')}`
   const loginToken = `login-${randomBytes(16).toString('hex')}`
   // Key files of the embedded default go to a directory of this app's own.

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import pg from 'pg'
+import { inject } from 'vitest'
 import type { DatabaseTarget } from '../../src/db/database.js'
 
 /**
@@ -16,8 +18,23 @@ export interface TestDatabase {
 export const serverUrl = process.env.TEST_DATABASE_URL || undefined
 export const onPostgres = serverUrl !== undefined
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  if (!serverUrl) return { target: { dataDir: undefined }, url: undefined, drop: async () => {} }
+const snapshots = new Map<string, Promise<Blob>>()
+const snapshot = (path: string) => {
+  if (!snapshots.has(path)) snapshots.set(path, readFile(path).then((bytes) => new Blob([bytes])))
+  return snapshots.get(path)!
+}
+
+/**
+ * A new empty database, or with `migrated` one with every migration applied.
+ * On PGlite both start from a dump made once per run (test/testkit/globalSetup.ts),
+ * which costs far less than a new cluster.
+ */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  if (!serverUrl) {
+    const dumps = inject('pgliteSnapshots')
+    const initialData = await snapshot(options.migrated ? dumps.migrated : dumps.empty)
+    return { target: { dataDir: undefined, initialData }, url: undefined, drop: async () => {} }
+  }
   const name = `custos_test_${randomBytes(6).toString('hex')}`
   await adminQuery(`CREATE DATABASE "${name}"`)
   const url = new URL(serverUrl)

@@ -3,6 +3,8 @@ import { generate as generateTotp } from 'otplib'
 import type { AuthLogEntryJson } from '../../src/audit/export.js'
 import type { Database } from '../../src/db/database.js'
 import type { GraphQLResponse, TestApp } from './app.js'
+import { type MailCatcher, mailField } from './mail.js'
+import type { OidcAccount, OidcTestProvider } from './oidc.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
 
@@ -237,36 +239,55 @@ export async function configureTenant(app: TestApp, config: Record<string, unkno
   if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
 }
 
-/**
- * Inserts an identity_provider row directly (the admin operations that add
- * providers belong to another part of the API). Returns its slug.
- */
-export async function insertIdentityProvider(
+/** Adds an identity provider with the root token (addIDP, then disableIDP when `disabled`). Returns its slug. */
+export async function addIdentityProvider(
   app: TestApp,
-  row: { slug?: string; configuration: Record<string, unknown>; autoSignUp?: boolean; initReturnsConfig?: boolean; disabled?: boolean },
+  provider: { slug?: string; configuration: Record<string, unknown>; autoSignUp?: boolean; initReturnsConfig?: boolean; disabled?: boolean },
 ): Promise<string> {
-  const slug = row.slug ?? `idp-${randomBytes(4).toString('hex')}`
-  await app.app.services.db.prisma.identityProvider.create({
-    data: {
-      slug,
-      type: 'oidc',
-      configuration: row.configuration as never,
-      autoSignUp: row.autoSignUp ?? false,
-      initReturnsConfig: row.initReturnsConfig ?? false,
-      disabledAt: row.disabled ? new Date() : null,
-    },
-  })
+  const slug = provider.slug ?? `idp-${randomBytes(4).toString('hex')}`
+  const options = { autoSignUp: provider.autoSignUp ?? false, initReturnsConfig: provider.initReturnsConfig ?? false }
+  const added = await app.gql(
+    `mutation ($slug: String!, $configuration: Json!, $options: IDPOptions) {
+      addIDP(identityProvider: $slug, type: "oidc", configuration: $configuration, options: $options) { ok error { code developerMessage } }
+    }`,
+    { variables: { slug, configuration: provider.configuration, options }, token: app.rootToken },
+  )
+  if (!added.data?.addIDP?.ok) throw new Error(`addIDP failed: ${JSON.stringify(added)}`)
+  if (provider.disabled) {
+    const disabled = await app.gql('mutation ($slug: String!) { disableIDP(identityProvider: $slug) { ok } }', { variables: { slug }, token: app.rootToken })
+    if (!disabled.data?.disableIDP?.ok) throw new Error(`disableIDP failed: ${JSON.stringify(disabled)}`)
+  }
   return slug
+}
+
+/**
+ * initSignInIDP with the login token, then the browser's round trip through the
+ * test provider as `account`: the data signInIDP takes (the redirect URL and the session data).
+ */
+export async function idpRedirect(app: TestApp, provider: OidcTestProvider, slug: string, account: OidcAccount) {
+  const init = await app.gql(
+    `mutation ($slug: String!, $data: Json) { initSignInIDP(identityProvider: $slug, data: $data) { ok error { code developerMessage } result { authUrl sessionData } } }`,
+    { variables: { slug, data: { redirectUrl: provider.redirectUri } }, token: app.loginToken },
+  )
+  if (!init.data?.initSignInIDP?.ok) throw new Error(`initSignInIDP failed: ${JSON.stringify(init)}`)
+  const { authUrl, sessionData } = init.data.initSignInIDP.result
+  return { url: await provider.authorize(authUrl, account), sessionData: sessionData as Record<string, string> }
 }
 
 /** The TOTP code of `secret` for now plus `stepOffset` 30-second steps. */
 export const totpCode = (secret: string, stepOffset = 0) => generateTotp({ secret, epoch: Math.floor(Date.now() / 1000) + stepOffset * 30 })
 
-/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
-export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
-  const prepared = await app.gql(`mutation { prepareOtp { ok result { otpSecret } } }`, { token: person.token })
+/** prepareOtp for the person signed in with `token`: the new (pending) TOTP secret. */
+export async function prepareOtp(app: TestApp, token: string): Promise<string> {
+  const prepared = await app.gql(`mutation { prepareOtp { ok result { otpSecret } } }`, { token })
   const secret = prepared.data?.prepareOtp?.result?.otpSecret
   if (!secret) throw new Error(`prepareOtp failed: ${JSON.stringify(prepared)}`)
+  return secret
+}
+
+/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
+export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
+  const secret = await prepareOtp(app, person.token)
   const confirmed = await app.gql(`mutation ($code: String!) { confirmOtp(otpToken: $code) { ok error { code } } }`, {
     variables: { code: await totpCode(secret) },
     token: person.token,
@@ -358,4 +379,33 @@ export async function seedLogEntries(into: TestApp | Database, entries: SeedLogE
     ),
   )
   return rows.map((row) => row.id)
+}
+
+/** Runs a mutation with the login token that mails `email`, and returns its answer and the mail the SMTP catcher received. */
+async function mailingMutation(app: TestApp, mail: MailCatcher, operation: string, email: string, result = '') {
+  const since = mail.received.length
+  const response = await app.gql(`mutation ($email: String!) { ${operation}(email: $email) { ok error { code } ${result} } }`, {
+    variables: { email },
+    token: app.loginToken,
+  })
+  if (!response.data?.[operation]?.ok) throw new Error(`${operation} failed: ${JSON.stringify(response)}`)
+  return { answer: response.data[operation], message: await mail.waitFor(email, { since }) }
+}
+
+/** Requests a password reset; the request id and token come from the mail. */
+export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string) {
+  const { message } = await mailingMutation(app, mail, 'createResetPasswordRequest', email)
+  return { message, requestId: mailField(message, 'Request'), token: mailField(message, 'Reset token') }
+}
+
+/** Starts a passwordless sign-in; request id, link token and code come from the mail. */
+export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher, email: string) {
+  const { answer, message } = await mailingMutation(app, mail, 'initSignInPasswordless', email, 'result { requestId }')
+  return {
+    message,
+    answeredRequestId: answer.result.requestId as string,
+    requestId: mailField(message, 'Request'),
+    token: mailField(message, 'Token'),
+    code: mailField(message, 'Code'),
+  }
 }

@@ -1,4 +1,4 @@
-import { initSignInIDP, signInIDP } from '../../tenant/idp/signInIDP.js'
+import { initSignInIDP, signInIDP } from '../../tenant/identityProviders/signInIDP.js'
 import { builder } from '../builder.js'
 import { defineResponse } from '../responses.js'
 import { Person } from '../identity/identity.js'

@@ -1,9 +1,5 @@
-import {
-  addIdentityProvider,
-  setIdentityProviderEnabled,
-  updateIdentityProvider,
-  withoutSecrets,
-} from '../../tenant/identityProviders/identityProviders.js'
+import { withoutSecrets } from '../../tenant/identityProviders/configuration.js'
+import { addIdentityProvider, setIdentityProviderEnabled, updateIdentityProvider } from '../../tenant/identityProviders/identityProviders.js'
 import { builder } from '../builder.js'
 import { rejectingInvalidInput } from '../errors.js'
 import { defineResponse } from '../responses.js'
@@ -19,7 +15,7 @@ builder.prismaObject('IdentityProvider', {
     configuration: t.field({
       type: 'Json',
       description: 'Secret-bearing keys (clientSecret, privateKey, ...) are write-only and left out; use updateIDP with mergeConfiguration to keep them.',
-      resolve: (provider) => withoutSecrets(provider.configuration),
+      resolve: (provider) => withoutSecrets(provider.type, provider.configuration),
     }),
     disabledAt: t.expose('disabledAt', { type: 'DateTime', nullable: true }),
     options: t.field({

@@ -4,8 +4,8 @@ import { closeSessions } from '../apiKeys/sessions.js'
 import { type CommandScope, runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
-import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
+import { findPersonById } from '../persons/persons.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import { weakPasswordReasons } from './passwordPolicy.js'
 
@@ -36,7 +36,7 @@ export type ChangePasswordErrorCode = 'PERSON_NOT_FOUND' | 'TOO_WEAK'
 /** An admin sets a person's password (`password_change`); the person's sessions end. */
 export function changePassword(context: TenantContext, personId: string, password: string) {
   return runCommand(context.prisma, context.actor, async (scope) => {
-    const person = isUuid(personId) ? await scope.tx.person.findUnique({ where: { id: personId } }) : null
+    const person = await findPersonById(scope.tx, personId)
     const entry: Omit<AuditEntry<'password_change'>, 'success'> = {
       type: 'password_change',
       targetPersonId: person?.id ?? null,

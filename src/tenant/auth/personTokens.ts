@@ -27,21 +27,37 @@ export async function issuePersonToken(
   lifetimeMs: number,
   code?: string,
 ): Promise<IssuedToken> {
+  const token = generateToken()
+  return { ...(await storePersonToken(tx, personId, type, lifetimeMs, hashToken(token), code)), token }
+}
+
+/**
+ * Stores a token by its hash (issuePersonToken's, or one the caller made and
+ * delivers itself, as unmanagedInvite's resetTokenHash); earlier unused tokens
+ * of the same type stop working.
+ */
+export async function storePersonToken(
+  tx: Transaction,
+  personId: string,
+  type: PersonTokenType,
+  lifetimeMs: number,
+  tokenHash: string,
+  code?: string,
+): Promise<Omit<IssuedToken, 'token'>> {
   const now = new Date()
   await tx.personToken.updateMany({ where: { personId, type, usedAt: null }, data: { usedAt: now } })
-  const token = generateToken()
   const expiresAt = new Date(now.getTime() + lifetimeMs)
   const row = await tx.personToken.create({
     data: {
       personId,
       type,
-      tokenHash: hashToken(token),
+      tokenHash,
       otpHash: code === undefined ? null : hashToken(code),
       otpActivatedAt: code === undefined ? null : now,
       expiresAt,
     },
   })
-  return { requestId: row.id, token, expiresAt }
+  return { requestId: row.id, expiresAt }
 }
 
 /** Compares a presented secret with a stored sha256 hex in constant time. */

@@ -3,9 +3,8 @@ import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
-import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
-import { normalizeEmail } from '../persons/persons.js'
+import { findPersonByEmail, findPersonById } from '../persons/persons.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 
 export interface CreateSessionTokenInput extends SessionRequest {
@@ -24,13 +23,7 @@ export function createSessionToken(context: TenantContext, input: CreateSessionT
       audit({ ...entry, success: false, errorCode: code, targetPersonId: targetPersonId ?? null })
       return fail(code, message)
     }
-    const person = input.personId
-      ? isUuid(input.personId)
-        ? await tx.person.findUnique({ where: { id: input.personId } })
-        : null
-      : input.email
-        ? await tx.person.findUnique({ where: { email: normalizeEmail(input.email) } })
-        : null
+    const person = input.personId ? await findPersonById(tx, input.personId) : input.email ? await findPersonByEmail(tx, input.email) : null
     if (!person) {
       return input.personId
         ? refuse('UNKNOWN_PERSON_ID', 'No person has this id.')

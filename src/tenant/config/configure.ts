@@ -3,6 +3,7 @@ import { encryptText } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
+import { describeIssues } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { type TenantConfig, defaultTenantConfig, intervalMs, mergeConfig } from './tenantConfig.js'
 
@@ -144,8 +145,7 @@ export function configure(context: TenantContext, input: ConfigInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const parsed = patchSchema.safeParse(input)
     if (!parsed.success) {
-      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-      return fail('INVALID_CONFIG' as const, `Invalid configuration: ${problems.join('; ')}`)
+      return fail('INVALID_CONFIG' as const, `Invalid configuration: ${describeIssues(parsed.error, 'config')}`)
     }
     const patch: Record<string, unknown> = { ...parsed.data }
     const secret = parsed.data.captcha?.secret

@@ -1,23 +1,17 @@
-import { z } from 'zod'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
-
-/** What each identity provider type needs in its configuration; further keys pass through. */
-export const identityProviderTypes = {
-  // The keys the OIDC sign-in flow reads; the rest pass through.
-  oidc: z.looseObject({
-    /** The issuer URL. */
-    url: z.url(),
-    clientId: z.string().min(1),
-    clientSecret: z.string().min(1),
-  }),
-} as const satisfies Record<string, z.ZodType<Record<string, unknown>>>
-
-export type IdentityProviderType = keyof typeof identityProviderTypes
-const isKnownType = (type: string): type is IdentityProviderType => Object.hasOwn(identityProviderTypes, type)
+import {
+  UnreadableSecretError,
+  configurationProblem,
+  identityProviderTypes,
+  isJsonObject,
+  isKnownIdentityProviderType,
+  openConfiguration,
+  sealConfiguration,
+} from './configuration.js'
 
 export interface IdpOptions {
   readonly autoSignUp?: boolean | null
@@ -26,29 +20,6 @@ export interface IdpOptions {
 }
 
 const slugPattern = /^[A-Za-z0-9_-]{1,64}$/
-
-/** Configuration keys whose values are secrets: never returned by any query. */
-export const isSecretConfigurationKey = (key: string) => /secret|password|private|token/i.test(key)
-
-/** The configuration with every secret-bearing key removed, at any depth. */
-export function withoutSecrets(configuration: Prisma.JsonValue): Prisma.JsonValue {
-  if (Array.isArray(configuration)) return configuration.map(withoutSecrets)
-  if (typeof configuration !== 'object' || configuration === null) return configuration
-  return Object.fromEntries(
-    Object.entries(configuration)
-      .filter(([key]) => !isSecretConfigurationKey(key))
-      .map(([key, value]) => [key, withoutSecrets(value ?? null)]),
-  )
-}
-
-/** Checks a configuration against its type; the message names keys and rules, never values. */
-function configurationProblem(type: IdentityProviderType, configuration: unknown): string | null {
-  const parsed = identityProviderTypes[type].safeParse(configuration)
-  if (parsed.success) return null
-  return parsed.error.issues.map((issue) => `${issue.path.join('.') || 'configuration'}: ${issue.message}`).join('; ')
-}
-
-const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The option flags that were given, as the log records them. */
 const givenOptions = (options: IdpOptions | null | undefined) =>
@@ -64,16 +35,16 @@ export function addIdentityProvider(
 ) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     checkSlug(input.identityProvider)
-    if (!isKnownType(input.type)) {
+    if (!isKnownIdentityProviderType(input.type)) {
       return fail('UNKNOWN_TYPE' as const, `Unknown identity provider type ${input.type}; known: ${Object.keys(identityProviderTypes).join(', ')}`)
     }
-    const problem = isJsonObject(input.configuration) ? configurationProblem(input.type, input.configuration) : 'configuration must be a JSON object'
+    const problem = configurationProblem(input.type, input.configuration)
     if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
-    const configuration = input.configuration as Record<string, unknown>
+    const configuration = input.configuration as Prisma.JsonObject
     const created = {
       slug: input.identityProvider,
       type: input.type,
-      configuration: configuration as Prisma.InputJsonObject,
+      configuration: sealConfiguration(context.encryptionKey, input.identityProvider, input.type, configuration) as Prisma.InputJsonObject,
       autoSignUp: input.options?.autoSignUp ?? false,
       exclusive: input.options?.exclusive ?? false,
       initReturnsConfig: input.options?.initReturnsConfig ?? false,
@@ -97,7 +68,8 @@ export function addIdentityProvider(
 
 /**
  * Changes a provider's type, configuration (replaced, or merged key by key
- * with `mergeConfiguration`) and options; the result must be valid for its type.
+ * with `mergeConfiguration`, which keeps stored secrets that are not given)
+ * and options; the result must be valid for its type.
  */
 export function updateIdentityProvider(
   context: TenantContext,
@@ -107,18 +79,28 @@ export function updateIdentityProvider(
     const existing = await tx.identityProvider.findUnique({ where: { slug: input.identityProvider } })
     if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${input.identityProvider} not found.`)
     const type = input.type ?? existing.type
-    if (!isKnownType(type)) return fail('INVALID_CONFIGURATION' as const, `Unknown identity provider type ${type}.`)
+    if (!isKnownIdentityProviderType(type)) return fail('INVALID_CONFIGURATION' as const, `Unknown identity provider type ${type}.`)
     if (input.configuration != null && !isJsonObject(input.configuration)) {
       return fail('INVALID_CONFIGURATION' as const, 'configuration must be a JSON object')
     }
-    const given = input.configuration as Record<string, unknown> | null | undefined
-    const configuration = given ? (input.mergeConfiguration ? { ...(existing.configuration as object), ...given } : given) : existing.configuration
+    const given = input.configuration as Prisma.JsonObject | null | undefined
+    // The stored keys that stay (all, or those a merge does not replace) are opened; the result is checked and sealed again.
+    const stored = Object.entries(existing.configuration as Prisma.JsonObject)
+    const kept = !given ? stored : input.mergeConfiguration ? stored.filter(([key]) => !Object.hasOwn(given, key)) : []
+    let configuration: Prisma.JsonObject
+    try {
+      const opened = openConfiguration(context.encryptionKey, existing.slug, existing.type, Object.fromEntries(kept)) as Prisma.JsonObject
+      configuration = { ...opened, ...given }
+    } catch (error) {
+      if (!(error instanceof UnreadableSecretError)) throw error
+      return fail('INVALID_CONFIGURATION' as const, `${error.message}; give it again`)
+    }
     const problem = configurationProblem(type, configuration)
     if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
     const options = givenOptions(input.options)
     await tx.identityProvider.update({
       where: { id: existing.id },
-      data: { type, configuration: configuration as Prisma.InputJsonObject, ...options },
+      data: { type, configuration: sealConfiguration(context.encryptionKey, existing.slug, type, configuration) as Prisma.InputJsonObject, ...options },
     })
     audit({
       type: 'idp_update',

@@ -1,15 +1,13 @@
-import { generateToken, hashToken } from '../apiKeys/tokens.js'
 import { hashPassword } from '../auth/passwords.js'
-import { runCommand, type Transaction } from '../command.js'
+import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
+import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
-import { sendNotification } from '../notifications.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { findProjectBySlug, invalidMemberships, lockIdentity, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
 
-/** person_token.type of password-reset tokens, which invitations hand out to set a first password. */
-export const PASSWORD_RESET_TOKEN_TYPE = 'password_reset'
+/** How long the password-reset token an invitation hands out (to set a first password) works. */
 const INVITE_TOKEN_LIFETIME_MS = 7 * 24 * 3_600_000
 
 export type InviteMethod = 'CREATE_PASSWORD' | 'RESET_PASSWORD'
@@ -63,20 +61,13 @@ function invitePerson(context: TenantContext, input: InviteInput, credentials: C
     let token: string | null = null
     if (isNew) {
       if (credentials.kind === 'mailedToken') {
-        token = generateToken()
-        await storeResetToken(tx, person.id, hashToken(token))
+        token = (await issuePersonToken(tx, person.id, 'password_reset', INVITE_TOKEN_LIFETIME_MS)).token
       } else if (credentials.resetTokenHash != null) {
-        await storeResetToken(tx, person.id, credentials.resetTokenHash)
+        await storePersonToken(tx, person.id, 'password_reset', INVITE_TOKEN_LIFETIME_MS, credentials.resetTokenHash)
       }
     }
     audit({ type: 'person_invite', success: true, targetPersonId: person.id, eventData: { projectSlug: project.slug, email, isNew, memberships } })
     return succeed({ person, isNew, project, token })
-  })
-}
-
-async function storeResetToken(tx: Transaction, personId: string, tokenHash: string) {
-  await tx.personToken.create({
-    data: { personId, type: PASSWORD_RESET_TOKEN_TYPE, tokenHash, expiresAt: new Date(Date.now() + INVITE_TOKEN_LIFETIME_MS) },
   })
 }
 
@@ -90,7 +81,7 @@ export async function invite(context: TenantContext, input: InviteInput, options
   if (!outcome.ok) return outcome
   const { person, isNew, project, token } = outcome.result
   if (person.email) {
-    await sendNotification(context, {
+    await context.mailer.deliver({
       to: person.email,
       type: isNew ? 'NEW_USER_INVITED' : 'EXISTING_USER_INVITED',
       variables: { project: project.name, projectSlug: project.slug, name: person.name, token, method: options.method ?? 'CREATE_PASSWORD' },

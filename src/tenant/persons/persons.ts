@@ -1,11 +1,16 @@
 import { z } from 'zod'
 import type { Transaction } from '../command.js'
+import { isUuid } from '../ids.js'
 
 /** Emails are compared and stored lower-cased and trimmed. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
 const emailSchema = z.email()
 export const isValidEmail = (email: string) => emailSchema.safeParse(email).success
+
+/** The person with this id; null for an unknown or malformed id. */
+export const findPersonById = (tx: Transaction, personId: string) =>
+  isUuid(personId) ? tx.person.findUnique({ where: { id: personId } }) : Promise.resolve(null)
 
 export const findPersonByEmail = (tx: Transaction, email: string) =>
   tx.person.findUnique({ where: { email: normalizeEmail(email) }, include: { identity: true } })

@@ -3,9 +3,8 @@ import type { Person } from '../../generated/prisma/client.js'
 import { Prisma } from '../../generated/prisma/client.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
-import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
-import { isValidEmail, normalizeEmail } from './persons.js'
+import { findPersonById, isValidEmail, normalizeEmail } from './persons.js'
 
 export interface ProfileChange {
   readonly email?: string | null
@@ -49,7 +48,7 @@ async function updateProfile({ tx, audit }: CommandScope, person: Person, change
 /** An admin changes a person's email and/or name. */
 export function changeProfile(context: TenantContext, personId: string, change: ProfileChange) {
   return runCommand(context.prisma, context.actor, async (scope) => {
-    const person = isUuid(personId) ? await scope.tx.person.findUnique({ where: { id: personId } }) : null
+    const person = await findPersonById(scope.tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
     return updateProfile(scope, person, change, { type: 'email_change', targetPersonId: person.id })
   })

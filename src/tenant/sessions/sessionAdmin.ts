@@ -5,8 +5,7 @@ import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
-import { sendNotification } from '../notifications.js'
-import { personIdOfIdentity } from '../persons/persons.js'
+import { findPersonById, personIdOfIdentity } from '../persons/persons.js'
 
 const REASON_LIMIT = 1000
 
@@ -50,14 +49,14 @@ export function revokeSession(context: TenantContext, sessionId: string) {
 export async function forceSignOutPerson(context: TenantContext, personId: string, reason: string | null | undefined) {
   if (reason != null && reason.length > REASON_LIMIT) throw new InvalidInputError(`reason is longer than ${REASON_LIMIT} characters.`, 'reason')
   const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const person = isUuid(personId) ? await tx.person.findUnique({ where: { id: personId } }) : null
+    const person = await findPersonById(tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
     await closeSessions(tx, person.identityId)
     audit({ type: 'forced_sign_out', success: true, targetPersonId: person.id, metadata: reason != null ? { reason } : {} })
     return succeed({ email: person.email })
   })
   if (outcome.ok && outcome.result.email) {
-    await sendNotification(context, { to: outcome.result.email, type: 'FORCED_SIGN_OUT', variables: { reason } })
+    await context.mailer.deliver({ to: outcome.result.email, type: 'FORCED_SIGN_OUT', variables: { reason } })
   }
   return outcome.ok ? succeed(null) : outcome
 }
@@ -65,7 +64,7 @@ export async function forceSignOutPerson(context: TenantContext, personId: strin
 /** Disables a person: their sessions end now and authentication refuses them from here on. */
 export function disablePerson(context: TenantContext, personId: string) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const person = isUuid(personId) ? await tx.person.findUnique({ where: { id: personId } }) : null
+    const person = await findPersonById(tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
     if (person.disabledAt) return fail('PERSON_ALREADY_DISABLED' as const, `Person ${personId} is already disabled.`)
     await tx.person.update({ where: { id: person.id }, data: { disabledAt: new Date() } })

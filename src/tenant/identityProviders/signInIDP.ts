@@ -1,11 +1,12 @@
 import type { AuditEntry } from '../../audit/recorder.js'
-import type { IdentityProvider, PrismaClient } from '../../generated/prisma/client.js'
+import type { IdentityProvider } from '../../generated/prisma/client.js'
 import { openPersonSession, type SessionRequest } from '../auth/sessionLifetime.js'
 import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { findPersonByEmail, normalizeEmail } from '../persons/persons.js'
+import { UnreadableSecretError, isKnownIdentityProviderType, openConfiguration, withoutSecrets } from './configuration.js'
 import {
   IdpResponseError,
   IdpUnavailableError,
@@ -15,23 +16,21 @@ import {
   completeOidcSignIn,
   initOidcSignIn,
   parseOidcConfiguration,
-  publicOidcConfiguration,
 } from './oidc.js'
-
-/** Provider types this server can sign in with. */
-const OIDC_TYPE = 'oidc'
 
 type ProviderLookup = { ok: true; provider: IdentityProvider; configuration: OidcConfiguration } | Failure<'PROVIDER_NOT_FOUND' | 'IDP_VALIDATION_FAILED'>
 
-/** An enabled provider of a supported type with a valid configuration. */
-async function findProvider(prisma: PrismaClient, slug: string): Promise<ProviderLookup> {
-  const provider = await prisma.identityProvider.findUnique({ where: { slug } })
+/** An enabled provider of a supported type with a valid configuration, its secrets opened. */
+async function findProvider(context: TenantContext, slug: string): Promise<ProviderLookup> {
+  const provider = await context.prisma.identityProvider.findUnique({ where: { slug } })
   if (!provider || provider.disabledAt) return fail('PROVIDER_NOT_FOUND', `Identity provider ${slug} not found or disabled.`)
-  if (provider.type !== OIDC_TYPE) return fail('PROVIDER_NOT_FOUND', `Identity provider type ${provider.type} is not supported.`)
+  if (!isKnownIdentityProviderType(provider.type)) return fail('PROVIDER_NOT_FOUND', `Identity provider type ${provider.type} is not supported.`)
   try {
-    return { ok: true, provider, configuration: parseOidcConfiguration(provider.configuration) }
+    const configuration = openConfiguration(context.encryptionKey, provider.slug, provider.type, provider.configuration)
+    return { ok: true, provider, configuration: parseOidcConfiguration(configuration) }
   } catch (error) {
-    return fail('IDP_VALIDATION_FAILED', `Identity provider ${slug} is misconfigured: ${(error as Error).message}`)
+    if (!(error instanceof IdpValidationError || error instanceof UnreadableSecretError)) throw error
+    return fail('IDP_VALIDATION_FAILED', `Identity provider ${slug} is misconfigured: ${error.message}`)
   }
 }
 
@@ -50,11 +49,11 @@ function idpFailure(error: unknown) {
 
 /** Starts a sign-in: the authorization URL to send the browser to, and the session data to keep. */
 export async function initSignInIDP(context: TenantContext, slug: string, data: unknown) {
-  const lookup = await findProvider(context.prisma, slug)
+  const lookup = await findProvider(context, slug)
   if (!lookup.ok) return lookup
   try {
     const { authUrl, sessionData } = await initOidcSignIn(lookup.configuration, data)
-    const idpConfiguration = lookup.provider.initReturnsConfig ? publicOidcConfiguration(lookup.configuration) : null
+    const idpConfiguration = lookup.provider.initReturnsConfig ? withoutSecrets(lookup.provider.type, lookup.configuration) : null
     return succeed({ authUrl, sessionData, idpConfiguration })
   } catch (error) {
     return validationFailure(error)
@@ -77,7 +76,7 @@ type Exchange =
  * transaction starts, so no database transaction waits on the network.
  */
 export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
-  const lookup = await findProvider(context.prisma, input.identityProvider)
+  const lookup = await findProvider(context, input.identityProvider)
   let exchange: Exchange
   if (!lookup.ok) exchange = lookup
   else {

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client'
 import { z } from 'zod'
+import { describeIssues } from '../invalidInput.js'
 
 /**
  * OpenID Connect sign-in (authorization code flow with PKCE) through
@@ -7,7 +8,7 @@ import { z } from 'zod'
  * `sessionData`, which the client keeps between initSignInIDP and signInIDP.
  */
 
-/** An identity_provider row's configuration for type `oidc`. */
+/** An identity_provider row's configuration for type `oidc` (addIDP/updateIDP check it too; its clientSecret is sealed at rest). */
 export const oidcConfigurationSchema = z.object({
   /** The issuer; its /.well-known/openid-configuration is read. */
   url: z.url(),
@@ -21,9 +22,6 @@ export const oidcConfigurationSchema = z.object({
   timeout: z.number().positive().max(60).default(5),
 })
 export type OidcConfiguration = z.infer<typeof oidcConfigurationSchema>
-
-/** What a client may learn of a provider's configuration: all but the secret. */
-export const publicOidcConfiguration = ({ clientSecret: _secret, ...rest }: OidcConfiguration) => rest
 
 const initDataSchema = z.strictObject({ redirectUrl: z.url() })
 
@@ -44,11 +42,9 @@ export class IdpResponseError extends Error {}
 /** The provider's metadata could not be read. */
 export class IdpUnavailableError extends Error {}
 
-const describeIssues = (error: z.ZodError) => error.issues.map((issue) => `${issue.path.join('.') || 'data'}: ${issue.message}`).join('; ')
-
 function parseOrThrow<T>(schema: z.ZodType<T>, data: unknown): T {
   const parsed = schema.safeParse(data ?? {})
-  if (!parsed.success) throw new IdpValidationError(describeIssues(parsed.error))
+  if (!parsed.success) throw new IdpValidationError(describeIssues(parsed.error, 'data'))
   return parsed.data
 }
 
@@ -82,7 +78,7 @@ function clientConfiguration(configuration: OidcConfiguration): Promise<oidc.Con
   return pending
 }
 
-/** Validates a stored configuration (for addIDP/updateIDP too). */
+/** Reads a stored configuration whose secrets are opened, with the defaults filled in. */
 export const parseOidcConfiguration = (configuration: unknown) => parseOrThrow(oidcConfigurationSchema, configuration)
 
 /** The URL to send the browser to, and the session data to keep until signInIDP. */
