@@ -105,6 +105,8 @@ const rows: Record<string, Row> = {
   // Queries
   me: { document: '{ me { id } }', allowed: everyone },
   authLog: { document: '{ authLog(limit: 1) { hasMore } }', allowed: superAdmin },
+  authLogTypes: { document: '{ authLogTypes { type count } }', allowed: superAdmin },
+  authLogStats: { document: '{ authLogStats(bucket: DAY) { total buckets { start count } } }', allowed: superAdmin },
   projects: { document: '{ projects { slug } }', allowed: everyone },
   projectBySlug: { document: `{ projectBySlug(slug: "${PROJECT}") { slug } }`, allowed: projectAdmins },
   projectMemberships: {
