@@ -1,5 +1,8 @@
+import type { KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { AppConfig } from './config.js'
+import { type AuditMaintenance, startAuditMaintenance } from './audit/maintenance.js'
+import { type AppConfig, ConfigError } from './config.js'
+import { auditSigner, loadOrCreateSigningKey } from './crypto/signingKey.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -9,6 +12,7 @@ import { ensureBootstrapKeys } from './tenant/apiKeys/bootstrap.js'
 
 export interface RunningApp {
   readonly services: AppServices
+  readonly auditMaintenance: AuditMaintenance
   readonly url: string
   /** Stops taking requests, lets in-flight ones finish, then closes the database. */
   stop(): Promise<void>
@@ -18,11 +22,29 @@ export const databaseTarget = (config: AppConfig): DatabaseTarget =>
   config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }
 
 /**
+ * The key signing audit checkpoints: CUSTOS_SIGNING_KEY, or for the embedded
+ * default one generated into the data dir. A PostgreSQL deployment must bring
+ * its own, so replicas and restarts sign with the same key.
+ */
+export async function auditSigningKey(config: AppConfig): Promise<KeyObject> {
+  if (config.signingKey) return config.signingKey
+  if (config.databaseUrl) {
+    throw new ConfigError(
+      'Invalid configuration:\n  CUSTOS_SIGNING_KEY: required with DATABASE_URL (an Ed25519 private key, PEM or base64 PKCS#8; ' +
+        'create one with `openssl genpkey -algorithm ed25519`)',
+    )
+  }
+  return loadOrCreateSigningKey(config.dataDir)
+}
+
+/**
  * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
  * `target` overrides the configured database (tests use an in-memory one).
  */
 export async function startApp(config: AppConfig, logger: Logger, target = databaseTarget(config)): Promise<RunningApp> {
+  const signer = auditSigner(await auditSigningKey(config))
   const db = await openDatabase(target)
+  let auditMaintenance: AuditMaintenance
   try {
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied: applied.length, database: db.kind }, 'database ready')
@@ -31,11 +53,12 @@ export async function startApp(config: AppConfig, logger: Logger, target = datab
       // Printed once, on purpose, to the terminal rather than the structured log.
       process.stderr.write(`\nGenerated ${name} token (shown only now; only its hash is stored): ${token}\n`)
     }
+    auditMaintenance = await startAuditMaintenance(db, signer, config.auditLog, logger)
   } catch (error) {
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl) }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), auditSigner: signer }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -46,12 +69,14 @@ export async function startApp(config: AppConfig, logger: Logger, target = datab
   logger.info({ port }, 'listening')
   return {
     services,
+    auditMaintenance,
     url: `http://127.0.0.1:${port}`,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
       })
+      await auditMaintenance.stop()
       await db.close()
     },
   }

@@ -1,5 +1,7 @@
+import type { KeyObject } from 'node:crypto'
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { parseSigningKey } from './crypto/signingKey.js'
 import { normalizeIp } from './http/clientInfo.js'
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -30,6 +32,26 @@ const environmentSchema = z.object({
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
     .optional()
     .or(z.literal('').transform(() => undefined)),
+  CUSTOS_SIGNING_KEY: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return undefined
+      try {
+        return parseSigningKey(value)
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message })
+        return z.NEVER
+      }
+    }),
+  CUSTOS_AUDIT_FORWARD_MONTHS: z.coerce.number().int().min(1).max(120).default(3),
+  CUSTOS_AUDIT_RETENTION_MONTHS: z
+    .literal('')
+    .transform(() => undefined)
+    .or(z.coerce.number().int().min(1, 'must be a whole number of months, at least 1'))
+    .optional(),
+  CUSTOS_AUDIT_CHECKPOINT_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+  CUSTOS_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).default(3600),
 })
 
 export interface AppConfig {
@@ -43,6 +65,20 @@ export interface AppConfig {
   readonly logLevel: (typeof logLevels)[number]
   /** Without it, mail goes to the mail_outbox table. */
   readonly smtpUrl: string | undefined
+  /** Ed25519 key signing audit checkpoints; required with databaseUrl, else generated into dataDir. */
+  readonly signingKey: KeyObject | undefined
+  readonly auditLog: AuditLogConfig
+}
+
+export interface AuditLogConfig {
+  /** Month partitions kept ready ahead of the current month. */
+  readonly forwardMonths: number
+  /** Partitions wholly older than this many months are dropped; undefined keeps everything. */
+  readonly retentionMonths: number | undefined
+  /** A checkpoint is signed once this many entries were added since the last (0: never by count). */
+  readonly checkpointEntries: number
+  /** … or once this many seconds passed with new entries (0: never by time). */
+  readonly checkpointSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -66,5 +102,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     trustedProxies: env.CUSTOS_TRUSTED_PROXIES,
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
+    signingKey: env.CUSTOS_SIGNING_KEY,
+    auditLog: {
+      forwardMonths: env.CUSTOS_AUDIT_FORWARD_MONTHS,
+      retentionMonths: env.CUSTOS_AUDIT_RETENTION_MONTHS,
+      checkpointEntries: env.CUSTOS_AUDIT_CHECKPOINT_ENTRIES,
+      checkpointSeconds: env.CUSTOS_AUDIT_CHECKPOINT_SECONDS,
+    },
   }
 }

@@ -15,6 +15,10 @@ async function main() {
   }
   const logger = createLogger(config.logLevel)
   const app = await startApp(config, logger).catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(2)
+    }
     logger.fatal({ err: error }, 'could not start')
     process.exit(1)
   })

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { YogaInitialContext } from 'graphql-yoga'
 import type { Logger } from 'pino'
 import type { AppConfig } from '../config.js'
+import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database } from '../db/database.js'
 import type { Mailer } from '../mail/mailer.js'
 import { unauthenticatedError } from '../schema/errors.js'
@@ -16,6 +17,8 @@ export interface AppServices {
   readonly db: Database
   readonly logger: Logger
   readonly mailer: Mailer
+  /** Signs audit log checkpoints; its public key is published. */
+  readonly auditSigner: AuditSigner
 }
 
 export interface RequestContext extends TenantContext {

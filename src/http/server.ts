@@ -6,6 +6,8 @@ import { schema } from '../schema/index.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
 
 export const GRAPHQL_PATH = '/tenant'
+/** The Ed25519 public key (PEM, SPKI) that audit log checkpoints verify with. */
+export const AUDIT_KEY_PATH = '/.well-known/custos-audit-key'
 
 /**
  * Gives every error a machine-readable code: GraphQL validation failures
@@ -85,6 +87,11 @@ export function createHttpServer(services: AppServices) {
       if (path === '/ready') {
         const ready = await services.db.ping()
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'database unreachable' })
+      }
+      if (path === AUDIT_KEY_PATH) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' })
+        res.writeHead(200, { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300' })
+        return res.end(req.method === 'HEAD' ? undefined : services.auditSigner.publicKeyPem)
       }
       if (path === GRAPHQL_PATH || path.startsWith(`${GRAPHQL_PATH}/`)) return await yoga.handle(req, res)
       return sendJson(res, 404, { error: 'Not found' })

@@ -2,6 +2,7 @@ import { lexicographicSortSchema } from 'graphql'
 import { builder } from './builder.js'
 import './apiKeys/apiKeys.js'
 import './audit/authLog.js'
+import './audit/integrity.js'
 import './auth/signIn.js'
 import './identity/identity.js'
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,7 +45,8 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     CUSTOS_ROOT_TOKEN: rootToken,
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    // PostgreSQL needs a signing key from the environment; the embedded default generates one into dataDir.
+    ...(database.url ? { DATABASE_URL: database.url, CUSTOS_SIGNING_KEY: testSigningKey() } : {}),
     ...environment,
   })
   const chunks: string[] = []
@@ -82,3 +83,6 @@ export async function startTestApp(environment: Record<string, string> = {}): Pr
     },
   }
 }
+
+/** A fresh Ed25519 private key, PEM. */
+export const testSigningKey = () => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
