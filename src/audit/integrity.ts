@@ -266,9 +266,9 @@ function databaseSource(session: SqlSession, after: bigint, last: bigint): Entry
   let key: [string, string] = [after.toString(), 'ffffffff-ffff-ffff-ffff-ffffffffffff']
   const fetchBatch = async () => {
     const rows = await session.query<EntryRow>(
-      `SELECT ${ENTRY_COLUMNS} FROM person_auth_log
-        WHERE (sequence, id) > ($1::bigint, $2::uuid) AND sequence <= $3::bigint
-        ORDER BY sequence, id LIMIT ${BATCH_SIZE}`,
+      `SELECT ${ENTRY_COLUMNS} FROM person_auth_log log
+        WHERE (log.sequence, log.id) > ($1::bigint, $2::uuid) AND log.sequence <= $3::bigint
+        ORDER BY log.sequence, log.id LIMIT ${BATCH_SIZE}`,
       [key[0], key[1], last.toString()],
     )
     exhausted = rows.length < BATCH_SIZE
@@ -291,7 +291,8 @@ type CheckpointRow = { id: string; sequence: string; hash: Uint8Array; created_a
 
 async function loadCheckpoints(session: SqlSession, publicKey: string | KeyObject): Promise<CheckedCheckpoint[]> {
   const rows = await session.query<CheckpointRow>(
-    'SELECT id, sequence::text AS sequence, hash, created_at, signature FROM person_auth_log_checkpoint ORDER BY sequence, created_at, id',
+    `SELECT c.id, c.sequence::text AS sequence, c.hash, c.created_at, c.signature FROM person_auth_log_checkpoint c
+      ORDER BY c.sequence, c.created_at, c.id`,
   )
   return rows.map((row) => {
     const checkpoint = { id: row.id, sequence: BigInt(row.sequence), hash: toBuffer(row.hash), createdAt: new Date(row.created_at), signature: toBuffer(row.signature) }
@@ -404,8 +405,8 @@ async function tailBreak(
     return broken('ENTRY_MISSING', headSequence + 1n, null, `A signed checkpoint names entry ${beyondCheckpoint.sequence}, past the chain head ${headSequence}: entries were removed from the end.`)
   }
   const [beyond] = await session.query<{ sequence: string; id: string }>(
-    `SELECT sequence::text AS sequence, id FROM person_auth_log
-      WHERE sequence > (SELECT sequence FROM person_auth_log_head) ORDER BY sequence, id LIMIT 1`,
+    `SELECT log.sequence::text AS sequence, log.id FROM person_auth_log log
+      WHERE log.sequence > (SELECT sequence FROM person_auth_log_head) ORDER BY log.sequence, log.id LIMIT 1`,
   )
   if (beyond) {
     return broken('ENTRY_INSERTED', BigInt(beyond.sequence), beyond.id, `Entry ${beyond.id} claims sequence ${beyond.sequence}, past the chain head.`)

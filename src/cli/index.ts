@@ -2,12 +2,13 @@ import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
+import { auditCommandsUsage, runPartitions, runVerify } from './audit.js'
 
-const usage = `Usage: custos <command>
+const usage = `Usage: custos <command> [options]
 
 Commands:
   migrate    apply pending database migrations (DATABASE_URL, or the embedded database in CUSTOS_DATA_DIR)
-`
+${auditCommandsUsage}`
 
 async function runMigrate() {
   const config = loadConfig()
@@ -20,19 +21,22 @@ async function runMigrate() {
   }
 }
 
-const commands: Record<string, () => Promise<void>> = { migrate: runMigrate }
+const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, verify: runVerify, partitions: runPartitions }
 
-const [name] = process.argv.slice(2)
+const [name, ...args] = process.argv.slice(2)
 const command = name ? commands[name] : undefined
 if (!command) {
   process.stderr.write(usage)
   process.exit(name === undefined || name === '--help' ? 0 : 2)
 }
+// Unknown or malformed options (node:util parseArgs) are usage errors too.
+const isUsageError = (error: unknown) => String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')
+
 try {
-  await command()
+  await command(args)
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError) {
-    process.stderr.write(`${error.message}\n`)
+  if (error instanceof ConfigError || error instanceof MigrationError || isUsageError(error)) {
+    process.stderr.write(`${(error as Error).message}\n`)
     process.exit(2)
   }
   throw error
