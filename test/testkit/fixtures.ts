@@ -201,3 +201,50 @@ export async function restoreLogRows(db: Database, rows: Record<string, unknown>
     await tamper(db, 'INSERT INTO person_auth_log SELECT * FROM jsonb_populate_record(NULL::person_auth_log, $1::jsonb)', [JSON.stringify(row)])
   }
 }
+
+export interface ExportedEntry {
+  sequence: number
+  hash: string
+  id: string
+  createdAt: string
+  type: string
+  success: boolean
+  personId: string | null
+  identityId: string | null
+  targetPersonId: string | null
+  clientIp: string | null
+  userAgent: string | null
+  personInputIdentifier: string | null
+  errorCode: string | null
+  metadata: Record<string, never>
+  eventData: Record<string, never>
+}
+
+/** The whole log through authLog, oldest first, in the shape verifyRange takes. */
+export async function exportLog(app: TestApp): Promise<ExportedEntry[]> {
+  const entries: (LogEntry & { sequence: number; hash: string })[] = []
+  for (let offset = 0; ; offset += 500) {
+    const response = await app.gql(
+      `query ($offset: Int) { authLog(limit: 500, offset: $offset) { hasMore entries { ${entryFields} sequence hash } } }`,
+      { variables: { offset }, token: app.rootToken },
+    )
+    if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
+    entries.push(...response.data.authLog.entries)
+    if (!response.data.authLog.hasMore) break
+  }
+  return entries
+    .map(({ invokedByIdentityId, metadata, eventData, ...entry }) => ({
+      ...entry,
+      identityId: invokedByIdentityId,
+      metadata: (metadata ?? {}) as Record<string, never>,
+      eventData: (eventData ?? {}) as Record<string, never>,
+    }))
+    .sort((a, b) => a.sequence - b.sequence)
+}
+
+/** authLogCheckpoints with the root token, newest first. */
+export async function listLogCheckpoints(app: TestApp): Promise<LogCheckpoint[]> {
+  const response = await app.gql(`{ authLogCheckpoints { ${checkpointFields} } }`, { token: app.rootToken })
+  if (!response.data?.authLogCheckpoints) throw new Error(`authLogCheckpoints failed: ${JSON.stringify(response)}`)
+  return response.data.authLogCheckpoints
+}

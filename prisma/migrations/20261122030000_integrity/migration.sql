@@ -122,11 +122,12 @@ BEGIN
 END
 $migration$;
 
--- Append-only, for every role including the owner and superusers.
+-- Append-only, for every role including the owner and superusers. The
+-- argument names the table (partitions report their parent).
 CREATE FUNCTION "custos_reject_change"() RETURNS TRIGGER
 LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+  RAISE EXCEPTION '% is append-only: % is not allowed', coalesce(TG_ARGV[0], TG_TABLE_NAME), TG_OP
     USING ERRCODE = 'insufficient_privilege', HINT = 'Retention drops whole partitions; nothing else removes entries.';
 END
 $$;
@@ -192,10 +193,10 @@ CREATE INDEX "person_auth_log_sequence_id_idx" ON "person_auth_log"("sequence", 
 CREATE TRIGGER "zz_person_auth_log_chain" BEFORE INSERT ON "person_auth_log"
     FOR EACH ROW EXECUTE FUNCTION person_auth_log_chain();
 CREATE TRIGGER "person_auth_log_append_only" BEFORE UPDATE OR DELETE ON "person_auth_log"
-    FOR EACH ROW EXECUTE FUNCTION custos_reject_change();
+    FOR EACH ROW EXECUTE FUNCTION custos_reject_change('person_auth_log');
 -- Statement triggers are not inherited: each partition gets its own (below).
 CREATE TRIGGER "person_auth_log_no_truncate" BEFORE TRUNCATE ON "person_auth_log"
-    FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change('person_auth_log');
 
 -- Creates the partition for the month starting at month_start (UTC), unless it
 -- exists or the default partition already holds rows of that month (they stay
@@ -225,7 +226,7 @@ $$;
 CREATE FUNCTION "person_auth_log_protect_partition"(partition_name TEXT) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('CREATE OR REPLACE TRIGGER "person_auth_log_no_truncate" BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change()', partition_name);
+  EXECUTE format('CREATE OR REPLACE TRIGGER "person_auth_log_no_truncate" BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change(''person_auth_log'')', partition_name);
   -- Default privileges may have granted the application role more; it reaches rows through the parent only.
   EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', partition_name);
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'custos_app') THEN
