@@ -172,7 +172,7 @@ describe('verifyRange: an exported range, its checkpoints and the public key', (
 
   it('finds an export changed and re-hashed by the signed checkpoint at its end', async () => {
     const { start, end, range, checkpoints } = await exportedRange()
-    let previous = Buffer.from(start.hash, 'hex')
+    let previous: Buffer = Buffer.from(start.hash, 'hex')
     const rehashed = range.map((entry) => {
       const forged = { ...entry, sequence: BigInt(entry.sequence), eventData: { ...entry.eventData, description: 'forged' } }
       previous = chainHash(previous, forged)
