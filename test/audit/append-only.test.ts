@@ -6,11 +6,10 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { type Database, openDatabase } from '../../src/db/database.js'
-import { migrate } from '../../src/db/migrator.js'
+import type { Database } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
 import { testSigningKey } from '../testkit/app.js'
-import { type TestDatabase, createTestDatabase, onPostgres, serverUrl } from '../testkit/database.js'
+import { type MigratedTestDatabase, migratedTestDatabase, onPostgres, serverUrl } from '../testkit/database.js'
 
 /**
  * person_auth_log is append-only in the database itself: triggers refuse
@@ -18,13 +17,12 @@ import { type TestDatabase, createTestDatabase, onPostgres, serverUrl } from '..
  * and the application role custos_app may only INSERT and SELECT it.
  */
 
-let testDatabase: TestDatabase
+let testDatabase: MigratedTestDatabase
 let db: Database
 
 beforeAll(async () => {
-  testDatabase = await createTestDatabase()
-  db = await openDatabase(testDatabase.target)
-  await migrate(db)
+  testDatabase = await migratedTestDatabase()
+  db = testDatabase.db
   await db.session(async (session) => {
     await session.query("INSERT INTO person_auth_log (id, type, success) VALUES (gen_random_uuid(), 'login', true)")
     await session.query(
@@ -34,8 +32,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await db?.close()
-  await testDatabase?.drop()
+  await testDatabase?.close()
 })
 
 const asOwner = (sql: string) => db.session((session) => session.query(sql))
@@ -146,19 +143,16 @@ describe.runIf(onPostgres)('a login role in custos_app, connected as itself', ()
 
 describe.runIf(onPostgres)('the server running as a login role in custos_app', () => {
   const role = `custos_test_server_${randomBytes(5).toString('hex')}`
-  let appDatabase: TestDatabase
+  let appDatabase: MigratedTestDatabase
 
   beforeAll(async () => {
     // Migrated by the owner, as README tells production to do.
-    appDatabase = await createTestDatabase()
-    const owner = await openDatabase(appDatabase.target)
-    await migrate(owner)
-    await owner.close()
+    appDatabase = await migratedTestDatabase()
     await asOwner(`CREATE ROLE ${role} LOGIN IN ROLE custos_app`)
   })
 
   afterAll(async () => {
-    await appDatabase?.drop()
+    await appDatabase?.close()
     await asOwner(`DROP ROLE IF EXISTS ${role}`)
   })
 
@@ -227,21 +221,19 @@ describe.runIf(onPostgres)('the migration creating custos_app', () => {
   })
 
   it('runs in several databases at once', async () => {
-    const databases = await Promise.all(Array.from({ length: 4 }, () => createTestDatabase()))
+    const databases = await Promise.all(Array.from({ length: 4 }, () => migratedTestDatabase()))
     try {
-      const results = await Promise.all(
-        databases.map(async (database) => {
-          const handle = await openDatabase(database.target)
-          try {
-            return await migrate(handle)
-          } finally {
-            await handle.close()
-          }
-        }),
-      )
-      expect(results.every((result) => result.applied.includes('20261122030000_integrity'))).toBe(true)
+      for (const { db: each } of databases) {
+        const [grants] = await each.session((session) =>
+          session.query(
+            `SELECT has_column_privilege('custos_app', 'person_auth_log', 'type', 'INSERT') AS type,
+                    has_column_privilege('custos_app', 'person_auth_log', 'created_at', 'INSERT') AS created_at`,
+          ),
+        )
+        expect(grants).toEqual({ type: true, created_at: false })
+      }
     } finally {
-      await Promise.all(databases.map((database) => database.drop()))
+      await Promise.all(databases.map((database) => database.close()))
     }
   })
 })

@@ -2,28 +2,25 @@ import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ChainEntry, canonicalEntry, canonicalJson, numericText, parseJsonText } from '../../src/audit/canonical.js'
 import { verifyAuthLog } from '../../src/audit/integrity.js'
-import { type Database, openDatabase } from '../../src/db/database.js'
-import { migrate } from '../../src/db/migrator.js'
-import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
+import type { Database } from '../../src/db/database.js'
+import { type MigratedTestDatabase, migratedTestDatabase } from '../testkit/database.js'
 
 /**
  * The chain trigger (SQL) and src/audit/canonical.ts (TypeScript) must encode
  * every entry to the same bytes; README "Integrity" tells auditors the same rules.
  */
 
-let testDatabase: TestDatabase
+let database: MigratedTestDatabase
 let db: Database
 const publicKey = generateKeyPairSync('ed25519').publicKey
 
 beforeAll(async () => {
-  testDatabase = await createTestDatabase()
-  db = await openDatabase(testDatabase.target)
-  await migrate(db)
+  database = await migratedTestDatabase()
+  db = database.db
 })
 
 afterAll(async () => {
-  await db?.close()
-  await testDatabase?.drop()
+  await database?.close()
 })
 
 const sql = <Row extends Record<string, unknown>>(text: string, params?: unknown[]) => db.session((session) => session.query<Row>(text, params))

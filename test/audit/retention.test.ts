@@ -6,10 +6,9 @@ import { maintainPartitions } from '../../src/audit/partitions.js'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
 import { auditTransaction } from '../../src/audit/transaction.js'
 import { auditSigner } from '../../src/crypto/signingKey.js'
-import { type Database, openDatabase } from '../../src/db/database.js'
-import { migrate } from '../../src/db/migrator.js'
+import type { Database } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
-import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
+import { type MigratedTestDatabase, migratedTestDatabase } from '../testkit/database.js'
 import { restoreLogRows, snapshotLogRows, tamper } from '../testkit/fixtures.js'
 
 /**
@@ -24,13 +23,6 @@ const now = new Date()
 /** The first instant of the month `offset` months from now (UTC). */
 const month = (offset: number) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1))
 const partitionOf = (date: Date) => `person_auth_log_${date.toISOString().slice(0, 7).replace('-', '_')}`
-
-async function freshDatabase(): Promise<{ testDatabase: TestDatabase; db: Database }> {
-  const testDatabase = await createTestDatabase()
-  const db = await openDatabase(testDatabase.target)
-  await migrate(db)
-  return { testDatabase, db }
-}
 
 const query = <Row extends Record<string, unknown>>(db: Database, sql: string, params?: unknown[]) =>
   db.session((session) => session.query<Row>(sql, params))
@@ -51,7 +43,7 @@ const partitionNames = async (db: Database) =>
   ).map((row) => row.name)
 
 describe('partitions and retention', () => {
-  let testDatabase: TestDatabase
+  let testDatabase: MigratedTestDatabase
   let db: Database
   // Three past months: entries 1-2, 3-4 (the last at the month's final millisecond), 5-6 (the first at the next month's first).
   const pastEntries = [
@@ -64,7 +56,8 @@ describe('partitions and retention', () => {
   ]
 
   beforeAll(async () => {
-    ;({ testDatabase, db } = await freshDatabase())
+    testDatabase = await migratedTestDatabase()
+    db = testDatabase.db
     for (const offset of [-3, -2, -1]) {
       await query(db, 'SELECT person_auth_log_create_partition($1::date)', [month(offset).toISOString().slice(0, 10)])
     }
@@ -74,8 +67,7 @@ describe('partitions and retention', () => {
   })
 
   afterAll(async () => {
-    await db?.close()
-    await testDatabase?.drop()
+    await testDatabase?.close()
   })
 
   it('routes every insert to its month, across month boundaries', async () => {
@@ -153,16 +145,16 @@ describe('partitions and retention', () => {
 })
 
 describe('a month without a partition', () => {
-  let testDatabase: TestDatabase
+  let testDatabase: MigratedTestDatabase
   let db: Database
 
   beforeAll(async () => {
-    ;({ testDatabase, db } = await freshDatabase())
+    testDatabase = await migratedTestDatabase()
+    db = testDatabase.db
   })
 
   afterAll(async () => {
-    await db?.close()
-    await testDatabase?.drop()
+    await testDatabase?.close()
   })
 
   it('has nothing to checkpoint while the log is empty', async () => {
