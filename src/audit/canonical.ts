@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 
 /**
  * The canonical encoding of a person_auth_log entry and its chain hash, exactly
@@ -13,21 +13,20 @@ import { createHash } from 'node:crypto'
  * (plain decimal, no exponent, digits after the point as stored).
  */
 
-/** A JSON number kept as written, so no digit is lost to a double. */
-export class JsonNumber {
-  constructor(readonly text: string) {}
-}
-
-/** A JSON value whose numbers may be JsonNumber (from parseJsonText) or plain JS numbers. */
+/** A JSON value, as JavaScript holds it. */
 export type CanonicalJsonValue =
   | null
   | boolean
   | number
   | bigint
   | string
-  | JsonNumber
   | readonly CanonicalJsonValue[]
   | { readonly [key: string]: CanonicalJsonValue }
+
+/** JSON kept as text (a jsonb column as PostgreSQL prints it, a line of an export): no digit is lost to a double. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
 
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/
 
@@ -45,16 +44,17 @@ export function numericText(text: string): string {
   // The decimal point sits `point` digits into `digits`.
   const point = whole!.length + exponent
   const scale = Math.max(0, fraction.length - exponent)
-  const padded = point < 0 ? '0'.repeat(-point) + digits : digits.padEnd(Math.max(point, 0) + scale, '0')
+  const padded = point < 0 ? '0'.repeat(-point) + digits : digits.padEnd(point + scale, '0')
   const pointAt = Math.max(point, 0)
   const integerPart = padded.slice(0, pointAt).replace(/^0+(?=\d)/, '') || '0'
-  const fractionPart = padded.slice(pointAt, pointAt + scale)
-  const body = scale > 0 ? `${integerPart}.${fractionPart}` : integerPart
+  const body = scale > 0 ? `${integerPart}.${padded.slice(pointAt, pointAt + scale)}` : integerPart
   return sign && /[1-9]/.test(body) ? `-${body}` : body
 }
 
+// UTF-16 order differs from code point order only where surrogates meet U+E000–U+FFFF.
+const codePointRank = (unit: number) => (unit >= 0xd800 ? (unit >= 0xe000 ? unit - 0x800 : unit + 0x2000) : unit)
+
 function compareCodePoints(a: string, b: string): number {
-  // UTF-16 order differs from code point order only where surrogates meet U+E000–U+FFFF.
   const length = Math.min(a.length, b.length)
   for (let index = 0; index < length; index++) {
     const x = a.charCodeAt(index)
@@ -64,11 +64,19 @@ function compareCodePoints(a: string, b: string): number {
   return a.length - b.length
 }
 
-const codePointRank = (unit: number) => (unit >= 0xd800 ? (unit >= 0xe000 ? unit - 0x800 : unit + 0x2000) : unit)
+const HIGH_UNITS = /[\ud800-\uffff]/
+const compareUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Code point order; the built-in comparison is that already unless a key holds surrogates or U+E000 and above. */
+const keyOrder = (keys: readonly string[]) => (keys.some((key) => HIGH_UNITS.test(key)) ? compareCodePoints : compareUnits)
+
+function sortedKeys(object: object): string[] {
+  const keys = Object.keys(object)
+  return keys.length < 2 ? keys : keys.sort(keyOrder(keys))
+}
 
 /** The canonical JSON text of a value. */
 export function canonicalJson(value: CanonicalJsonValue): string {
-  if (value === null) return 'null'
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value)
@@ -80,105 +88,138 @@ export function canonicalJson(value: CanonicalJsonValue): string {
     case 'bigint':
       return value.toString()
   }
-  if (value instanceof JsonNumber) return numericText(value.text)
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`
+  if (value === null) return 'null'
+  if (Array.isArray(value)) {
+    let text = '['
+    for (let index = 0; index < value.length; index++) text += (index ? ',' : '') + canonicalJson(value[index])
+    return `${text}]`
+  }
   const object = value as { readonly [key: string]: CanonicalJsonValue }
-  const members = Object.keys(object)
-    .sort(compareCodePoints)
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key]!)}`)
-  return `{${members.join(',')}}`
+  let text = '{'
+  for (const key of sortedKeys(object)) text += (text.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + canonicalJson(object[key]!)
+  return `${text}}`
+}
+
+const isSpace = (code: number) => code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09
+const LITERALS = ['true', 'false', 'null'] as const
+const NUMBER_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+
+/** One pass over JSON text, writing canonical JSON (a class: no closures made per call on the verifier's hot path). */
+class CanonicalJsonReader {
+  private position = 0
+
+  constructor(private readonly json: string) {}
+
+  read(): string {
+    const result = this.value()
+    this.skipSpace()
+    if (this.position !== this.json.length) this.fail()
+    return result
+  }
+
+  private fail(): never {
+    throw new SyntaxError(`invalid JSON at position ${this.position}`)
+  }
+
+  private skipSpace() {
+    while (this.position < this.json.length && isSpace(this.json.charCodeAt(this.position))) this.position++
+  }
+
+  private expect(code: number) {
+    this.skipSpace()
+    if (this.json.charCodeAt(this.position++) !== code) this.fail()
+  }
+
+  /** A string token as JSON.stringify writes it; `value` receives its value. */
+  private string(): { token: string; value: string } {
+    const start = this.position++
+    let escaped = false
+    for (;;) {
+      const code = this.json.charCodeAt(this.position)
+      if (Number.isNaN(code)) this.fail()
+      if (code === 0x5c) {
+        escaped = true
+        this.position += 2
+      } else {
+        this.position++
+        if (code === 0x22) break
+      }
+    }
+    const token = this.json.slice(start, this.position)
+    if (!escaped) return { token, value: token.slice(1, -1) }
+    const value = JSON.parse(token) as string
+    return { token: JSON.stringify(value), value }
+  }
+
+  private value(): string {
+    this.skipSpace()
+    const code = this.json.charCodeAt(this.position)
+    if (code === 0x22) return this.string().token
+    if (code === 0x7b) return this.object()
+    if (code === 0x5b) return this.array()
+    for (const literal of LITERALS) {
+      if (this.json.startsWith(literal, this.position)) {
+        this.position += literal.length
+        return literal
+      }
+    }
+    NUMBER_TOKEN.lastIndex = this.position
+    const match = NUMBER_TOKEN.exec(this.json) ?? this.fail()
+    this.position = NUMBER_TOKEN.lastIndex
+    return numericText(match[0])
+  }
+
+  private object(): string {
+    this.position++
+    this.skipSpace()
+    if (this.json.charCodeAt(this.position) === 0x7d) {
+      this.position++
+      return '{}'
+    }
+    // By key: a later duplicate wins, as in jsonb and JSON.parse.
+    const members = new Map<string, string>()
+    for (;;) {
+      this.skipSpace()
+      if (this.json.charCodeAt(this.position) !== 0x22) this.fail()
+      const key = this.string()
+      this.expect(0x3a)
+      members.set(key.value, `${key.token}:${this.value()}`)
+      this.skipSpace()
+      const separator = this.json.charCodeAt(this.position++)
+      if (separator === 0x7d) break
+      if (separator !== 0x2c) this.fail()
+    }
+    const keys = [...members.keys()]
+    if (keys.length > 1) keys.sort(keyOrder(keys))
+    let text = '{'
+    for (const key of keys) text += (text.length > 1 ? ',' : '') + members.get(key)
+    return `${text}}`
+  }
+
+  private array(): string {
+    this.position++
+    this.skipSpace()
+    if (this.json.charCodeAt(this.position) === 0x5d) {
+      this.position++
+      return '[]'
+    }
+    let text = '['
+    for (;;) {
+      text += (text.length > 1 ? ',' : '') + this.value()
+      this.skipSpace()
+      const separator = this.json.charCodeAt(this.position++)
+      if (separator === 0x5d) return `${text}]`
+      if (separator !== 0x2c) this.fail()
+    }
+  }
 }
 
 /**
- * Parses JSON text keeping every number as a JsonNumber. A later duplicate key
- * wins, as in jsonb and JSON.parse.
+ * The canonical JSON of JSON text, in one pass over it: values are copied or
+ * re-escaped as text, numbers normalized from their digits, never read into doubles.
  */
-export function parseJsonText(text: string): CanonicalJsonValue {
-  // Fast path: without digits there are no numbers, and JSON.parse loses nothing.
-  if (!/\d/.test(text)) return JSON.parse(text) as CanonicalJsonValue
-  let position = 0
-  const fail = (): never => {
-    throw new SyntaxError(`invalid JSON at position ${position}`)
-  }
-  const skipSpace = () => {
-    while (position < text.length && ' \t\n\r'.includes(text[position]!)) position++
-  }
-  const readString = (): string => {
-    const start = position
-    position++
-    let escaped = false
-    while (position < text.length) {
-      const char = text[position]!
-      if (char === '\\') {
-        escaped = true
-        position += 2
-        continue
-      }
-      position++
-      if (char === '"') {
-        const literal = text.slice(start, position)
-        return escaped ? (JSON.parse(literal) as string) : literal.slice(1, -1)
-      }
-    }
-    return fail()
-  }
-  const readValue = (): CanonicalJsonValue => {
-    skipSpace()
-    const char = text[position]
-    if (char === '"') return readString()
-    if (char === '{') {
-      position++
-      const object: Record<string, CanonicalJsonValue> = {}
-      skipSpace()
-      if (text[position] === '}') {
-        position++
-        return object
-      }
-      for (;;) {
-        skipSpace()
-        if (text[position] !== '"') fail()
-        const key = readString()
-        skipSpace()
-        if (text[position++] !== ':') fail()
-        object[key] = readValue()
-        skipSpace()
-        const separator = text[position++]
-        if (separator === '}') return object
-        if (separator !== ',') fail()
-      }
-    }
-    if (char === '[') {
-      position++
-      const array: CanonicalJsonValue[] = []
-      skipSpace()
-      if (text[position] === ']') {
-        position++
-        return array
-      }
-      for (;;) {
-        array.push(readValue())
-        skipSpace()
-        const separator = text[position++]
-        if (separator === ']') return array
-        if (separator !== ',') fail()
-      }
-    }
-    for (const [literal, value] of [['true', true], ['false', false], ['null', null]] as const) {
-      if (text.startsWith(literal, position)) {
-        position += literal.length
-        return value
-      }
-    }
-    const number = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-    number.lastIndex = position
-    const match = number.exec(text) ?? fail()
-    position = number.lastIndex
-    return new JsonNumber(match[0])
-  }
-  const value = readValue()
-  skipSpace()
-  if (position !== text.length) fail()
-  return value
+export function canonicalJsonText(json: string): string {
+  return json === '{}' ? json : new CanonicalJsonReader(json).read()
 }
 
 /** One entry's columns as the chain sees them. */
@@ -197,11 +238,12 @@ export interface ChainEntry {
   readonly userAgent: string | null
   readonly personInputIdentifier: string | null
   readonly errorCode: string | null
-  readonly metadata: CanonicalJsonValue
-  readonly eventData: CanonicalJsonValue
+  readonly metadata: CanonicalJsonValue | JsonText
+  readonly eventData: CanonicalJsonValue | JsonText
 }
 
 const text = (value: string | null) => (value === null ? 'null' : JSON.stringify(value))
+const json = (value: CanonicalJsonValue | JsonText) => (value instanceof JsonText ? canonicalJsonText(value.text) : canonicalJson(value))
 const uuid = (value: string | null) => (value === null ? 'null' : `"${value.toLowerCase()}"`)
 
 /** The canonical encoding of an entry: the canonical JSON of its columns (snake_case names) without "hash". */
@@ -210,8 +252,8 @@ export function canonicalEntry(entry: ChainEntry): string {
   // Keys already in code point order.
   return (
     `{"client_ip":${text(entry.clientIp)},"created_at":"${createdAt}","error_code":${text(entry.errorCode)}` +
-    `,"event_data":${canonicalJson(entry.eventData)},"id":${uuid(entry.id)},"identity_id":${uuid(entry.identityId)}` +
-    `,"metadata":${canonicalJson(entry.metadata)},"person_id":${uuid(entry.personId)}` +
+    `,"event_data":${json(entry.eventData)},"id":${uuid(entry.id)},"identity_id":${uuid(entry.identityId)}` +
+    `,"metadata":${json(entry.metadata)},"person_id":${uuid(entry.personId)}` +
     `,"person_input_identifier":${text(entry.personInputIdentifier)},"sequence":${entry.sequence}` +
     `,"success":${entry.success},"target_person_id":${uuid(entry.targetPersonId)},"type":${text(entry.type)}` +
     `,"user_agent":${text(entry.userAgent)}}`
@@ -220,7 +262,14 @@ export function canonicalEntry(entry: ChainEntry): string {
 
 export const GENESIS_HASH: Buffer = Buffer.alloc(32)
 
+// Room for the previous hash and an entry's encoding: one-shot hashing of it spares a Hash object per entry.
+const scratch = Buffer.allocUnsafe(64 * 1024)
+
 /** sha256(previous hash || UTF-8 canonical encoding). */
 export function chainHash(previousHash: Uint8Array, entry: ChainEntry): Buffer {
-  return createHash('sha256').update(previousHash).update(canonicalEntry(entry), 'utf8').digest()
+  const encoding = canonicalEntry(entry)
+  if (32 + encoding.length * 3 > scratch.length) return createHash('sha256').update(previousHash).update(encoding, 'utf8').digest()
+  scratch.set(previousHash, 0)
+  const length = 32 + scratch.write(encoding, 32, 'utf8')
+  return hash('sha256', scratch.subarray(0, length), 'buffer')
 }

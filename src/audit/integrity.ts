@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto'
 import type { Database, SqlSession } from '../db/database.js'
-import { type CanonicalJsonValue, type ChainEntry, GENESIS_HASH, chainHash, parseJsonText } from './canonical.js'
+import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
 
 /**
@@ -66,8 +66,10 @@ const GENESIS: ChainAnchor = { sequence: 0n, hash: GENESIS_HASH, checkpointId: n
 
 /** Entries in (sequence, id) order with a look-ahead window. */
 interface EntrySource {
-  /** The entry `offset` places past the next unconsumed one. */
+  /** The entry `offset` places past the next unconsumed one, reading on if needed; undefined past the end. */
   at(offset: number): Promise<StoredEntry | undefined>
+  /** The same when it is read already, else undefined: the walk awaits only at batch boundaries. */
+  peek(offset: number): StoredEntry | undefined
   advance(count: number): void
 }
 
@@ -108,7 +110,7 @@ async function walkChain(
   const pending = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence)
   let checkpointIndex = 0
   for (;;) {
-    const entry = await source.at(0)
+    const entry = source.peek(0) ?? (await source.at(0))
     if (!entry) return outcome
     const expected = outcome.lastSequence + 1n
     const previous = outcome.lastHash
@@ -120,7 +122,8 @@ async function walkChain(
       outcome.firstBroken = broken('ENTRY_MISSING', expected, null, `Entry ${expected} is missing: the next entry present is ${entry.sequence}.`)
       return outcome
     }
-    const forged = await duplicateClaim(source, previous, tailHash)
+    const following = source.peek(1) ?? (await source.at(1))
+    const forged = following?.sequence === entry.sequence ? await duplicateClaim(source, previous, tailHash) : undefined
     if (forged) {
       outcome.firstBroken = broken('ENTRY_INSERTED', forged.sequence, forged.id, `Entry ${forged.id} claims sequence ${forged.sequence}, which another entry holds.`)
       return outcome
@@ -166,7 +169,7 @@ function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): Bro
 /**
  * When several entries claim the next sequence, the genuine one links to its
  * predecessor and is the one its successor (or the chain head) links to;
- * returns the first other one. Undefined when the sequence is claimed once.
+ * returns the first other one.
  */
 async function duplicateClaim(source: EntrySource, previous: Buffer, tailHash: Buffer | undefined): Promise<StoredEntry | undefined> {
   const first = (await source.at(0))!
@@ -176,7 +179,6 @@ async function duplicateClaim(source: EntrySource, previous: Buffer, tailHash: B
     if (!entry || entry.sequence !== first.sequence) break
     claims.push(entry)
   }
-  if (claims.length === 1) return undefined
   const successor = await source.at(claims.length)
   const linking = claims.filter((claim) => chainHash(previous, claim).equals(claim.hash))
   const confirmed = linking.find((claim) =>
@@ -203,6 +205,7 @@ function arraySource(entries: readonly StoredEntry[]): EntrySource {
   let position = 0
   return {
     at: async (offset) => entries[position + offset],
+    peek: (offset) => entries[position + offset],
     advance: (count) => {
       position += count
     },
@@ -235,7 +238,6 @@ type EntryRow = {
   hash: Uint8Array
 }
 
-const jsonColumn = (text: string): CanonicalJsonValue => (text === '{}' ? {} : parseJsonText(text))
 
 function entryFromRow(row: EntryRow): StoredEntry {
   return {
@@ -251,36 +253,46 @@ function entryFromRow(row: EntryRow): StoredEntry {
     userAgent: row.user_agent,
     personInputIdentifier: row.person_input_identifier,
     errorCode: row.error_code,
-    metadata: jsonColumn(row.metadata),
-    eventData: jsonColumn(row.event_data),
+    metadata: new JsonText(row.metadata),
+    eventData: new JsonText(row.event_data),
     hash: row.hash,
   }
 }
 
-/** Entries with after < sequence <= last, read in keyset batches: memory stays flat however long the log. */
+/**
+ * Entries with after < sequence <= last, read in keyset batches: memory stays
+ * flat however long the log. The next batch is requested as soon as one
+ * arrives, so the server reads it while this process hashes.
+ */
 function databaseSource(session: SqlSession, after: bigint, last: bigint): EntrySource {
   let buffer: StoredEntry[] = []
   let position = 0
   let exhausted = false
   // (sequence, id) > (after, greatest uuid) is sequence > after.
   let key: [string, string] = [after.toString(), 'ffffffff-ffff-ffff-ffff-ffffffffffff']
-  const fetchBatch = async () => {
-    const rows = await session.query<EntryRow>(
+  let next: Promise<EntryRow[]> | undefined
+  const request = () =>
+    session.query<EntryRow>(
       `SELECT ${ENTRY_COLUMNS} FROM person_auth_log log
         WHERE (log.sequence, log.id) > ($1::bigint, $2::uuid) AND log.sequence <= $3::bigint
         ORDER BY log.sequence, log.id LIMIT ${BATCH_SIZE}`,
       [key[0], key[1], last.toString()],
     )
+  const receive = async () => {
+    const rows = await (next ?? request())
+    next = undefined
     exhausted = rows.length < BATCH_SIZE
     if (rows.length > 0) key = [rows.at(-1)!.sequence, rows.at(-1)!.id]
+    if (!exhausted) next = request()
     buffer = buffer.slice(position).concat(rows.map(entryFromRow))
     position = 0
   }
   return {
     async at(offset) {
-      while (position + offset >= buffer.length && !exhausted) await fetchBatch()
+      while (position + offset >= buffer.length && !exhausted) await receive()
       return buffer[position + offset]
     },
+    peek: (offset) => buffer[position + offset],
     advance(count) {
       position += count
     },

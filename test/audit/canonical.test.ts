@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ChainEntry, canonicalEntry, canonicalJson, numericText, parseJsonText } from '../../src/audit/canonical.js'
+import { type ChainEntry, JsonText, canonicalEntry, canonicalJson, canonicalJsonText, numericText } from '../../src/audit/canonical.js'
 import { verifyAuthLog } from '../../src/audit/integrity.js'
 import type { Database } from '../../src/db/database.js'
 import { type MigratedTestDatabase, migratedTestDatabase } from '../testkit/database.js'
@@ -56,13 +56,25 @@ describe('canonical JSON', () => {
   ]
 
   it.each(samples)('%s: TypeScript and the database agree', async (text) => {
-    const [row] = await sql<{ canonical: string }>('SELECT person_auth_log_canonical_json($1::jsonb) AS canonical', [text])
-    expect(canonicalJson(parseJsonText(text))).toBe(row!.canonical)
+    const [row] = await sql<{ canonical: string; printed: string }>(
+      'SELECT person_auth_log_canonical_json($1::jsonb) AS canonical, ($1::jsonb)::text AS printed',
+      [text],
+    )
+    expect(canonicalJsonText(text)).toBe(row!.canonical)
+    // As the verifier reads it: the column printed by PostgreSQL.
+    expect(canonicalJsonText(row!.printed)).toBe(row!.canonical)
   })
 
   it('sorts keys by code point and writes no whitespace', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, 'x'], c: null } })).toBe('{"a":{"c":null,"d":[1,"x"]},"b":1}')
     expect(canonicalJson({ '\u{1F600}': 1, '\uFF5E': 2 })).toBe('{"\uFF5E":2,"\u{1F600}":1}')
+  })
+
+  it('reads JSON text the same as parsed values, whatever its spacing and escapes', () => {
+    expect(canonicalJsonText(' { "b" : [ 1 , 2.50 ] ,\n "a" : "\\u00e9\\/" } ')).toBe('{"a":"é/","b":[1,2.50]}')
+    const value = { z: [true, null, { y: 'x\n' }], a: -3.25, m: 'é😀' }
+    expect(canonicalJsonText(JSON.stringify(value, null, 2))).toBe(canonicalJson(value))
+    expect(() => canonicalJsonText('{"a":}')).toThrow(SyntaxError)
   })
 })
 
@@ -107,8 +119,8 @@ describe('entries', () => {
         userAgent: entry.user_agent as string | null,
         personInputIdentifier: entry.person_input_identifier as string | null,
         errorCode: entry.error_code as string | null,
-        metadata: parseJsonText(metadata),
-        eventData: parseJsonText(event_data),
+        metadata: new JsonText(metadata),
+        eventData: new JsonText(event_data),
       }
       expect(canonicalEntry(exported)).toBe(canonical)
     }

@@ -188,16 +188,6 @@ CREATE INDEX "person_auth_log_person_input_identifier_created_at_idx" ON "person
 -- Verification reads the chain in sequence order, in keyset batches.
 CREATE INDEX "person_auth_log_sequence_id_idx" ON "person_auth_log"("sequence", "id");
 
--- Fires after every other BEFORE INSERT trigger (triggers fire in name order),
--- so the hash covers the row exactly as stored.
-CREATE TRIGGER "zz_person_auth_log_chain" BEFORE INSERT ON "person_auth_log"
-    FOR EACH ROW EXECUTE FUNCTION person_auth_log_chain();
-CREATE TRIGGER "person_auth_log_append_only" BEFORE UPDATE OR DELETE ON "person_auth_log"
-    FOR EACH ROW EXECUTE FUNCTION custos_reject_change('person_auth_log');
--- Statement triggers are not inherited: each partition gets its own (below).
-CREATE TRIGGER "person_auth_log_no_truncate" BEFORE TRUNCATE ON "person_auth_log"
-    FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change('person_auth_log');
-
 -- Creates the partition for the month starting at month_start (UTC), unless it
 -- exists or the default partition already holds rows of that month (they stay
 -- there). Returns the new partition's name, or NULL. Runs as the owner, so the
@@ -254,13 +244,44 @@ SELECT person_auth_log_create_partition(month::date)
         SELECT date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => ahead) FROM generate_series(0, 3) AS ahead) AS months
  ORDER BY month;
 
-INSERT INTO "person_auth_log" ("id", "type", "success", "created_at", "person_id", "identity_id", "target_person_id",
-                               "client_ip", "user_agent", "person_input_identifier", "error_code", "metadata", "event_data")
-SELECT "id", "type", "success", "created_at", "person_id", "identity_id", "target_person_id",
-       "client_ip", "user_agent", "person_input_identifier", "error_code", "metadata", "event_data"
-  FROM "person_auth_log_unchained"
- ORDER BY "created_at", "id";
+-- The existing rows, chained in time order before the chain trigger exists:
+-- one pass carrying the previous hash in a variable. (Through the trigger, one
+-- transaction would update the head row once per row, slower with every row.)
+DO $$
+DECLARE
+  entry RECORD;
+  next_sequence BIGINT := 0;
+  previous BYTEA := '\x0000000000000000000000000000000000000000000000000000000000000000';
+  last_created_at TIMESTAMPTZ := '-infinity';
+BEGIN
+  FOR entry IN SELECT * FROM "person_auth_log_unchained" ORDER BY "created_at", "id" LOOP
+    next_sequence := next_sequence + 1;
+    previous := sha256(previous || convert_to(person_auth_log_canonical(
+      next_sequence, entry.id, entry.created_at, entry.type, entry.success, entry.person_id, entry.identity_id,
+      entry.target_person_id, entry.client_ip, entry.user_agent, entry.person_input_identifier, entry.error_code,
+      entry.metadata, entry.event_data), 'UTF8'));
+    INSERT INTO "person_auth_log" ("id", "type", "success", "created_at", "person_id", "identity_id", "target_person_id",
+                                   "client_ip", "user_agent", "person_input_identifier", "error_code", "metadata",
+                                   "event_data", "sequence", "hash")
+    VALUES (entry.id, entry.type, entry.success, entry.created_at, entry.person_id, entry.identity_id, entry.target_person_id,
+            entry.client_ip, entry.user_agent, entry.person_input_identifier, entry.error_code, entry.metadata,
+            entry.event_data, next_sequence, previous);
+    last_created_at := entry.created_at;
+  END LOOP;
+  UPDATE "person_auth_log_head" SET "sequence" = next_sequence, "hash" = previous, "created_at" = last_created_at;
+END
+$$;
 DROP TABLE "person_auth_log_unchained";
+
+-- Fires after every other BEFORE INSERT trigger (triggers fire in name order),
+-- so the hash covers the row exactly as stored.
+CREATE TRIGGER "zz_person_auth_log_chain" BEFORE INSERT ON "person_auth_log"
+    FOR EACH ROW EXECUTE FUNCTION person_auth_log_chain();
+CREATE TRIGGER "person_auth_log_append_only" BEFORE UPDATE OR DELETE ON "person_auth_log"
+    FOR EACH ROW EXECUTE FUNCTION custos_reject_change('person_auth_log');
+-- Statement triggers are not inherited: each partition gets its own (below).
+CREATE TRIGGER "person_auth_log_no_truncate" BEFORE TRUNCATE ON "person_auth_log"
+    FOR EACH STATEMENT EXECUTE FUNCTION custos_reject_change('person_auth_log');
 
 -- ---------------------------------------------------------------------------
 -- Signed checkpoints: "the chain had this hash at this sequence", signed with
