@@ -29,6 +29,8 @@ export class JsonText {
 }
 
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/
+const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/
+const NEGATIVE_ZERO = /^-0(?:\.0*)?$/
 
 /**
  * A JSON number as PostgreSQL's numeric prints it after reading it: exponent
@@ -36,6 +38,8 @@ const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/
  * (1.50 stays 1.50, 1.5e-7 becomes 0.00000015, 1e21 becomes 1000…0), no minus on zero.
  */
 export function numericText(text: string): string {
+  // As PostgreSQL prints numbers already: nothing to do.
+  if (PLAIN_NUMBER.test(text) && !NEGATIVE_ZERO.test(text)) return text
   const match = NUMBER.exec(text)
   if (!match) throw new Error(`not a JSON number: ${text}`)
   const [, sign, whole, fraction = '', exponentText = '0'] = match
@@ -176,23 +180,31 @@ class CanonicalJsonReader {
       this.position++
       return '{}'
     }
-    // By key: a later duplicate wins, as in jsonb and JSON.parse.
-    const members = new Map<string, string>()
+    // Objects in the log are small: parallel arrays beat a Map. A later duplicate wins, as in jsonb and JSON.parse.
+    const keys: string[] = []
+    const members: string[] = []
     for (;;) {
       this.skipSpace()
       if (this.json.charCodeAt(this.position) !== 0x22) this.fail()
       const key = this.string()
       this.expect(0x3a)
-      members.set(key.value, `${key.token}:${this.value()}`)
+      const member = `${key.token}:${this.value()}`
+      const earlier = keys.indexOf(key.value)
+      if (earlier >= 0) members[earlier] = member
+      else {
+        keys.push(key.value)
+        members.push(member)
+      }
       this.skipSpace()
       const separator = this.json.charCodeAt(this.position++)
       if (separator === 0x7d) break
       if (separator !== 0x2c) this.fail()
     }
-    const keys = [...members.keys()]
-    if (keys.length > 1) keys.sort(keyOrder(keys))
+    if (keys.length === 1) return `{${members[0]}}`
+    const compare = keyOrder(keys)
+    const order = keys.map((_, index) => index).sort((a, b) => compare(keys[a]!, keys[b]!))
     let text = '{'
-    for (const key of keys) text += (text.length > 1 ? ',' : '') + members.get(key)
+    for (const index of order) text += (text.length > 1 ? ',' : '') + members[index]
     return `${text}}`
   }
 
@@ -244,7 +256,7 @@ export interface ChainEntry {
 
 const text = (value: string | null) => (value === null ? 'null' : JSON.stringify(value))
 const json = (value: CanonicalJsonValue | JsonText) => (value instanceof JsonText ? canonicalJsonText(value.text) : canonicalJson(value))
-const uuid = (value: string | null) => (value === null ? 'null' : `"${value.toLowerCase()}"`)
+const uuid = (value: string | null) => (value === null ? 'null' : `"${value}"`)
 
 /** The canonical encoding of an entry: the canonical JSON of its columns (snake_case names) without "hash". */
 export function canonicalEntry(entry: ChainEntry): string {

@@ -220,42 +220,42 @@ const ENTRY_COLUMNS = `
   type, success, person_id, identity_id, target_person_id, abbrev(client_ip) AS client_ip, user_agent,
   person_input_identifier, error_code, metadata::text AS metadata, event_data::text AS event_data, hash`
 
-type EntryRow = {
-  sequence: string
-  id: string
-  created_at: string
-  type: string
-  success: boolean
-  person_id: string | null
-  identity_id: string | null
-  target_person_id: string | null
-  client_ip: string | null
-  user_agent: string | null
-  person_input_identifier: string | null
-  error_code: string | null
-  metadata: string
-  event_data: string
-  hash: Uint8Array
-}
-
+/** ENTRY_COLUMNS in order, as queryArrays returns them. */
+type EntryRow = [
+  sequence: string,
+  id: string,
+  createdAt: string,
+  type: string,
+  success: boolean,
+  personId: string | null,
+  identityId: string | null,
+  targetPersonId: string | null,
+  clientIp: string | null,
+  userAgent: string | null,
+  personInputIdentifier: string | null,
+  errorCode: string | null,
+  metadata: string,
+  eventData: string,
+  hash: Uint8Array,
+]
 
 function entryFromRow(row: EntryRow): StoredEntry {
   return {
-    sequence: BigInt(row.sequence),
-    id: row.id,
-    createdAt: row.created_at,
-    type: row.type,
-    success: row.success,
-    personId: row.person_id,
-    identityId: row.identity_id,
-    targetPersonId: row.target_person_id,
-    clientIp: row.client_ip,
-    userAgent: row.user_agent,
-    personInputIdentifier: row.person_input_identifier,
-    errorCode: row.error_code,
-    metadata: new JsonText(row.metadata),
-    eventData: new JsonText(row.event_data),
-    hash: row.hash,
+    sequence: BigInt(row[0]),
+    id: row[1],
+    createdAt: row[2],
+    type: row[3],
+    success: row[4],
+    personId: row[5],
+    identityId: row[6],
+    targetPersonId: row[7],
+    clientIp: row[8],
+    userAgent: row[9],
+    personInputIdentifier: row[10],
+    errorCode: row[11],
+    metadata: new JsonText(row[12]),
+    eventData: new JsonText(row[13]),
+    hash: row[14],
   }
 }
 
@@ -270,19 +270,19 @@ function databaseSource(session: SqlSession, after: bigint, last: bigint): Entry
   let exhausted = false
   // (sequence, id) > (after, greatest uuid) is sequence > after.
   let key: [string, string] = [after.toString(), 'ffffffff-ffff-ffff-ffff-ffffffffffff']
-  let next: Promise<EntryRow[]> | undefined
+  let next: Promise<unknown[][]> | undefined
   const request = () =>
-    session.query<EntryRow>(
+    session.queryArrays(
       `SELECT ${ENTRY_COLUMNS} FROM person_auth_log log
         WHERE (log.sequence, log.id) > ($1::bigint, $2::uuid) AND log.sequence <= $3::bigint
         ORDER BY log.sequence, log.id LIMIT ${BATCH_SIZE}`,
       [key[0], key[1], last.toString()],
     )
   const receive = async () => {
-    const rows = await (next ?? request())
+    const rows = (await (next ?? request())) as EntryRow[]
     next = undefined
     exhausted = rows.length < BATCH_SIZE
-    if (rows.length > 0) key = [rows.at(-1)!.sequence, rows.at(-1)!.id]
+    if (rows.length > 0) key = [rows.at(-1)![0], rows.at(-1)![1]]
     if (!exhausted) next = request()
     buffer = buffer.slice(position).concat(rows.map(entryFromRow))
     position = 0

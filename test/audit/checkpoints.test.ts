@@ -46,6 +46,7 @@ describe('the published key', () => {
     expect(publishedKey).toMatch(/^-----BEGIN PUBLIC KEY-----\n/)
     const response = await app.gql('{ authLogPublicKey }', { token: app.rootToken })
     expect(response.data.authLogPublicKey).toBe(publishedKey)
+    expect((await fetch(`${app.url}/.well-known/custos-audit-key`, { method: 'POST' })).status).toBe(405)
   })
 })
 

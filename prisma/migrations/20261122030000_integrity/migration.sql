@@ -38,12 +38,16 @@ BEGIN
   CASE jsonb_typeof(value)
     WHEN 'object' THEN
       IF value = '{}' THEN RETURN '{}'; END IF;
-      SELECT '{' || string_agg(to_json(member.key)::text || ':' || __schema__.person_auth_log_canonical_json(member.item),
+      SELECT '{' || string_agg(to_json(member.key)::text || ':' ||
+                                 CASE WHEN jsonb_typeof(member.item) IN ('object', 'array')
+                                      THEN __schema__.person_auth_log_canonical_json(member.item) ELSE member.item::text END,
                                ',' ORDER BY member.key COLLATE "C") || '}'
         INTO result FROM jsonb_each(value) AS member(key, item);
     WHEN 'array' THEN
       IF value = '[]' THEN RETURN '[]'; END IF;
-      SELECT '[' || string_agg(__schema__.person_auth_log_canonical_json(element.item), ',' ORDER BY element.position) || ']'
+      SELECT '[' || string_agg(CASE WHEN jsonb_typeof(element.item) IN ('object', 'array')
+                                    THEN __schema__.person_auth_log_canonical_json(element.item) ELSE element.item::text END,
+                               ',' ORDER BY element.position) || ']'
         INTO result FROM jsonb_array_elements(value) WITH ORDINALITY AS element(item, position);
     ELSE
       result := value::text;
