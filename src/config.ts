@@ -73,7 +73,7 @@ export interface AppConfig {
 export interface AuditLogConfig {
   /** Month partitions kept ready ahead of the current month. */
   readonly forwardMonths: number
-  /** Partitions wholly older than this many months are dropped; undefined keeps everything. */
+  /** The current month and this many before it are kept, older months dropped; undefined keeps everything. */
   readonly retentionMonths: number | undefined
   /** A checkpoint is signed once this many entries were added since the last (0: never by count). */
   readonly checkpointEntries: number

@@ -3,14 +3,14 @@ import type { AuditLogConfig } from '../config.js'
 import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database } from '../db/database.js'
 import { createCheckpoint, intervalCheckpointDue } from './checkpoints.js'
-import { type PartitionReport, maintainPartitions } from './partitions.js'
+import { type PartitionReport, createForwardPartitions, maintainPartitions } from './partitions.js'
 
 const PARTITION_INTERVAL_MS = 24 * 60 * 60 * 1000
 const CHECKPOINT_POLL_MS = 60 * 1000
 
 /** The log's background work while the server runs: partitions and interval checkpoints. */
 export interface AuditMaintenance {
-  /** Keeps partitions ahead and applies retention; runs at start and every 24 h. */
+  /** Keeps partitions ahead and applies retention; runs at start (in the background) and every 24 h. */
   maintainPartitions(): Promise<PartitionReport>
   /** Signs an interval checkpoint if one is due; runs every minute (or every CUSTOS_AUDIT_CHECKPOINT_SECONDS if shorter). */
   checkpointIfDue(): Promise<void>
@@ -46,7 +46,9 @@ export async function startAuditMaintenance(db: Database, signer: AuditSigner, c
   })
   const logFailure = (job: string) => (error: unknown) => log.error({ err: error, job }, 'audit log maintenance failed')
 
-  await partitions().catch(logFailure('partitions'))
+  // Inserts need this month's partition now; retention, which may have a backlog to verify, need not hold up the start.
+  await createForwardPartitions(db, new Date(), config.forwardMonths).catch(logFailure('partitions'))
+  void partitions().catch(logFailure('partitions'))
   const timers = [setInterval(() => void partitions().catch(logFailure('partitions')), PARTITION_INTERVAL_MS)]
   if (config.checkpointEntries > 0 || config.checkpointSeconds > 0) {
     const poll = config.checkpointSeconds > 0 ? Math.min(CHECKPOINT_POLL_MS, config.checkpointSeconds * 1000) : CHECKPOINT_POLL_MS

@@ -16,9 +16,8 @@ import { auditTransaction } from './transaction.js'
 export interface PartitionPolicy {
   /** Months kept ready after the current one. */
   readonly forwardMonths: number
-  /** Partitions entirely older than this many months are dropped; undefined keeps everything. */
+  /** The current month and this many before it are kept, older months dropped; undefined keeps everything. */
   readonly retentionMonths: number | undefined
-  readonly now?: Date
 }
 
 export interface PartitionReport {
@@ -35,20 +34,18 @@ const monthStart = (year: number, monthIndex: number) => new Date(Date.UTC(year,
 const isoDate = (date: Date) => date.toISOString().slice(0, 10)
 
 export async function maintainPartitions(db: Database, signer: AuditSigner, logger: Logger, policy: PartitionPolicy): Promise<PartitionReport> {
-  const now = policy.now ?? new Date()
+  const now = new Date()
   const created = await createForwardPartitions(db, now, policy.forwardMonths)
   for (const name of created) logger.info({ partition: name }, 'audit log partition created')
   if (policy.retentionMonths === undefined) return { created, dropped: [] }
+  // The current month and the retentionMonths before it stay; what ended before them goes.
   const cutoff = monthStart(now.getUTCFullYear(), now.getUTCMonth() - policy.retentionMonths)
-  cutoff.setUTCDate(Math.min(now.getUTCDate(), daysInMonth(cutoff)))
-  cutoff.setUTCHours(now.getUTCHours(), now.getUTCMinutes(), now.getUTCSeconds(), now.getUTCMilliseconds())
   const { dropped, stopped } = await dropExpiredPartitions(db, signer, logger, cutoff)
   return { created, dropped, ...(stopped ? { retentionStopped: stopped } : {}) }
 }
 
-const daysInMonth = (month: Date) => new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 0)).getUTCDate()
-
-async function createForwardPartitions(db: Database, now: Date, forwardMonths: number): Promise<string[]> {
+/** Partitions for this month and the next `forwardMonths`, where missing; returns the names created. */
+export async function createForwardPartitions(db: Database, now: Date, forwardMonths: number): Promise<string[]> {
   const created: string[] = []
   await db.session(async (session) => {
     for (let ahead = 0; ahead <= forwardMonths; ahead++) {

@@ -311,8 +311,8 @@ CREATE TRIGGER "person_auth_log_checkpoint_no_truncate" BEFORE TRUNCATE ON "pers
 -- ---------------------------------------------------------------------------
 -- The least-privilege application role. Roles are cluster-wide and many
 -- databases (tests, tenants) may run this at once: whoever loses the race to
--- create it uses the winner's. A migration role without CREATEROLE leaves the
--- role to the administrator (README, "Integrity").
+-- create it uses the winner's. A migration role without CREATEROLE needs the
+-- administrator to create the role before this runs (README, "Integrity").
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'custos_app') THEN
@@ -321,7 +321,7 @@ BEGIN
 EXCEPTION
   WHEN duplicate_object OR unique_violation THEN NULL;
   WHEN insufficient_privilege THEN
-    RAISE WARNING 'cannot create role custos_app (%); create it and rerun the grants in %', SQLERRM, '20261122030000_integrity';
+    RAISE WARNING 'role custos_app not created (%): create it (CREATE ROLE custos_app NOLOGIN) before this migration runs, or run the application as the owner', SQLERRM;
 END
 $$;
 
