@@ -1,9 +1,12 @@
+import type { KeyObject } from 'node:crypto'
 import type { Logger } from 'pino'
 import { randomBytes } from 'node:crypto'
+import { loadCursorCodec } from './audit/cursor.js'
+import { type AuditMaintenance, startAuditMaintenance } from './audit/maintenance.js'
 import { type AppConfig, ConfigError } from './config.js'
 import { KEY_BYTES, parseEncryptionKey } from './crypto/encryption.js'
 import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
-import { loadCursorCodec } from './audit/cursor.js'
+import { auditSigner, loadOrCreateSigningKey } from './crypto/signingKey.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -13,6 +16,7 @@ import { ensureBootstrapKeys } from './tenant/apiKeys/bootstrap.js'
 
 export interface RunningApp {
   readonly services: AppServices
+  readonly auditMaintenance: AuditMaintenance
   readonly url: string
   /** Stops taking requests, lets in-flight ones finish, then closes the database. */
   stop(): Promise<void>
@@ -44,6 +48,22 @@ export async function loadEncryptionKey(config: AppConfig): Promise<Buffer> {
 }
 
 /**
+ * The key signing audit checkpoints: CUSTOS_SIGNING_KEY, or for the embedded
+ * default one generated into the data dir. A PostgreSQL deployment must bring
+ * its own, so replicas and restarts sign with the same key.
+ */
+export async function auditSigningKey(config: AppConfig): Promise<KeyObject> {
+  if (config.signingKey) return config.signingKey
+  if (config.databaseUrl) {
+    throw new ConfigError(
+      'Invalid configuration:\n  CUSTOS_SIGNING_KEY: required with DATABASE_URL (an Ed25519 private key, PEM or base64 PKCS#8; ' +
+        'create one with `openssl genpkey -algorithm ed25519`)',
+    )
+  }
+  return loadOrCreateSigningKey(config.dataDir)
+}
+
+/**
  * Opens the database, migrates it, ensures the bootstrap keys, and serves HTTP.
  * `target` overrides the configured database (tests use an in-memory one).
  */
@@ -54,8 +74,10 @@ export async function startApp(
   terminal: Terminal = process.stderr,
 ): Promise<RunningApp> {
   const encryptionKey = await loadEncryptionKey(config)
+  const signer = auditSigner(await auditSigningKey(config))
   const db = await openDatabase(target)
   let cursors
+  let auditMaintenance: AuditMaintenance
   try {
     cursors = await loadCursorCodec(config)
     const { applied } = await migrate(db, { log: (message, fields) => logger.info(fields ?? {}, message) })
@@ -64,11 +86,12 @@ export async function startApp(
     for (const { name, token } of generated) {
       terminal.write(`\nGenerated ${name} token (shown only now; only its hash is stored): ${token}\n`)
     }
+    auditMaintenance = await startAuditMaintenance(db, signer, config.auditLog, logger)
   } catch (error) {
     await db.close()
     throw error
   }
-  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey, cursors }
+  const services: AppServices = { config, db, logger, mailer: createMailer(db.prisma, logger, config.smtpUrl), encryptionKey, cursors, auditSigner: signer }
   const server = createHttpServer(services)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -79,12 +102,14 @@ export async function startApp(
   logger.info({ port }, 'listening')
   return {
     services,
+    auditMaintenance,
     url: `http://127.0.0.1:${port}`,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeIdleConnections()
       })
+      await auditMaintenance.stop()
       await db.close()
     },
   }

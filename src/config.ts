@@ -1,6 +1,8 @@
+import type { KeyObject } from 'node:crypto'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { parseEncryptionKey } from './crypto/encryption.js'
+import { parseSigningKey } from './crypto/signingKey.js'
 import { normalizeIp } from './http/clientInfo.js'
 import { type PrivilegePattern, type RoleGrants, isGlobalRole, isKnownPrivilegePattern } from './tenant/permissions.js'
 
@@ -68,6 +70,26 @@ const environmentSchema = z.object({
     .default('false')
     .transform((value) => value === 'true'),
   CUSTOS_CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  CUSTOS_SIGNING_KEY: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return undefined
+      try {
+        return parseSigningKey(value)
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message })
+        return z.NEVER
+      }
+    }),
+  CUSTOS_AUDIT_FORWARD_MONTHS: z.coerce.number().int().min(1).max(120).default(3),
+  CUSTOS_AUDIT_RETENTION_MONTHS: z
+    .literal('')
+    .transform(() => undefined)
+    .or(z.coerce.number().int().min(1, 'must be a whole number of months, at least 1'))
+    .optional(),
+  CUSTOS_AUDIT_CHECKPOINT_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+  CUSTOS_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).default(3600),
 })
 
 export interface AppConfig {
@@ -89,6 +111,20 @@ export interface AppConfig {
   readonly auditReads: boolean
   /** Signs authLog cursors; unset, a key file in dataDir is used (src/audit/cursor.ts). */
   readonly cursorSecret: string | undefined
+  /** Ed25519 key signing audit checkpoints; required with databaseUrl, else generated into dataDir. */
+  readonly signingKey: KeyObject | undefined
+  readonly auditLog: AuditLogConfig
+}
+
+export interface AuditLogConfig {
+  /** Month partitions kept ready ahead of the current month. */
+  readonly forwardMonths: number
+  /** The current month and this many before it are kept, older months dropped; undefined keeps everything. */
+  readonly retentionMonths: number | undefined
+  /** A checkpoint is signed once this many entries were added since the last (0: never by count). */
+  readonly checkpointEntries: number
+  /** … or once this many seconds passed with new entries (0: never by time). */
+  readonly checkpointSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -116,5 +152,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
     auditReads: env.CUSTOS_AUDIT_READS,
     cursorSecret: env.CUSTOS_CURSOR_SECRET,
+    signingKey: env.CUSTOS_SIGNING_KEY,
+    auditLog: {
+      forwardMonths: env.CUSTOS_AUDIT_FORWARD_MONTHS,
+      retentionMonths: env.CUSTOS_AUDIT_RETENTION_MONTHS,
+      checkpointEntries: env.CUSTOS_AUDIT_CHECKPOINT_ENTRIES,
+      checkpointSeconds: env.CUSTOS_AUDIT_CHECKPOINT_SECONDS,
+    },
   }
 }

@@ -28,13 +28,15 @@ export interface AuthLogEntryJson {
   userAgent: string | null
   metadata: Record<string, unknown> | null
   eventData: Record<string, unknown> | null
+  sequence: number
+  hash: string
 }
 
 /**
  * `token`: ids, times, types and addresses, which never hold a comma, quote or line break;
- * `text`: anything a client typed; `json`: JSON text.
+ * `text`: anything a client typed; `json`: JSON text; `number`: a non-null number.
  */
-type FieldKind = 'token' | 'text' | 'boolean' | 'json'
+type FieldKind = 'token' | 'text' | 'boolean' | 'json' | 'number'
 
 /** The exported fields, in order: the CSV header and the JSON keys. */
 export const exportFields = [
@@ -51,13 +53,15 @@ export const exportFields = [
   { name: 'userAgent', sql: 'user_agent', kind: 'text' },
   { name: 'metadata', sql: 'metadata::text', kind: 'json' },
   { name: 'eventData', sql: 'event_data::text', kind: 'json' },
+  { name: 'sequence', sql: 'sequence::text', kind: 'number' },
+  { name: 'hash', sql: `encode(hash, 'hex')`, kind: 'token' },
 ] as const satisfies readonly { name: string; sql: string; kind: FieldKind }[]
 
 type ExportField = (typeof exportFields)[number]
 
 /** A field's value as JSON text (`null` for NULL). */
 function jsonValueSql({ sql, kind }: ExportField): string {
-  if (kind === 'json') return sql
+  if (kind === 'json' || kind === 'number') return sql
   if (kind === 'boolean') return `CASE WHEN ${sql} THEN 'true' ELSE 'false' END`
   return `coalesce(to_json(${sql})::text, 'null')`
 }
@@ -71,7 +75,7 @@ const quotedSql = (text: string) => `'"' || replace(${text}, '"', '""') || '"'`
 function csvValueSql({ sql, kind }: ExportField): string {
   if (kind === 'json') return quotedSql(sql)
   if (kind === 'boolean') return `CASE WHEN ${sql} THEN 'true' ELSE 'false' END`
-  if (kind === 'token') return `coalesce(${sql}, '')`
+  if (kind === 'token' || kind === 'number') return `coalesce(${sql}, '')`
   return `CASE WHEN ${sql} IS NULL THEN '' WHEN ${sql} ~ '[",\r\n]' THEN ${quotedSql(sql)} ELSE ${sql} END`
 }
 

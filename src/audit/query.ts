@@ -246,13 +246,17 @@ export interface AuthLogRow {
   readonly errorCode: string | null
   readonly metadata: Record<string, unknown>
   readonly eventData: Record<string, unknown>
+  readonly sequence: bigint
+  /** Lowercase hex. */
+  readonly hash: string
 }
 
 /** The columns of an AuthLogRow, as authLog reads them. */
 export const ENTRY_COLUMNS = Prisma.raw(
   `id::text AS id, type, success, created_at AS "createdAt", person_id::text AS "personId", identity_id::text AS "identityId",
    target_person_id::text AS "targetPersonId", host(client_ip) AS "clientIp", user_agent AS "userAgent",
-   person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData"`,
+   person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData",
+   sequence, encode(hash, 'hex') AS hash`,
 )
 
 export interface AuthLogPage {

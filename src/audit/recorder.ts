@@ -23,13 +23,18 @@ export interface AuditEntry<T extends AuditEventType = AuditEventType> {
   readonly eventData?: EventData<T>
 }
 
+/** The server itself acting (start-up, retention): no identity, no client. */
+export const systemActor: AuditActor = { identityId: null, personId: null, client: { ip: null, userAgent: null } }
+
 /** Anything that can insert: the Prisma client or an interactive transaction. */
 type Writer = Pick<Prisma.TransactionClient, 'personAuthLog'>
 
 
 /**
  * The one way an entry reaches person_auth_log. Callers pass the transaction
- * that holds the state change, so both commit together or not at all.
+ * that holds the state change, so both commit together or not at all; open it
+ * with auditTransaction (./transaction.ts) so the chain head is not held
+ * through the disk flush. sequence, hash and created_at are the database's.
  */
 export async function recordAuditEntry(writer: Writer, actor: AuditActor, entry: AuditEntry): Promise<void> {
   if (!entry.success && auditCatalog[entry.type].category === 'administrative') {

@@ -2,18 +2,19 @@ import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
+import { auditCommandsUsage, runPartitions, runVerify } from './audit.js'
 import { exportUsage, runExport } from './export.js'
 import { logUsage, runLog } from './log.js'
 import { SourceError } from './logSource.js'
 import { UsageError } from './options.js'
 
-const usage = `Usage: custos <command>
+const usage = `Usage: custos <command> [options]
 
 Commands:
   migrate    apply pending database migrations (DATABASE_URL, or the embedded database in CUSTOS_DATA_DIR)
   log        print the newest audit log entries, or follow new ones (custos log --help)
   export     write the audit log, or part of it, to a JSONL or CSV file (custos export --help)
-`
+${auditCommandsUsage}`
 
 async function runMigrate() {
   const config = loadConfig()
@@ -26,7 +27,7 @@ async function runMigrate() {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, log: runLog, export: runExport }
+const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, log: runLog, export: runExport, verify: runVerify, partitions: runPartitions }
 const commandUsage: Record<string, string> = { log: logUsage, export: exportUsage }
 
 const [name, ...args] = process.argv.slice(2)
@@ -35,11 +36,14 @@ if (!command) {
   process.stderr.write(usage)
   process.exit(name === undefined || name === '--help' ? 0 : 2)
 }
+// Unknown or malformed options (node:util parseArgs) are usage errors too.
+const isUsageError = (error: unknown) => String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')
+
 try {
   await command(args)
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError) {
-    process.stderr.write(`${error.message}\n`)
+  if (error instanceof ConfigError || error instanceof MigrationError || isUsageError(error)) {
+    process.stderr.write(`${(error as Error).message}\n`)
     process.exit(2)
   }
   if (error instanceof UsageError) {

@@ -36,7 +36,7 @@ export interface LogSource {
 export class SourceError extends Error {}
 
 const ENTRY_FIELDS =
-  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
+  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData sequence hash'
 
 const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
   id: row.id,
@@ -52,6 +52,8 @@ const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
   userAgent: row.userAgent,
   metadata: row.metadata,
   eventData: row.eventData,
+  sequence: Number(row.sequence),
+  hash: row.hash,
 })
 
 /** Writes `chunk`, waiting while `out` is full. */

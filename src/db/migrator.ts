@@ -74,7 +74,9 @@ async function migrateLocked(
   // Waits while another server migrates; afterwards it finds that work recorded.
   await session.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
   try {
-    await session.exec(CREATE_MIGRATIONS_TABLE)
+    // Checked first: a least-privilege role (custos_app) may read the history but not create tables.
+    const [history] = await session.query<{ exists: boolean }>(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS exists`)
+    if (!history?.exists) await session.exec(CREATE_MIGRATIONS_TABLE)
     const appliedChecksums = await readAppliedChecksums(session)
     verifyHistory(migrations, appliedChecksums)
 

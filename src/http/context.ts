@@ -3,6 +3,7 @@ import type { YogaInitialContext } from 'graphql-yoga'
 import type { Logger } from 'pino'
 import type { CursorCodec } from '../audit/cursor.js'
 import type { AppConfig } from '../config.js'
+import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database } from '../db/database.js'
 import type { Mailer } from '../mail/mailer.js'
 import { unauthenticatedError } from '../schema/errors.js'
@@ -22,6 +23,8 @@ export interface AppServices {
   readonly encryptionKey: Buffer
   /** Signs and checks authLog cursors with the installation's key. */
   readonly cursors: CursorCodec
+  /** Signs audit log checkpoints; its public key is published. */
+  readonly auditSigner: AuditSigner
 }
 
 export interface RequestContext extends TenantContext {

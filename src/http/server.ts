@@ -9,6 +9,8 @@ import { rejectNulCharacters } from './rejectNulCharacters.js'
 import { exportFormatFor, handleAuditLogExport } from './export.js'
 
 export const GRAPHQL_PATH = '/tenant'
+/** The Ed25519 public key (PEM, SPKI) that audit log checkpoints verify with. */
+export const AUDIT_KEY_PATH = '/.well-known/custos-audit-key'
 
 // GraphiQL with its scripts, styles and workers inlined (yoga's default loads them from a CDN).
 // The page is about 9 MB and its options never change, so it is built once.
@@ -98,6 +100,11 @@ export function createHttpServer(services: AppServices) {
       }
       const exportFormat = exportFormatFor(path)
       if (exportFormat) return await handleAuditLogExport(services, req, res, exportFormat)
+      if (path === AUDIT_KEY_PATH) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' })
+        res.writeHead(200, { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300' })
+        return res.end(req.method === 'HEAD' ? undefined : services.auditSigner.publicKeyPem)
+      }
       if (path === GRAPHQL_PATH || path.startsWith(`${GRAPHQL_PATH}/`)) return await yoga.handle(req, res)
       return sendJson(res, 404, { error: 'Not found' })
     } catch (error) {

@@ -2,7 +2,7 @@ import SchemaBuilder from '@pothos/core'
 import PrismaPlugin from '@pothos/plugin-prisma'
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects'
 import ScopeAuthPlugin, { type AuthFailure, AuthScopeFailureType } from '@pothos/plugin-scope-auth'
-import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
+import { BigIntResolver, DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import type PrismaTypes from '../generated/pothos-prisma-types.js'
 import { getDatamodel } from '../generated/pothos-prisma-types.js'
 import type { RequestContext } from '../http/context.js'
@@ -47,6 +47,8 @@ export const builder = new SchemaBuilder<{
     Json: { Input: unknown; Output: unknown }
     /** An ISO 8601 duration such as PT15M; operations validate it. */
     Interval: { Input: string; Output: string }
+    /** Audit log sequence numbers: a JSON number while safe, a string beyond 2^53. */
+    BigInt: { Input: bigint | number; Output: bigint }
   }
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, SimpleObjectsPlugin],
@@ -76,6 +78,7 @@ export const builder = new SchemaBuilder<{
 
 builder.addScalarType('DateTime', DateTimeResolver)
 builder.addScalarType('Json', JSONResolver)
+builder.addScalarType('BigInt', BigIntResolver)
 
 builder.queryType({})
 builder.mutationType({})

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,7 +57,8 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
     CUSTOS_LOGIN_TOKEN: loginToken,
     LOG_LEVEL: 'debug',
     CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    // PostgreSQL needs a signing key from the environment; the embedded default generates one into dataDir.
+    ...(database.url ? { DATABASE_URL: database.url, CUSTOS_SIGNING_KEY: testSigningKey() } : {}),
     ...environment,
   })
   const chunks: string[] = []
@@ -97,3 +98,6 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
     },
   }
 }
+
+/** A fresh Ed25519 private key, PEM. */
+export const testSigningKey = () => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import pg from 'pg'
 import { inject } from 'vitest'
-import type { DatabaseTarget } from '../../src/db/database.js'
+import { type Database, type DatabaseTarget, openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrator.js'
 
 /**
  * A database of its own for one test suite: an in-memory PGlite by default,
@@ -53,5 +54,27 @@ async function adminQuery(sql: string): Promise<void> {
     await client.query(sql)
   } finally {
     await client.end()
+  }
+}
+
+export interface MigratedTestDatabase extends TestDatabase {
+  /** A handle on it, every migration applied (as the owner). */
+  readonly db: Database
+  /** Closes the handle and drops the database. */
+  close(): Promise<void>
+}
+
+/** A fresh database with the project's migrations applied, for tests below the HTTP API. */
+export async function migratedTestDatabase(): Promise<MigratedTestDatabase> {
+  const database = await createTestDatabase()
+  const db = await openDatabase(database.target)
+  await migrate(db)
+  return {
+    ...database,
+    db,
+    async close() {
+      await db.close()
+      await database.drop()
+    },
   }
 }

@@ -304,6 +304,82 @@ export async function auditRowsAsText(app: TestApp): Promise<string[]> {
   return rows.map((row) => row.row)
 }
 
+export interface LogVerification {
+  ok: boolean
+  entriesChecked: number
+  checkpointsChecked: number
+  lastSequence: number
+  lastHash: string
+  anchor: { sequence: number; hash: string; checkpointId: string | null }
+  firstBroken: { sequence: number; entryId: string | null; reason: string; message: string } | null
+}
+
+const verificationFields =
+  'ok entriesChecked checkpointsChecked lastSequence lastHash anchor { sequence hash checkpointId } firstBroken { sequence entryId reason message }'
+
+/** verifyAuthLog with the root token. */
+export async function verifyLog(app: TestApp, args: { from?: number; to?: number } = {}): Promise<LogVerification> {
+  const response = await app.gql(`query ($from: BigInt, $to: BigInt) { verifyAuthLog(from: $from, to: $to) { ${verificationFields} } }`, {
+    variables: args,
+    token: app.rootToken,
+  })
+  if (!response.data?.verifyAuthLog) throw new Error(`verifyAuthLog failed: ${JSON.stringify(response)}`)
+  return response.data.verifyAuthLog
+}
+
+export interface LogCheckpoint {
+  id: string
+  sequence: number
+  hash: string
+  createdAt: string
+  payload: string
+  signature: string
+  reason: string
+}
+
+export const checkpointFields = 'id sequence hash createdAt payload signature reason'
+
+/** createAuthLogCheckpoint with the root token. */
+export async function createLogCheckpoint(app: TestApp): Promise<LogCheckpoint> {
+  const response = await app.gql(`mutation { createAuthLogCheckpoint { ok error { code developerMessage } result { ${checkpointFields} } } }`, {
+    token: app.rootToken,
+  })
+  if (!response.data?.createAuthLogCheckpoint?.ok) throw new Error(`createAuthLogCheckpoint failed: ${JSON.stringify(response)}`)
+  return response.data.createAuthLogCheckpoint.result
+}
+
+/** Adds `count` entries to the log cheaply (api_key_create, no password hashing). */
+export async function addLogEntries(app: TestApp, count: number): Promise<void> {
+  for (let index = 0; index < count; index++) await createGlobalApiKey(app, [])
+}
+
+/**
+ * SQL as the database superuser with every trigger off (session_replication_role
+ * = replica): how an intruder with superuser rights would rewrite the log.
+ */
+export async function tamper(db: Database, sql: string, params?: unknown[]): Promise<Record<string, unknown>[]> {
+  return db.session(async (session) => {
+    await session.exec('BEGIN')
+    try {
+      await session.exec('SET LOCAL session_replication_role = replica')
+      const rows = await session.query(sql, params)
+      await session.exec('COMMIT')
+      return rows
+    } catch (error) {
+      await session.exec('ROLLBACK')
+      throw error
+    }
+  })
+}
+
+/** Entries as jsonb (every column, hash included), for putting them back exactly with restoreLogRows. */
+export async function snapshotLogRows(db: Database, where: string, params?: unknown[]): Promise<Record<string, unknown>[]> {
+  const rows = await db.session((session) =>
+    session.query<{ row: Record<string, unknown> }>(`SELECT to_jsonb(l) AS row FROM person_auth_log l WHERE ${where} ORDER BY sequence, id`, params),
+  )
+  return rows.map((row) => row.row)
+}
+
 /** The mails in the outbox (no SMTP_URL in tests), newest first. */
 export const outbox = (app: TestApp) =>
   sql<{ recipient: string; subject: string; body: string }>(app, 'SELECT recipient, subject, body FROM mail_outbox ORDER BY created_at DESC')
@@ -408,4 +484,59 @@ export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher,
     token: mailField(message, 'Token'),
     code: mailField(message, 'Code'),
   }
+}
+
+/** Replaces the entries with those ids by their snapshots. */
+export async function restoreLogRows(db: Database, rows: Record<string, unknown>[]): Promise<void> {
+  await tamper(db, 'DELETE FROM person_auth_log WHERE id = ANY($1::uuid[])', [rows.map((row) => row.id)])
+  for (const row of rows) {
+    await tamper(db, 'INSERT INTO person_auth_log SELECT * FROM jsonb_populate_record(NULL::person_auth_log, $1::jsonb)', [JSON.stringify(row)])
+  }
+}
+
+export interface ExportedEntry {
+  sequence: number
+  hash: string
+  id: string
+  createdAt: string
+  type: string
+  success: boolean
+  personId: string | null
+  identityId: string | null
+  targetPersonId: string | null
+  clientIp: string | null
+  userAgent: string | null
+  personInputIdentifier: string | null
+  errorCode: string | null
+  metadata: Record<string, never>
+  eventData: Record<string, never>
+}
+
+/** The whole log through authLog, oldest first, in the shape verifyRange takes. */
+export async function exportLog(app: TestApp): Promise<ExportedEntry[]> {
+  const entries: (LogEntry & { sequence: number; hash: string })[] = []
+  for (let offset = 0; ; offset += 500) {
+    const response = await app.gql(
+      `query ($offset: Int) { authLog(limit: 500, offset: $offset) { hasMore entries { ${entryFields} sequence hash } } }`,
+      { variables: { offset }, token: app.rootToken },
+    )
+    if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
+    entries.push(...response.data.authLog.entries)
+    if (!response.data.authLog.hasMore) break
+  }
+  return entries
+    .map(({ invokedByIdentityId, metadata, eventData, ...entry }) => ({
+      ...entry,
+      identityId: invokedByIdentityId,
+      metadata: (metadata ?? {}) as Record<string, never>,
+      eventData: (eventData ?? {}) as Record<string, never>,
+    }))
+    .sort((a, b) => a.sequence - b.sequence)
+}
+
+/** authLogCheckpoints with the root token, newest first. */
+export async function listLogCheckpoints(app: TestApp): Promise<LogCheckpoint[]> {
+  const response = await app.gql(`{ authLogCheckpoints { ${checkpointFields} } }`, { token: app.rootToken })
+  if (!response.data?.authLogCheckpoints) throw new Error(`authLogCheckpoints failed: ${JSON.stringify(response)}`)
+  return response.data.authLogCheckpoints
 }

@@ -1,4 +1,5 @@
-import { recordAuditEntry } from '../../audit/recorder.js'
+import { recordAuditEntry, systemActor } from '../../audit/recorder.js'
+import { auditTransaction } from '../../audit/transaction.js'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import type { GlobalRole } from '../permissions.js'
 import { generateToken, hashToken } from './tokens.js'
@@ -8,8 +9,6 @@ const bootstrapKeys = [
   { name: 'root', description: 'Custos root key (CUSTOS_ROOT_TOKEN)', role: 'super_admin' },
   { name: 'login', description: 'Custos login key (CUSTOS_LOGIN_TOKEN)', role: 'login' },
 ] as const satisfies readonly { name: string; description: string; role: GlobalRole }[]
-
-const systemActor = { identityId: null, personId: null, client: { ip: null, userAgent: null } }
 
 /**
  * Makes sure the root and login keys exist. A token given in the environment
@@ -24,7 +23,7 @@ export async function ensureBootstrapKeys(
   const generated: { name: string; token: string }[] = []
   for (const key of bootstrapKeys) {
     const given = tokens[key.name]
-    await prisma.$transaction(async (tx) => {
+    await auditTransaction(prisma, async (tx) => {
       const identity = await tx.identity.findFirst({
         where: { description: key.description },
         include: { apiKeys: { where: { disabledAt: null } } },

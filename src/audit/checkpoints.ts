@@ -1,0 +1,91 @@
+import type { AuditSigner } from '../crypto/signingKey.js'
+import type { Database } from '../db/database.js'
+import type { AuthLogCheckpointReason, PrismaClient } from '../generated/prisma/client.js'
+import { type Outcome, fail, succeed } from '../tenant/outcome.js'
+import { checkpointPayload } from './checkpointFormat.js'
+import { verifyAuthLog } from './integrity.js'
+
+/**
+ * Signed checkpoints: (sequence, hash, time) signed with the server's Ed25519
+ * key after the chain up to that sequence was verified, so a checkpoint never
+ * blesses a log that was already broken.
+ */
+
+export interface AuthLogCheckpoint {
+  readonly id: string
+  readonly sequence: bigint
+  readonly hash: Uint8Array
+  readonly createdAt: Date
+  readonly signature: Uint8Array
+  readonly reason: AuthLogCheckpointReason
+}
+
+export type CreateCheckpointCode = 'EMPTY_LOG' | 'CHAIN_BROKEN'
+
+async function headSequence(db: Database): Promise<bigint> {
+  const [head] = await db.session((session) => session.query<{ sequence: string }>('SELECT sequence::text AS sequence FROM person_auth_log_head'))
+  return BigInt(head!.sequence)
+}
+
+/**
+ * Verifies the chain from the last checkpoint up to `at` (default: the head),
+ * then signs and stores a checkpoint of it.
+ */
+export async function createCheckpoint(
+  db: Database,
+  signer: AuditSigner,
+  reason: AuthLogCheckpointReason,
+  at?: bigint,
+): Promise<Outcome<AuthLogCheckpoint, CreateCheckpointCode>> {
+  const sequence = at ?? (await headSequence(db))
+  if (sequence === 0n) return fail('EMPTY_LOG', 'The audit log has no entries yet; there is nothing to sign.')
+  const previous = await db.prisma.authLogCheckpoint.findFirst({
+    where: { sequence: { lte: sequence } },
+    orderBy: [{ sequence: 'desc' }, { createdAt: 'desc' }],
+    select: { sequence: true },
+  })
+  const verification = await verifyAuthLog(db, {
+    from: previous ? previous.sequence + 1n : undefined,
+    to: sequence,
+    publicKey: signer.publicKeyPem,
+  })
+  if (!verification.ok) {
+    const { reason: breakReason, message } = verification.firstBroken!
+    return fail('CHAIN_BROKEN', `Not signed: the chain is broken (${breakReason}). ${message}`, { firstBroken: verification.firstBroken })
+  }
+  const unsigned = { sequence, hash: verification.lastHash, createdAt: new Date() }
+  const checkpoint = await db.prisma.authLogCheckpoint.create({
+    data: { ...unsigned, hash: new Uint8Array(unsigned.hash), signature: new Uint8Array(signer.sign(checkpointPayload(unsigned))), reason },
+  })
+  return succeed(checkpoint)
+}
+
+/** Checkpoints, newest first. */
+export async function listCheckpoints(prisma: PrismaClient, page: { limit: number; offset: number }): Promise<AuthLogCheckpoint[]> {
+  return prisma.authLogCheckpoint.findMany({
+    orderBy: [{ sequence: 'desc' }, { createdAt: 'desc' }, { id: 'desc' }],
+    skip: page.offset,
+    take: page.limit,
+  })
+}
+
+/**
+ * True when an interval checkpoint is due: `entries` new entries since the
+ * last one, or `seconds` passed since it (or since `since` when there is none)
+ * with at least one new entry. A 0 turns that trigger off.
+ */
+export async function intervalCheckpointDue(
+  db: Database,
+  policy: { entries: number; seconds: number; since: Date; now: Date },
+): Promise<boolean> {
+  const head = await headSequence(db)
+  const last = await db.prisma.authLogCheckpoint.findFirst({
+    orderBy: [{ sequence: 'desc' }, { createdAt: 'desc' }],
+    select: { sequence: true, createdAt: true },
+  })
+  const added = head - (last?.sequence ?? 0n)
+  if (added <= 0n) return false
+  const byCount = policy.entries > 0 && added >= BigInt(policy.entries)
+  const byTime = policy.seconds > 0 && policy.now.getTime() - (last?.createdAt ?? policy.since).getTime() >= policy.seconds * 1000
+  return byCount || byTime
+}

@@ -1,0 +1,491 @@
+import type { KeyObject } from 'node:crypto'
+import type { Database, SqlSession } from '../db/database.js'
+import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
+import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
+
+/**
+ * Recomputes the hash chain of person_auth_log and reports the first place it
+ * breaks. Used by verifyAuthLog (GraphQL), `custos verify`, checkpoint signing
+ * and retention; verifyRange does the same for an exported range.
+ */
+
+export type BreakReason =
+  /** The entry does not hash to its stored value: its content (or its predecessor's hash) changed. */
+  | 'CONTENT_CHANGED'
+  /** No entry holds this sequence number. */
+  | 'ENTRY_MISSING'
+  /** An entry claims a sequence another entry holds, or one beyond the chain head. */
+  | 'ENTRY_INSERTED'
+  /** The entry that belongs here was found at another sequence number. */
+  | 'ORDER_CHANGED'
+  /** The chain is self-consistent but disagrees with a signed checkpoint: it was rewritten and re-hashed. */
+  | 'CHECKPOINT_MISMATCH'
+  /** A stored checkpoint's signature does not verify with the audit key. */
+  | 'CHECKPOINT_SIGNATURE_INVALID'
+  /** (verifyRange) Part of the range is not covered by a signed checkpoint, so it cannot be proven. */
+  | 'NOT_ANCHORED'
+
+export interface BrokenEntry {
+  readonly sequence: bigint
+  /** The entry at fault, when one exists (none for a missing entry). */
+  readonly entryId: string | null
+  readonly reason: BreakReason
+  readonly message: string
+}
+
+/** Where recomputation starts: the chain's beginning (sequence 0, zero hash) or a signed checkpoint. */
+export interface ChainAnchor {
+  readonly sequence: bigint
+  readonly hash: Buffer
+  readonly checkpointId: string | null
+}
+
+export interface VerificationResult {
+  readonly ok: boolean
+  readonly entriesChecked: number
+  readonly checkpointsChecked: number
+  readonly anchor: ChainAnchor
+  /** The last entry whose hash was reproduced (the anchor when none was). */
+  readonly lastSequence: bigint
+  readonly lastHash: Buffer
+  readonly firstBroken: BrokenEntry | null
+}
+
+export interface StoredEntry extends ChainEntry {
+  readonly hash: Uint8Array
+}
+
+interface CheckedCheckpoint extends SignedCheckpoint {
+  readonly valid: boolean
+}
+
+/** How far past a mismatch to look for the entry that belongs there (ORDER_CHANGED). */
+const ORDER_LOOKAHEAD = 1000
+const BATCH_SIZE = 5000
+const GENESIS: ChainAnchor = { sequence: 0n, hash: GENESIS_HASH, checkpointId: null }
+
+/** Entries in (sequence, id) order with a look-ahead window. */
+interface EntrySource {
+  /** The entry `offset` places past the next unconsumed one, reading on if needed; undefined past the end. */
+  at(offset: number): Promise<StoredEntry | undefined>
+  /** The same when it is read already, else undefined: the walk awaits only at batch boundaries. */
+  peek(offset: number): StoredEntry | undefined
+  advance(count: number): void
+}
+
+interface WalkOutcome {
+  entriesChecked: number
+  checkpointsChecked: number
+  lastSequence: bigint
+  lastHash: Buffer
+  firstBroken: BrokenEntry | null
+}
+
+const toBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+
+const broken = (reason: BreakReason, sequence: bigint, entryId: string | null, message: string): BrokenEntry => ({
+  reason,
+  sequence,
+  entryId,
+  message,
+})
+
+/**
+ * Recomputes entries from the anchor onward, comparing each with its stored
+ * hash and every checkpoint it reaches, until the source ends or a break.
+ */
+async function walkChain(
+  source: EntrySource,
+  anchor: ChainAnchor,
+  checkpoints: readonly CheckedCheckpoint[],
+  tailHash?: Buffer,
+): Promise<WalkOutcome> {
+  const outcome: WalkOutcome = {
+    entriesChecked: 0,
+    checkpointsChecked: 0,
+    lastSequence: anchor.sequence,
+    lastHash: anchor.hash,
+    firstBroken: null,
+  }
+  const pending = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence)
+  let checkpointIndex = 0
+  for (;;) {
+    const entry = source.peek(0) ?? (await source.at(0))
+    if (!entry) return outcome
+    const expected = outcome.lastSequence + 1n
+    const previous = outcome.lastHash
+    if (entry.sequence < expected) {
+      outcome.firstBroken = broken('ENTRY_INSERTED', entry.sequence, entry.id, `Entry ${entry.id} claims sequence ${entry.sequence}, which an earlier entry already holds.`)
+      return outcome
+    }
+    if (entry.sequence > expected) {
+      outcome.firstBroken = broken('ENTRY_MISSING', expected, null, `Entry ${expected} is missing: the next entry present is ${entry.sequence}.`)
+      return outcome
+    }
+    const following = source.peek(1) ?? (await source.at(1))
+    const forged = following?.sequence === entry.sequence ? await duplicateClaim(source, previous, tailHash) : undefined
+    if (forged) {
+      outcome.firstBroken = broken('ENTRY_INSERTED', forged.sequence, forged.id, `Entry ${forged.id} claims sequence ${forged.sequence}, which another entry holds.`)
+      return outcome
+    }
+    const hash = chainHash(previous, entry)
+    if (!hash.equals(entry.hash)) {
+      const belongsHere = await findMovedEntry(source, previous, expected, toBuffer(entry.hash))
+      outcome.firstBroken = belongsHere
+        ? broken('ORDER_CHANGED', expected, entry.id, `Entry ${expected} (${entry.id}) is out of place: the entry that belongs at ${expected} is at sequence ${belongsHere.sequence} (${belongsHere.id}).`)
+        : broken('CONTENT_CHANGED', expected, entry.id, `Entry ${expected} (${entry.id}) does not hash to its stored value: its content or its predecessor's hash was changed.`)
+      return outcome
+    }
+    source.advance(1)
+    outcome.entriesChecked++
+    outcome.lastSequence = expected
+    outcome.lastHash = hash
+    while (checkpointIndex < pending.length && pending[checkpointIndex]!.sequence === expected) {
+      const checkpoint = pending[checkpointIndex++]!
+      outcome.checkpointsChecked++
+      outcome.firstBroken = checkpointBreak(checkpoint, hash)
+      if (outcome.firstBroken) return outcome
+    }
+  }
+}
+
+function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): BrokenEntry | null {
+  const at = `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
+  if (!checkpoint.valid) {
+    return broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${at} does not verify with the audit public key.`)
+  }
+  if (!recomputed.equals(checkpoint.hash)) {
+    return broken(
+      'CHECKPOINT_MISMATCH',
+      checkpoint.sequence,
+      null,
+      `The checkpoint signed at ${at} records hash ${toBuffer(checkpoint.hash).toString('hex')}, the chain now gives ${recomputed.toString('hex')}: ` +
+        'entries up to it were rewritten after it was signed.',
+    )
+  }
+  return null
+}
+
+/**
+ * When several entries claim the next sequence, the genuine one links to its
+ * predecessor and is the one its successor (or the chain head) links to;
+ * returns the first other one.
+ */
+async function duplicateClaim(source: EntrySource, previous: Buffer, tailHash: Buffer | undefined): Promise<StoredEntry | undefined> {
+  const first = (await source.at(0))!
+  const claims = [first]
+  for (let offset = 1; ; offset++) {
+    const entry = await source.at(offset)
+    if (!entry || entry.sequence !== first.sequence) break
+    claims.push(entry)
+  }
+  const successor = await source.at(claims.length)
+  const linking = claims.filter((claim) => chainHash(previous, claim).equals(claim.hash))
+  const confirmed = linking.find((claim) =>
+    successor?.sequence === first.sequence + 1n
+      ? chainHash(toBuffer(claim.hash), successor).equals(successor.hash)
+      : tailHash?.equals(claim.hash),
+  )
+  const genuine = confirmed ?? linking[0]
+  return claims.find((claim) => claim !== genuine && (genuine !== undefined || claim !== first))
+}
+
+/** An entry later in the window that hashes correctly at `sequence` (its original place). */
+async function findMovedEntry(source: EntrySource, previous: Buffer, sequence: bigint, storedHere: Buffer): Promise<StoredEntry | undefined> {
+  for (let offset = 1; offset <= ORDER_LOOKAHEAD; offset++) {
+    const candidate = await source.at(offset)
+    if (!candidate) return undefined
+    const hashHere = chainHash(previous, { ...candidate, sequence })
+    if (hashHere.equals(storedHere) || hashHere.equals(candidate.hash)) return candidate
+  }
+  return undefined
+}
+
+function arraySource(entries: readonly StoredEntry[]): EntrySource {
+  let position = 0
+  return {
+    at: async (offset) => entries[position + offset],
+    peek: (offset) => entries[position + offset],
+    advance: (count) => {
+      position += count
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The database
+
+const ENTRY_COLUMNS = `
+  sequence::text AS sequence, id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+  type, success, person_id, identity_id, target_person_id, abbrev(client_ip) AS client_ip, user_agent,
+  person_input_identifier, error_code, metadata::text AS metadata, event_data::text AS event_data, hash`
+
+/** ENTRY_COLUMNS in order, as queryArrays returns them. */
+type EntryRow = [
+  sequence: string,
+  id: string,
+  createdAt: string,
+  type: string,
+  success: boolean,
+  personId: string | null,
+  identityId: string | null,
+  targetPersonId: string | null,
+  clientIp: string | null,
+  userAgent: string | null,
+  personInputIdentifier: string | null,
+  errorCode: string | null,
+  metadata: string,
+  eventData: string,
+  hash: Uint8Array,
+]
+
+function entryFromRow(row: EntryRow): StoredEntry {
+  return {
+    sequence: BigInt(row[0]),
+    id: row[1],
+    createdAt: row[2],
+    type: row[3],
+    success: row[4],
+    personId: row[5],
+    identityId: row[6],
+    targetPersonId: row[7],
+    clientIp: row[8],
+    userAgent: row[9],
+    personInputIdentifier: row[10],
+    errorCode: row[11],
+    metadata: new JsonText(row[12]),
+    eventData: new JsonText(row[13]),
+    hash: row[14],
+  }
+}
+
+/**
+ * Entries with after < sequence <= last, read in keyset batches: memory stays
+ * flat however long the log. The next batch is requested as soon as one
+ * arrives, so the server reads it while this process hashes.
+ */
+function databaseSource(session: SqlSession, after: bigint, last: bigint): EntrySource {
+  let buffer: StoredEntry[] = []
+  let position = 0
+  let exhausted = false
+  // (sequence, id) > (after, greatest uuid) is sequence > after.
+  let key: [string, string] = [after.toString(), 'ffffffff-ffff-ffff-ffff-ffffffffffff']
+  let next: Promise<unknown[][]> | undefined
+  const request = () =>
+    session.queryArrays(
+      `SELECT ${ENTRY_COLUMNS} FROM person_auth_log log
+        WHERE (log.sequence, log.id) > ($1::bigint, $2::uuid) AND log.sequence <= $3::bigint
+        ORDER BY log.sequence, log.id LIMIT ${BATCH_SIZE}`,
+      [key[0], key[1], last.toString()],
+    )
+  const receive = async () => {
+    const rows = (await (next ?? request())) as EntryRow[]
+    next = undefined
+    exhausted = rows.length < BATCH_SIZE
+    if (rows.length > 0) key = [rows.at(-1)![0], rows.at(-1)![1]]
+    if (!exhausted) next = request()
+    buffer = buffer.slice(position).concat(rows.map(entryFromRow))
+    position = 0
+  }
+  return {
+    async at(offset) {
+      while (position + offset >= buffer.length && !exhausted) await receive()
+      return buffer[position + offset]
+    },
+    peek: (offset) => buffer[position + offset],
+    advance(count) {
+      position += count
+    },
+  }
+}
+
+type CheckpointRow = { id: string; sequence: string; hash: Uint8Array; created_at: Date; signature: Uint8Array }
+
+async function loadCheckpoints(session: SqlSession, publicKey: string | KeyObject): Promise<CheckedCheckpoint[]> {
+  const rows = await session.query<CheckpointRow>(
+    `SELECT c.id, c.sequence::text AS sequence, c.hash, c.created_at, c.signature FROM person_auth_log_checkpoint c
+      ORDER BY c.sequence, c.created_at, c.id`,
+  )
+  return rows.map((row) => {
+    const checkpoint = { id: row.id, sequence: BigInt(row.sequence), hash: toBuffer(row.hash), createdAt: new Date(row.created_at), signature: toBuffer(row.signature) }
+    return { ...checkpoint, valid: checkpointSignatureValid(checkpoint, publicKey) }
+  })
+}
+
+const anchorAt = (checkpoint: CheckedCheckpoint): ChainAnchor => ({
+  sequence: checkpoint.sequence,
+  hash: toBuffer(checkpoint.hash),
+  checkpointId: checkpoint.id ?? null,
+})
+
+/**
+ * Where a verification of the whole log starts: the beginning, or, when
+ * retention dropped the oldest entries, the signed checkpoint taken before the
+ * drop whose auth_log_retention entry the chain records. Anything else missing
+ * at the front is reported.
+ */
+async function beginning(session: SqlSession, checkpoints: readonly CheckedCheckpoint[]): Promise<ChainAnchor | BrokenEntry> {
+  const [first] = await session.query<{ sequence: string | null }>('SELECT min(sequence)::text AS sequence FROM person_auth_log')
+  if (!first?.sequence || first.sequence === '1') return GENESIS
+  const before = BigInt(first.sequence) - 1n
+  const recorded = await session.query<{ checkpoint_sequence: string }>(
+    `SELECT event_data->>'checkpointSequence' AS checkpoint_sequence FROM person_auth_log
+      WHERE type = 'auth_log_retention' AND event_data ? 'checkpointSequence'`,
+  )
+  const dropped = new Set(recorded.map((row) => row.checkpoint_sequence))
+  const checkpoint = checkpoints.find((candidate) => candidate.valid && candidate.sequence === before)
+  if (checkpoint && dropped.has(before.toString())) return anchorAt(checkpoint)
+  // The entries after the newest recorded drop below `before` are the ones that should still be here.
+  const lastDrop = [...dropped].map(BigInt).filter((sequence) => sequence < before).reduce((a, b) => (a > b ? a : b), 0n)
+  return broken(
+    'ENTRY_MISSING',
+    lastDrop + 1n,
+    null,
+    `Entries ${lastDrop + 1n} to ${before} are missing, and no signed checkpoint with a recorded retention drop accounts for them.`,
+  )
+}
+
+export interface VerifyAuthLogOptions {
+  /** First sequence to verify; recomputation starts at the nearest signed checkpoint before it. */
+  readonly from?: bigint
+  /** Last sequence to verify; default: the chain head. */
+  readonly to?: bigint
+  /** The audit public key (PEM) that checkpoint signatures must verify with. */
+  readonly publicKey: string | KeyObject
+}
+
+/** Verifies person_auth_log (or a sequence range of it) in the database. */
+export async function verifyAuthLog(db: Database, options: VerifyAuthLogOptions): Promise<VerificationResult> {
+  const result = await verifyOnce(db, options)
+  // Retention may drop the oldest partition while we read it; from its new checkpoint the log is whole again.
+  if (result.firstBroken?.reason === 'ENTRY_MISSING' && (await retentionMovedBeginning(db, options, result.anchor))) {
+    return verifyOnce(db, options)
+  }
+  return result
+}
+
+async function retentionMovedBeginning(db: Database, options: VerifyAuthLogOptions, anchor: ChainAnchor): Promise<boolean> {
+  return db.session(async (session) => {
+    const start = await beginning(session, await loadCheckpoints(session, options.publicKey))
+    return !('reason' in start) && start.sequence > anchor.sequence
+  })
+}
+
+async function verifyOnce(db: Database, options: VerifyAuthLogOptions): Promise<VerificationResult> {
+  return db.session(async (session) => {
+    const [head] = await session.query<{ sequence: string; hash: Uint8Array }>('SELECT sequence::text AS sequence, hash FROM person_auth_log_head')
+    const headSequence = BigInt(head!.sequence)
+    const headHash = toBuffer(head!.hash)
+    const checkpoints = await loadCheckpoints(session, options.publicKey)
+    const last = options.to !== undefined && options.to < headSequence ? options.to : headSequence
+    const toHead = last === headSequence
+
+    let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints)
+    if (options.from !== undefined) {
+      const startSequence = 'reason' in start ? -1n : start.sequence
+      const nearer = checkpoints.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < options.from! && checkpoint.sequence >= startSequence)
+      if (nearer && ('reason' in start || nearer.sequence > start.sequence)) start = anchorAt(nearer)
+    }
+    if ('reason' in start) {
+      return { ok: false, entriesChecked: 0, checkpointsChecked: 0, anchor: GENESIS, lastSequence: 0n, lastHash: GENESIS_HASH, firstBroken: start }
+    }
+    const anchor = start
+    const walked = await walkChain(databaseSource(session, anchor.sequence, last), anchor, checkpoints, toHead ? headHash : undefined)
+    const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
+    if (walked.firstBroken) return result(walked.firstBroken)
+    if (walked.lastSequence < last) {
+      return result(broken('ENTRY_MISSING', walked.lastSequence + 1n, null, `Entries ${walked.lastSequence + 1n} to ${last} are missing.`))
+    }
+    if (!toHead) return result(null)
+    return result(await tailBreak(session, walked, headSequence, headHash, checkpoints))
+  })
+}
+
+/** At the head: the last hash must be the head's, and nothing may lie beyond it. */
+async function tailBreak(
+  session: SqlSession,
+  walked: WalkOutcome,
+  headSequence: bigint,
+  headHash: Buffer,
+  checkpoints: readonly CheckedCheckpoint[],
+): Promise<BrokenEntry | null> {
+  if (headSequence > 0n && !walked.lastHash.equals(headHash)) {
+    return broken('CONTENT_CHANGED', headSequence, null, `Entry ${headSequence} does not match the chain head: it was changed and re-hashed.`)
+  }
+  const beyondCheckpoint = checkpoints.find((checkpoint) => checkpoint.valid && checkpoint.sequence > headSequence)
+  if (beyondCheckpoint) {
+    return broken('ENTRY_MISSING', headSequence + 1n, null, `A signed checkpoint names entry ${beyondCheckpoint.sequence}, past the chain head ${headSequence}: entries were removed from the end.`)
+  }
+  const [beyond] = await session.query<{ sequence: string; id: string }>(
+    `SELECT log.sequence::text AS sequence, log.id FROM person_auth_log log
+      WHERE log.sequence > (SELECT sequence FROM person_auth_log_head) ORDER BY log.sequence, log.id LIMIT 1`,
+  )
+  if (beyond) {
+    return broken('ENTRY_INSERTED', BigInt(beyond.sequence), beyond.id, `Entry ${beyond.id} claims sequence ${beyond.sequence}, past the chain head.`)
+  }
+  return null
+}
+
+// ---------------------------------------------------------------------------
+// An exported range
+
+/** An entry as exported: hash as lowercase hex or bytes; JSON columns as parsed JSON. */
+export interface RangeEntry extends Omit<ChainEntry, 'sequence'> {
+  readonly sequence: bigint | number | string
+  readonly hash: string | Uint8Array
+}
+
+/** A checkpoint as authLogCheckpoints returns it: hash hex, signature base64. */
+export interface RangeCheckpoint {
+  readonly sequence: bigint | number | string
+  readonly hash: string | Uint8Array
+  readonly createdAt: string | Date
+  readonly signature: string | Uint8Array
+}
+
+const bytes = (value: string | Uint8Array, encoding: 'hex' | 'base64') => (typeof value === 'string' ? Buffer.from(value, encoding) : toBuffer(value))
+
+/**
+ * Proves an exported range untouched with nothing but the checkpoints and the
+ * audit public key: the range must start right after a signed checkpoint (or at
+ * entry 1) and end on one; every entry in between is recomputed.
+ */
+export async function verifyRange(
+  entries: readonly RangeEntry[],
+  checkpoints: readonly RangeCheckpoint[],
+  publicKey: string | KeyObject,
+): Promise<VerificationResult> {
+  const stored = entries.map((entry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') }))
+  const checked = checkpoints
+    .map((checkpoint) => {
+      const signed = {
+        sequence: BigInt(checkpoint.sequence),
+        hash: bytes(checkpoint.hash, 'hex'),
+        createdAt: new Date(checkpoint.createdAt),
+        signature: bytes(checkpoint.signature, 'base64'),
+      }
+      return { ...signed, valid: checkpointSignatureValid(signed, publicKey) }
+    })
+    .sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0))
+  const first = stored[0]
+  if (!first) {
+    return { ok: true, entriesChecked: 0, checkpointsChecked: 0, anchor: GENESIS, lastSequence: 0n, lastHash: GENESIS_HASH, firstBroken: null }
+  }
+  const lastEntry = stored.at(-1)!
+  const inRange = checked.filter((checkpoint) => checkpoint.sequence >= first.sequence - 1n && checkpoint.sequence <= lastEntry.sequence)
+  const startCheckpoint = inRange.find((checkpoint) => checkpoint.valid && checkpoint.sequence === first.sequence - 1n)
+  const anchored = first.sequence === 1n || startCheckpoint !== undefined
+  // Unanchored, the first entry's own hash is taken on trust so the rest can still be checked.
+  const anchor: ChainAnchor = first.sequence === 1n ? GENESIS : startCheckpoint ? anchorAt(startCheckpoint) : { sequence: first.sequence, hash: toBuffer(first.hash), checkpointId: null }
+  const walked = await walkChain(arraySource(anchored ? stored : stored.slice(1)), anchor, inRange)
+  const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
+  if (walked.firstBroken) return result(walked.firstBroken)
+  if (!anchored) {
+    return result(broken('NOT_ANCHORED', first.sequence, first.id, `No signed checkpoint at ${first.sequence - 1n}: entry ${first.sequence} cannot be proven. Export from the entry after a checkpoint.`))
+  }
+  const covered = inRange.some((checkpoint) => checkpoint.valid && checkpoint.sequence === lastEntry.sequence)
+  if (!covered) {
+    return result(broken('NOT_ANCHORED', lastEntry.sequence, lastEntry.id, `No signed checkpoint at ${lastEntry.sequence}: the end of the range cannot be proven. Export up to a checkpoint.`))
+  }
+  return result(null)
+}

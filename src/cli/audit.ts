@@ -1,0 +1,93 @@
+import type { KeyObject } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { auditSigningKey, databaseTarget } from '../app.js'
+import type { VerificationResult } from '../audit/integrity.js'
+import { verifyAuthLog } from '../audit/integrity.js'
+import { maintainPartitions } from '../audit/partitions.js'
+import { type AppConfig, ConfigError, loadConfig } from '../config.js'
+import { SIGNING_KEY_FILE, auditSigner, parseSigningKey } from '../crypto/signingKey.js'
+import { openDatabase } from '../db/database.js'
+import { createLogger } from '../logger.js'
+
+export const auditCommandsUsage = `  verify     recompute the audit log's hash chain and check its signed checkpoints; exit 1 when broken
+             [--from N] [--to N]  sequence range (default: all)
+             [--public-key FILE]  PEM the checkpoints must verify with (default: from CUSTOS_SIGNING_KEY or the data dir)
+             [--json]             print the result as JSON
+  partitions create the audit log's partitions ahead and apply CUSTOS_AUDIT_RETENTION_MONTHS once;
+             run as the table owner when the server runs as the least-privilege role
+`
+
+const sequenceOption = (value: string | undefined, name: string): bigint | undefined => {
+  if (value === undefined) return undefined
+  if (!/^[1-9]\d*$/.test(value)) throw new ConfigError(`--${name} must be a sequence number (1 or more), not ${value}`)
+  return BigInt(value)
+}
+
+async function publicKeyFor(config: AppConfig, file: string | undefined): Promise<string | KeyObject> {
+  if (file) return readFile(file, 'utf8')
+  if (config.signingKey) return auditSigner(config.signingKey).publicKeyPem
+  if (!config.databaseUrl) {
+    // The embedded default's generated key; verification must not create one.
+    const pem = await readFile(join(config.dataDir, SIGNING_KEY_FILE), 'utf8').catch(() => undefined)
+    if (pem) return auditSigner(parseSigningKey(pem)).publicKeyPem
+  }
+  throw new ConfigError('No audit public key: pass --public-key FILE (GET /.well-known/custos-audit-key) or set CUSTOS_SIGNING_KEY')
+}
+
+function describe(result: VerificationResult): string {
+  const start = result.anchor.checkpointId ? `the signed checkpoint at ${result.anchor.sequence}` : 'the beginning'
+  const lines = [
+    result.ok ? 'Audit log verified: ok' : 'Audit log verification FAILED',
+    `  entries checked:     ${result.entriesChecked} (from ${start} through ${result.lastSequence})`,
+    `  checkpoints checked: ${result.checkpointsChecked}`,
+  ]
+  const broken = result.firstBroken
+  if (broken) {
+    lines.push(`  first broken entry:  sequence ${broken.sequence}${broken.entryId ? ` (id ${broken.entryId})` : ''}: ${broken.reason}`, `  ${broken.message}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+const resultJson = (result: VerificationResult) => ({
+  ...result,
+  anchor: { ...result.anchor, sequence: result.anchor.sequence.toString(), hash: result.anchor.hash.toString('hex') },
+  lastSequence: result.lastSequence.toString(),
+  lastHash: result.lastHash.toString('hex'),
+  firstBroken: result.firstBroken && { ...result.firstBroken, sequence: result.firstBroken.sequence.toString() },
+})
+
+export async function runVerify(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: { from: { type: 'string' }, to: { type: 'string' }, 'public-key': { type: 'string' }, json: { type: 'boolean' } },
+  })
+  const config = loadConfig()
+  const from = sequenceOption(values.from, 'from')
+  const to = sequenceOption(values.to, 'to')
+  const publicKey = await publicKeyFor(config, values['public-key'])
+  const db = await openDatabase(databaseTarget(config))
+  try {
+    const result = await verifyAuthLog(db, { from, to, publicKey })
+    process.stdout.write(values.json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : describe(result))
+    if (!result.ok) process.exitCode = 1
+  } finally {
+    await db.close()
+  }
+}
+
+export async function runPartitions() {
+  const config = loadConfig()
+  const signer = auditSigner(await auditSigningKey(config))
+  const db = await openDatabase(databaseTarget(config))
+  try {
+    const report = await maintainPartitions(db, signer, createLogger(config.logLevel, process.stderr), config.auditLog)
+    process.stdout.write(
+      `Partitions created: ${report.created.join(', ') || 'none'}\nPartitions dropped: ${report.dropped.join(', ') || 'none'}\n` +
+        (report.retentionStopped ? `Retention stopped: ${report.retentionStopped}\n` : ''),
+    )
+  } finally {
+    await db.close()
+  }
+}

@@ -1,0 +1,226 @@
+import { createPublicKey, verify } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chainHash } from '../../src/audit/canonical.js'
+import { verifyRange } from '../../src/audit/integrity.js'
+import type { Database } from '../../src/db/database.js'
+import { type TestApp, startTestApp } from '../testkit/app.js'
+import {
+  addLogEntries,
+  checkpointFields,
+  createLogCheckpoint,
+  exportLog,
+  listLogCheckpoints,
+  restoreLogRows,
+  signedInPerson,
+  snapshotLogRows,
+  tamper,
+  verifyLog,
+} from '../testkit/fixtures.js'
+
+/** Signed checkpoints, the published key, and proving an exported range with nothing else. */
+
+let app: TestApp
+let db: Database
+let publishedKey: string
+
+beforeAll(async () => {
+  // Interval checkpoints by count only, triggered by hand below rather than by waiting.
+  app = await startTestApp({ CUSTOS_AUDIT_CHECKPOINT_ENTRIES: '3', CUSTOS_AUDIT_CHECKPOINT_SECONDS: '0' })
+  db = app.app.services.db
+  const response = await fetch(`${app.url}/.well-known/custos-audit-key`)
+  expect(response.status).toBe(200)
+  expect(response.headers.get('content-type')).toBe('application/x-pem-file')
+  publishedKey = await response.text()
+})
+
+afterAll(async () => {
+  await app?.stop()
+})
+
+const verifies = (payload: string, signature: string) => verify(null, Buffer.from(payload, 'utf8'), createPublicKey(publishedKey), Buffer.from(signature, 'base64'))
+
+describe('the published key', () => {
+  it('is an Ed25519 public key in PEM (SPKI), the same over HTTP and GraphQL', async () => {
+    const key = createPublicKey(publishedKey)
+    expect(key.asymmetricKeyType).toBe('ed25519')
+    expect(publishedKey).toMatch(/^-----BEGIN PUBLIC KEY-----\n/)
+    const response = await app.gql('{ authLogPublicKey }', { token: app.rootToken })
+    expect(response.data.authLogPublicKey).toBe(publishedKey)
+    expect((await fetch(`${app.url}/.well-known/custos-audit-key`, { method: 'POST' })).status).toBe(405)
+  })
+})
+
+describe('createAuthLogCheckpoint', () => {
+  it('signs exactly "custos-audit/v1\\n<sequence>\\n<hash>\\n<time>\\n" at the head, and the signature verifies', async () => {
+    await addLogEntries(app, 2)
+    const verification = await verifyLog(app)
+    const checkpoint = await createLogCheckpoint(app)
+
+    expect(checkpoint).toMatchObject({ sequence: verification.lastSequence, hash: verification.lastHash, reason: 'ON_DEMAND' })
+    expect(checkpoint.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    expect(checkpoint.payload).toBe(`custos-audit/v1\n${checkpoint.sequence}\n${checkpoint.hash}\n${checkpoint.createdAt}\n`)
+    expect(verifies(checkpoint.payload, checkpoint.signature)).toBe(true)
+    expect((await listLogCheckpoints(app))[0]).toEqual(checkpoint)
+  })
+
+  it('gives signatures that fail for any change to the checkpoint', async () => {
+    const checkpoint = await createLogCheckpoint(app)
+    const changedHash = checkpoint.hash.replace(/^./, (digit) => (digit === '0' ? '1' : '0'))
+    const changed = [
+      `custos-audit/v1\n${checkpoint.sequence + 1}\n${checkpoint.hash}\n${checkpoint.createdAt}\n`,
+      `custos-audit/v1\n${checkpoint.sequence}\n${changedHash}\n${checkpoint.createdAt}\n`,
+      `custos-audit/v1\n${checkpoint.sequence}\n${checkpoint.hash}\n${new Date(Date.parse(checkpoint.createdAt) + 1).toISOString()}\n`,
+    ]
+    for (const payload of changed) expect(verifies(payload, checkpoint.signature)).toBe(false)
+    expect(verifies(checkpoint.payload, checkpoint.signature)).toBe(true)
+  })
+
+  it('refuses to sign a broken chain, and stores nothing', async () => {
+    await addLogEntries(app, 2)
+    const { lastSequence } = await verifyLog(app)
+    const kept = await snapshotLogRows(db, 'sequence = $1', [lastSequence])
+    const before = await listLogCheckpoints(app)
+    await tamper(db, "UPDATE person_auth_log SET user_agent = 'forged' WHERE sequence = $1", [lastSequence])
+    try {
+      const response = await app.gql(
+        `mutation { createAuthLogCheckpoint { ok error { code developerMessage firstBroken { sequence reason } } result { ${checkpointFields} } } }`,
+        { token: app.rootToken },
+      )
+      expect(response.data.createAuthLogCheckpoint).toMatchObject({
+        ok: false,
+        result: null,
+        error: { code: 'CHAIN_BROKEN', firstBroken: { sequence: lastSequence, reason: 'CONTENT_CHANGED' } },
+      })
+      expect(await listLogCheckpoints(app)).toEqual(before)
+    } finally {
+      await restoreLogRows(db, kept)
+    }
+  })
+
+  it('is signed at intervals: once CUSTOS_AUDIT_CHECKPOINT_ENTRIES entries were added', async () => {
+    await createLogCheckpoint(app)
+    const before = await listLogCheckpoints(app)
+    await addLogEntries(app, 2)
+    await app.app.auditMaintenance.checkpointIfDue()
+    expect(await listLogCheckpoints(app)).toEqual(before)
+
+    await addLogEntries(app, 1)
+    await app.app.auditMaintenance.checkpointIfDue()
+    const [latest] = await listLogCheckpoints(app)
+    expect(latest).toMatchObject({ reason: 'INTERVAL', sequence: (await verifyLog(app)).lastSequence })
+    expect(verifies(latest!.payload, latest!.signature)).toBe(true)
+  })
+})
+
+describe('verifyAuthLog with checkpoints', () => {
+  it('checks every checkpoint it passes', async () => {
+    const checkpoints = await listLogCheckpoints(app)
+    expect(await verifyLog(app)).toMatchObject({ ok: true, checkpointsChecked: checkpoints.length })
+  })
+
+  it('verifies a range from the nearest checkpoint before it', async () => {
+    const checkpoint = await createLogCheckpoint(app)
+    await addLogEntries(app, 4)
+    const result = await verifyLog(app, { from: checkpoint.sequence + 2, to: checkpoint.sequence + 3 })
+    expect(result).toMatchObject({ ok: true, entriesChecked: 3, lastSequence: checkpoint.sequence + 3 })
+    expect(result.anchor).toEqual({ sequence: checkpoint.sequence, hash: checkpoint.hash, checkpointId: checkpoint.id })
+  })
+
+  it('reports a checkpoint whose signature does not verify', async () => {
+    const [latest] = await listLogCheckpoints(app)
+    await db.session((session) =>
+      session.query(
+        "INSERT INTO person_auth_log_checkpoint (id, sequence, hash, created_at, signature, reason) SELECT gen_random_uuid(), sequence, hash, now(), sha512('forged'::bytea), 'on_demand' FROM person_auth_log_checkpoint WHERE id = $1",
+        [latest!.id],
+      ),
+    )
+    const result = await verifyLog(app)
+    expect(result.firstBroken).toMatchObject({ reason: 'CHECKPOINT_SIGNATURE_INVALID', sequence: latest!.sequence })
+    // Put back: the forged checkpoint is removed (superuser, triggers off).
+    await tamper(db, "DELETE FROM person_auth_log_checkpoint WHERE signature = sha512('forged'::bytea)")
+    expect((await verifyLog(app)).ok).toBe(true)
+  })
+})
+
+describe('verifyRange: an exported range, its checkpoints and the public key', () => {
+  /** Entries between two fresh checkpoints, as an export holds them. */
+  async function exportedRange() {
+    const start = await createLogCheckpoint(app)
+    await addLogEntries(app, 3)
+    const end = await createLogCheckpoint(app)
+    const range = (await exportLog(app)).filter((entry) => entry.sequence > start.sequence && entry.sequence <= end.sequence)
+    return { start, end, range, checkpoints: await listLogCheckpoints(app) }
+  }
+
+  it('proves a range from one checkpoint to the next', async () => {
+    const { range, checkpoints } = await exportedRange()
+
+    const result = await verifyRange(range, checkpoints, publishedKey)
+
+    expect(result).toMatchObject({ ok: true, entriesChecked: 3, checkpointsChecked: 1, firstBroken: null })
+  })
+
+  it('finds a changed entry in the export', async () => {
+    const { range, checkpoints } = await exportedRange()
+    const victim = range[1]!
+    const changed = range.map((entry) => (entry === victim ? { ...entry, userAgent: 'someone else' } : entry))
+
+    const result = await verifyRange(changed, checkpoints, publishedKey)
+
+    expect(result).toMatchObject({ ok: false, entriesChecked: 1 })
+    expect(result.firstBroken).toMatchObject({ reason: 'CONTENT_CHANGED', sequence: BigInt(victim.sequence), entryId: victim.id })
+  })
+
+  it('finds an export changed and re-hashed by the signed checkpoint at its end', async () => {
+    const { start, end, range, checkpoints } = await exportedRange()
+    let previous: Buffer = Buffer.from(start.hash, 'hex')
+    const rehashed = range.map((entry) => {
+      const forged = { ...entry, sequence: BigInt(entry.sequence), eventData: { ...entry.eventData, description: 'forged' } }
+      previous = chainHash(previous, forged)
+      return { ...entry, eventData: forged.eventData, hash: previous.toString('hex') }
+    })
+
+    const result = await verifyRange(rehashed, checkpoints, publishedKey)
+
+    expect(result.firstBroken).toMatchObject({ reason: 'CHECKPOINT_MISMATCH', sequence: BigInt(end.sequence) })
+  })
+
+  it('rejects a changed checkpoint by its signature', async () => {
+    const { end, range, checkpoints } = await exportedRange()
+    const forged = checkpoints.map((checkpoint) => (checkpoint.id === end.id ? { ...checkpoint, hash: range[0]!.hash } : checkpoint))
+
+    const result = await verifyRange(range, forged, publishedKey)
+
+    expect(result.firstBroken).toMatchObject({ reason: 'CHECKPOINT_SIGNATURE_INVALID', sequence: BigInt(end.sequence) })
+  })
+
+  it('does not call a range proven that starts or ends away from a checkpoint', async () => {
+    const { range, checkpoints } = await exportedRange()
+
+    const lateStart = await verifyRange(range.slice(1), checkpoints, publishedKey)
+    const earlyEnd = await verifyRange(range.slice(0, -1), checkpoints, publishedKey)
+
+    expect(lateStart).toMatchObject({ ok: false, firstBroken: { reason: 'NOT_ANCHORED', sequence: BigInt(range[1]!.sequence) } })
+    expect(earlyEnd).toMatchObject({ ok: false, firstBroken: { reason: 'NOT_ANCHORED', sequence: BigInt(range.at(-2)!.sequence) } })
+  })
+})
+
+describe('access and input', () => {
+  it('refuses callers without system:viewAuthLog', async () => {
+    const person = await signedInPerson(app)
+    for (const operation of ['{ verifyAuthLog { ok } }', '{ authLogCheckpoints { id } }', 'mutation { createAuthLogCheckpoint { ok } }']) {
+      const response = await app.gql(operation, { token: person.token })
+      expect(response.errors?.[0]).toMatchObject({ message: 'You are not allowed to view the audit log.', extensions: { code: 'FORBIDDEN' } })
+    }
+  })
+
+  it.each([
+    ['a sequence below 1', '{ verifyAuthLog(from: 0) { ok } }', 'from'],
+    ['to before from', '{ verifyAuthLog(from: 5, to: 4) { ok } }', 'to'],
+    ['a limit below 1', '{ authLogCheckpoints(limit: 0) { id } }', 'limit'],
+    ['a negative offset', '{ authLogCheckpoints(offset: -1) { id } }', 'offset'],
+  ])('answers %s with BAD_USER_INPUT', async (_case, operation, argument) => {
+    const response = await app.gql(operation, { token: app.rootToken })
+    expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument })
+  })
+})

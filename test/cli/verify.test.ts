@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
+import { auditTransaction } from '../../src/audit/transaction.js'
+import { SIGNING_KEY_FILE } from '../../src/crypto/signingKey.js'
+import { type DatabaseTarget, openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrator.js'
+import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
+import { tamper } from '../testkit/fixtures.js'
+
+/** `custos verify` and `custos partitions` as an operator runs them, in a process of their own. */
+
+const cli = fileURLToPath(new URL('../../bin/custos.js', import.meta.url))
+const privateKey = generateKeyPairSync('ed25519').privateKey
+const privatePem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+
+let dataDir: string
+let testDatabase: TestDatabase
+let target: DatabaseTarget
+/** What points the command line at the same database. */
+let environment: Record<string, string>
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'custos-cli-'))
+  testDatabase = await createTestDatabase()
+  // PGlite is reachable from another process only through files: the data dir.
+  target = testDatabase.url ? testDatabase.target : { dataDir }
+  environment = testDatabase.url ? { DATABASE_URL: testDatabase.url } : { CUSTOS_DATA_DIR: dataDir }
+  await withDatabase(async (db) => {
+    await migrate(db)
+    for (let index = 0; index < 5; index++) {
+      await auditTransaction(db.prisma, (tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
+    }
+  })
+  await writeFile(join(dataDir, 'public.pem'), generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }))
+}, 60_000)
+
+afterAll(async () => {
+  await testDatabase?.drop()
+  await rm(dataDir, { recursive: true, force: true })
+})
+
+/** Opens the database only for `work`: PGlite admits one process at a time. */
+async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const db = await openDatabase(target)
+  try {
+    return await work(db)
+  } finally {
+    await db.close()
+  }
+}
+
+function custos(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...environment, ...extra } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+describe('custos verify', () => {
+  it('reports a whole chain with exit code 0', async () => {
+    const result = await custos(['verify', '--public-key', join(dataDir, 'public.pem')])
+    expect(result).toMatchObject({ code: 0 })
+    expect(result.stdout).toContain('Audit log verified: ok')
+    expect(result.stdout).toMatch(/entries checked: +5 \(from the beginning through 5\)/)
+  })
+
+  it('prints JSON with --json, and verifies a range', async () => {
+    const result = await custos(['verify', '--json', '--from', '2', '--to', '4', '--public-key', join(dataDir, 'public.pem')])
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, entriesChecked: 4, lastSequence: '4', firstBroken: null })
+  })
+
+  it('names the first broken entry and exits 1', async () => {
+    const [victim] = await withDatabase(async (db) => {
+      await tamper(db, "UPDATE person_auth_log SET error_code = 'FORGED' WHERE sequence = 3")
+      return db.session((session) => session.query<{ id: string }>('SELECT id FROM person_auth_log WHERE sequence = 3'))
+    })
+    const result = await custos(['verify', '--public-key', join(dataDir, 'public.pem')])
+    await withDatabase((db) => tamper(db, "UPDATE person_auth_log SET error_code = 'UNKNOWN_EMAIL' WHERE sequence = 3"))
+
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain('Audit log verification FAILED')
+    expect(result.stdout).toContain(`first broken entry:  sequence 3 (id ${victim!.id}): CONTENT_CHANGED`)
+  })
+
+  it('takes the key from CUSTOS_SIGNING_KEY', async () => {
+    expect((await custos(['verify'], { CUSTOS_SIGNING_KEY: privatePem })).code).toBe(0)
+  })
+
+  it.each([
+    [['verify', '--from', 'zero'], '--from must be a sequence number'],
+    [['verify', '--colour'], "Unknown option '--colour'"],
+  ])('refuses %j with exit code 2', async (args, message) => {
+    const result = await custos(args, { CUSTOS_SIGNING_KEY: privatePem })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(message)
+  })
+
+  it('asks for a public key when it has none', async () => {
+    const result = await custos(['verify'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('No audit public key: pass --public-key FILE')
+  })
+})
+
+describe('custos partitions', () => {
+  it('keeps partitions ahead and reports what it did', async () => {
+    const result = await custos(['partitions'], { CUSTOS_SIGNING_KEY: privatePem, CUSTOS_AUDIT_FORWARD_MONTHS: '6' })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^Partitions created: person_auth_log_\d{4}_\d\d/)
+    expect(result.stdout).toContain('Partitions dropped: none')
+  })
+})
+
+// The embedded default reads the key it generated; verification never creates one.
+it.skipIf(onPostgres)('finds the embedded default key in the data dir', async () => {
+  await writeFile(join(dataDir, SIGNING_KEY_FILE), privatePem)
+  expect((await custos(['verify'])).code).toBe(0)
+  await rm(join(dataDir, SIGNING_KEY_FILE))
+})
