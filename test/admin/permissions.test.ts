@@ -105,6 +105,10 @@ const rows: Record<string, Row> = {
   // Queries
   me: { document: '{ me { id } }', allowed: everyone },
   authLog: { document: '{ authLog(limit: 1) { hasMore } }', allowed: superAdmin },
+  verifyAuthLog: { document: '{ verifyAuthLog { ok entriesChecked } }', allowed: superAdmin },
+  authLogCheckpoints: { document: '{ authLogCheckpoints(limit: 1) { sequence } }', allowed: superAdmin },
+  authLogPublicKey: { document: '{ authLogPublicKey }', allowed: everyone },
+  createAuthLogCheckpoint: { document: 'mutation { createAuthLogCheckpoint { ok } }', allowed: superAdmin },
   authLogTypes: { document: '{ authLogTypes { type count } }', allowed: superAdmin },
   authLogStats: { document: '{ authLogStats(bucket: DAY) { total buckets { start count } } }', allowed: superAdmin },
   projects: { document: '{ projects { slug } }', allowed: everyone },

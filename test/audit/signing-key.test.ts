@@ -30,7 +30,12 @@ describe('CUSTOS_SIGNING_KEY', () => {
   })
 
   it('is required with DATABASE_URL: the start stops with a clear error before touching the database', async () => {
-    const config = loadConfig({ DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/nowhere', PORT: '0' })
+    const config = loadConfig({
+      DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/nowhere',
+      PORT: '0',
+      // Given, so that the signing key is the one missing.
+      CUSTOS_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    })
     const start = startApp(config, createLogger('silent'))
     await expect(start).rejects.toBeInstanceOf(ConfigError)
     await expect(start).rejects.toThrow('CUSTOS_SIGNING_KEY: required with DATABASE_URL')

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, readLog, signUpPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, readLog, seedLogEntries, signUpPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -22,9 +21,9 @@ const attempt = (email: string, password: string) =>
 
 /** Failed `login` entries written straight into the log, `secondsAgo` old: the backoff reads nothing else. */
 async function pastFailures(identifier: string, personId: string | null, count: number, secondsAgo: number) {
-  await app.app.services.db.prisma.personAuthLog.createMany({
-    data: Array.from({ length: count }, (_, index) => ({
-      id: randomUUID(),
+  await seedLogEntries(
+    app,
+    Array.from({ length: count }, (_, index) => ({
       type: 'login',
       success: false,
       errorCode: 'INVALID_PASSWORD',
@@ -32,7 +31,7 @@ async function pastFailures(identifier: string, personId: string | null, count: 
       personId,
       createdAt: new Date(Date.now() - secondsAgo * 1000 - (count - index)),
     })),
-  })
+  )
 }
 
 describe('sign-in backoff from the log', () => {
@@ -78,9 +77,7 @@ describe('sign-in backoff from the log', () => {
     const person = await signUpPerson(app)
     await pastFailures(person.email, person.id, 4, 10)
     expect((await attempt(person.email, person.password)).data.signIn.error.code).toBe('RATE_LIMIT_EXCEEDED')
-    await app.app.services.db.prisma.personAuthLog.create({
-      data: { type: 'login', success: true, personInputIdentifier: person.email, personId: person.id, createdAt: new Date(Date.now() - 5_000) },
-    })
+    await seedLogEntries(app, [{ type: 'login', success: true, personInputIdentifier: person.email, personId: person.id, createdAt: new Date(Date.now() - 5_000) }])
     expect((await attempt(person.email, person.password)).data.signIn.ok).toBe(true)
   })
 

@@ -423,7 +423,8 @@ export interface SeedLogEntry {
 
 /**
  * Inserts log rows as they are (one INSERT), for tests that need particular values or times,
- * through a test app's database or any other. Returns their ids in the order given.
+ * through a test app's database or any other. Returns their ids in the order given. The rows are
+ * outside the hash chain: verifyAuthLog reports them, so integrity tests do not use this.
  */
 export async function seedLogEntries(into: TestApp | Database, entries: SeedLogEntry[]): Promise<string[]> {
   const db = 'app' in into ? into.app.services.db : into
@@ -442,17 +443,18 @@ export async function seedLogEntries(into: TestApp | Database, entries: SeedLogE
     metadata: entry.metadata ?? {},
     event_data: entry.eventData ?? {},
   }))
-  await db.session((session) =>
-    session.query(
-      `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
-                                    user_agent, person_input_identifier, error_code, metadata, event_data)
-       SELECT id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
-              user_agent, person_input_identifier, error_code, metadata, event_data
-         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, type text, success boolean, created_at timestamptz, person_id uuid,
-              identity_id uuid, target_person_id uuid, client_ip inet, user_agent text, person_input_identifier text,
-              error_code text, metadata jsonb, event_data jsonb)`,
-      [JSON.stringify(rows)],
-    ),
+  // The chain trigger accepts entries only in time order (README "Integrity"); a test that needs
+  // entries in the past writes them as unchained rows (sequence 0, zero hash) with triggers off.
+  await tamper(
+    db,
+    `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+                                  user_agent, person_input_identifier, error_code, metadata, event_data, sequence, hash)
+     SELECT id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
+            user_agent, person_input_identifier, error_code, metadata, event_data, 0, '\\x${'00'.repeat(32)}'::bytea
+       FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, type text, success boolean, created_at timestamptz, person_id uuid,
+            identity_id uuid, target_person_id uuid, client_ip inet, user_agent text, person_input_identifier text,
+            error_code text, metadata jsonb, event_data jsonb)`,
+    [JSON.stringify(rows)],
   )
   return rows.map((row) => row.id)
 }
