@@ -176,12 +176,9 @@ describe('authLog order and paging', () => {
     const bulkRows = MAX_PAGE_SIZE + 10
 
     beforeAll(async () => {
-      await sql(
+      await seedLogEntries(
         app,
-        `INSERT INTO person_auth_log (id, type, success, created_at)
-         SELECT gen_random_uuid(), $1, true, TIMESTAMPTZ '2020-01-01T00:00:00Z' + n * INTERVAL '1 second'
-           FROM generate_series(1, $2::int) AS n`,
-        [bulkType, bulkRows],
+        Array.from({ length: bulkRows }, (_, n) => ({ type: bulkType, createdAt: new Date(Date.UTC(2020, 0, 1) + (n + 1) * 1000) })),
       )
     })
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { get } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { type LogEntry, createGlobalApiKey, readLog, seedLogEntries, signedInPerson } from '../testkit/fixtures.js'
+import { type LogEntry, createGlobalApiKey, readLog, seedLogEntries, signedInPerson, tamper } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -65,6 +65,8 @@ const CSV_COLUMNS = [
   'userAgent',
   'metadata',
   'eventData',
+  'sequence',
+  'hash',
 ]
 
 /** What a CSV field holds for a GraphQL entry value. */
@@ -140,11 +142,10 @@ describe('audit log export', () => {
   })
 
   it('streams a log larger than one batch, every entry once and in order, ties on created_at included', async () => {
-    await app.app.services.db.session((session) =>
-      session.exec(`INSERT INTO person_auth_log (id, type, success, created_at, user_agent)
-        SELECT gen_random_uuid(), 'login', true, timestamptz '2004-06-01T00:00:00Z' + (g / 7) * interval '1 second', 'bulk'
-          FROM generate_series(1, 4500) g`),
-    )
+    // Entries in the past are written outside the hash chain (it accepts only time order), triggers off.
+    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '2004-06-01T00:00:00Z' + (g / 7) * interval '1 second', 'bulk', 0, decode(repeat('00', 32), 'hex')
+          FROM generate_series(1, 4500) g`)
     const response = await exportLog('csv', 'createdAfter=2004-01-01&createdBefore=2005-01-01&count=true')
     expect(response.headers.get('x-total-count')).toBe('4500')
     const [, ...records] = parseCsv(await response.text())
@@ -155,11 +156,10 @@ describe('audit log export', () => {
   })
 
   it('stops reading when the client goes away, and frees what it held', async () => {
-    await app.app.services.db.session((session) =>
-      session.exec(`INSERT INTO person_auth_log (id, type, success, created_at, user_agent)
-        SELECT gen_random_uuid(), 'login', true, timestamptz '2005-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000)
-          FROM generate_series(1, 10000) g`),
-    )
+    // Entries in the past are written outside the hash chain (it accepts only time order), triggers off.
+    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '2005-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000), 0, decode(repeat('00', 32), 'hex')
+          FROM generate_series(1, 10000) g`)
     // 20 MB, more than socket buffers hold; more aborted exports than PostgreSQL connections in
     // the pool: an export that kept its connection after its client left would hang the last one.
     // Each on a connection of its own (no keep-alive reuse), dropped after the first chunk.

@@ -92,7 +92,7 @@ export async function createGlobalApiKey(
 export type LogEntry = AuthLogEntryJson
 
 const entryFields =
-  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData'
+  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData sequence hash'
 
 /** authLog with every entry field; variables filter, limit, offset. */
 export const AUTH_LOG_QUERY = `query ($filter: AuthLogFilter, $limit: Int, $offset: Int) {
@@ -450,7 +450,7 @@ export async function seedLogEntries(into: TestApp | Database, entries: SeedLogE
     `INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
                                   user_agent, person_input_identifier, error_code, metadata, event_data, sequence, hash)
      SELECT id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
-            user_agent, person_input_identifier, error_code, metadata, event_data, 0, '\\x${'00'.repeat(32)}'::bytea
+            user_agent, person_input_identifier, error_code, metadata, event_data, 0, decode(repeat('00', 32), 'hex')
        FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, type text, success boolean, created_at timestamptz, person_id uuid,
             identity_id uuid, target_person_id uuid, client_ip inet, user_agent text, person_input_identifier text,
             error_code text, metadata jsonb, event_data jsonb)`,
@@ -519,7 +519,7 @@ export async function exportLog(app: TestApp): Promise<ExportedEntry[]> {
   const entries: (LogEntry & { sequence: number; hash: string })[] = []
   for (let offset = 0; ; offset += 500) {
     const response = await app.gql(
-      `query ($offset: Int) { authLog(limit: 500, offset: $offset) { hasMore entries { ${entryFields} sequence hash } } }`,
+      `query ($offset: Int) { authLog(limit: 500, offset: $offset) { hasMore entries { ${entryFields} } } }`,
       { variables: { offset }, token: app.rootToken },
     )
     if (!response.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(response)}`)
