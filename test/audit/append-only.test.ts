@@ -164,6 +164,7 @@ describe.runIf(onPostgres)('the server running as a login role in custos_app', (
       PORT: '0',
       DATABASE_URL: url.toString(),
       CUSTOS_SIGNING_KEY: testSigningKey(),
+      CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       CUSTOS_ROOT_TOKEN: `root-${randomBytes(16).toString('hex')}`,
       CUSTOS_LOGIN_TOKEN: `login-${randomBytes(16).toString('hex')}`,
       CUSTOS_AUDIT_RETENTION_MONTHS: '1',

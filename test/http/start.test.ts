@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { testSigningKey } from '../testkit/app.js'
 import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
 import { strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
   testDatabase = await createTestDatabase()
   child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env: { PATH: process.env.PATH, PORT: '0', CUSTOS_DATA_DIR: dataDir, ...(testDatabase.url ? { DATABASE_URL: testDatabase.url, CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}) },
+    env: { PATH: process.env.PATH, PORT: '0', CUSTOS_DATA_DIR: dataDir, ...(testDatabase.url ? { DATABASE_URL: testDatabase.url, CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'), CUSTOS_SIGNING_KEY: testSigningKey() } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   child.stdout!.on('data', (chunk) => (stdout += String(chunk)))

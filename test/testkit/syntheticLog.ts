@@ -52,9 +52,9 @@ export function syntheticLogInsert(from: number, to: number, options: SyntheticL
   const spanMs = options.spanDays * 86_400_000
   return `
     INSERT INTO person_auth_log (id, type, success, created_at, person_id, identity_id, target_person_id, client_ip,
-                                 user_agent, person_input_identifier, error_code, metadata, event_data)
+                                 user_agent, person_input_identifier, error_code, metadata, event_data, sequence, hash)
     SELECT md5('entry-' || g)::uuid, type, success,
-           '${options.newest.toISOString()}'::timestamptz - (g - 1) * ${spanMs / options.total} * interval '1 millisecond',
+           '${options.newest.toISOString()}'::timestamptz - (${options.total} - g) * ${spanMs / options.total} * interval '1 millisecond',
            ${syntheticIdSql('person', 'actor')}, ${syntheticIdSql('identity', 'actor')},
            CASE WHEN administrative THEN ${syntheticIdSql('person', '(h / 7) % ' + options.persons)} END,
            CASE WHEN h % 10 = 0 THEN ('2001:db8::' || to_hex(h % 65536))::inet
@@ -65,7 +65,9 @@ export function syntheticLogInsert(from: number, to: number, options: SyntheticL
            CASE WHEN h % 4 = 0 THEN jsonb_build_object('sessionId', md5('session-' || g)::uuid) ELSE '{}' END,
            CASE WHEN type = 'project_create'
                 THEN jsonb_build_object('projectSlug', 'project-' || h % 1000, 'name', 'Project ' || h % 1000, 'secretKeys', '[]'::jsonb)
-                ELSE '{}' END
+                ELSE '{}' END,
+           -- Placeholders: the chain trigger sets both; with triggers off the rows stay outside the chain.
+           g, decode(repeat('00', 32), 'hex')
       FROM (
         SELECT g, h, actor, type, type NOT LIKE '%login%' AND type NOT LIKE 'password%' AND type NOT LIKE '2fa%'
                                   AND type <> 'create_session_token' AS administrative,
@@ -74,5 +76,6 @@ export function syntheticLogInsert(from: number, to: number, options: SyntheticL
             SELECT g, h, (h / 11) % ${options.persons} AS actor, (${sqlArray(TYPES)})[1 + (h / 3) % ${TYPES.length}] AS type
               FROM (SELECT g, (g * 2654435761) % 4294967296 AS h FROM generate_series(${from}::bigint, ${to}::bigint) AS g) hashed
           ) typed
-      ) shaped`
+      ) shaped
+     ORDER BY g`
 }
