@@ -11,7 +11,7 @@
  * The database is created and dropped; nothing else on the server is touched.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -126,7 +126,18 @@ interface Server {
 async function startServer(databaseUrl: string, token: string, dataDir: string): Promise<Server> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', CUSTOS_ROOT_TOKEN: token, CUSTOS_DATA_DIR: dataDir, LOG_LEVEL: 'warn', CUSTOS_AUDIT_READS: 'false' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      CUSTOS_ROOT_TOKEN: token,
+      CUSTOS_DATA_DIR: dataDir,
+      // A PostgreSQL deployment must bring both keys; throwaway ones serve a throwaway database.
+      CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      CUSTOS_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      LOG_LEVEL: 'warn',
+      CUSTOS_AUDIT_READS: 'false',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,3 +1,4 @@
+import './productionDefaults.js'
 import { startApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './logger.js'

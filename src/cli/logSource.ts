@@ -84,7 +84,7 @@ class DirectSource implements LogSource {
   ) {}
 
   async page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
-    const page = await readAuthLogPage(this.db.prisma, { filter, limit, cursor }, { cursors: this.cursors, recordReadAs: this.auditReads ? CLI_ACTOR : null })
+    const page = await readAuthLogPage(this.db, { filter, limit, cursor }, { cursors: this.cursors, recordReadAs: this.auditReads ? CLI_ACTOR : null })
     return { entries: page.entries.map(entryJson), nextCursor: page.nextCursor }
   }
 

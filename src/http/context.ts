@@ -55,7 +55,7 @@ export async function resolveCaller(
   })
   const token = bearerToken(request.headers)
   if (token === undefined) return { caller: null, client: transport }
-  const authentication = await authenticate(services.db.prisma, token)
+  const authentication = await authenticate(services.db, token)
   if (!authentication.ok) throw unauthenticatedError('The bearer token is not valid (unknown, expired or disabled).')
   const { caller } = authentication
   return { caller, client: caller.trustForwardedInfo ? withForwardedClient(transport, request.headers) : transport }

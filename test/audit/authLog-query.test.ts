@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readAuthLogPage } from '../../src/audit/query.js'
-import type { PrismaClient } from '../../src/generated/prisma/client.js'
+import type { Database } from '../../src/db/database.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { AUTH_LOG_QUERY, type StoredLogRow, seedLogEntries, readLog, sql, storedLogRows } from '../testkit/fixtures.js'
 
@@ -201,18 +201,21 @@ describe('authLog order and paging', () => {
 
     it('knows hasMore from one extra row, never from a COUNT', async () => {
       const statements: string[] = []
-      const real = app.app.services.db.prisma
+      const real = app.app.services.db
       // Records every statement the page read sends, and runs it on the real database.
-      const recording = new Proxy(real, {
-        get(target, property, receiver) {
-          const value = Reflect.get(target, property, receiver)
-          if (typeof property !== 'string' || !property.startsWith('$query')) return value
-          return (query: { sql: string; values: unknown[] }, ...rest: unknown[]) => {
-            statements.push(`${query.sql} -- ${JSON.stringify(query.values)}`)
-            return (value as (...args: unknown[]) => unknown).call(target, query, ...rest)
-          }
-        },
-      }) as PrismaClient
+      const recording: Database = {
+        ...real,
+        session: (work) =>
+          real.session((session) =>
+            work({
+              ...session,
+              query: (text, values) => {
+                statements.push(`${text} -- ${JSON.stringify(values)}`)
+                return session.query(text, values)
+              },
+            }),
+          ),
+      }
       const page = await readAuthLogPage(recording, { filter: { types: [bulkType] }, limit: 7, offset: 3 }, { cursors: app.app.services.cursors })
       expect(page.entries).toHaveLength(7)
       expect(page.hasMore).toBe(true)

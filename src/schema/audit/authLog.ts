@@ -125,7 +125,7 @@ builder.queryFields((t) => ({
     },
     resolve: (_root, args, context) =>
       withBadInput(() =>
-        readAuthLogPage(context.prisma, args, {
+        readAuthLogPage(context.services.db, args, {
           cursors: context.services.cursors,
           recordReadAs: context.services.config.auditReads ? context.actor : null,
         }),
