@@ -1,6 +1,7 @@
 import './productionDefaults.js'
 import { startApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { DataDirLockedError } from './db/dataDirLock.js'
 import { createLogger } from './logger.js'
 
 async function main() {
@@ -19,6 +20,10 @@ async function main() {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`)
       process.exit(2)
+    }
+    if (error instanceof DataDirLockedError) {
+      process.stderr.write(`${error.message}\n`)
+      process.exit(1)
     }
     logger.fatal({ err: error }, 'could not start')
     process.exit(1)

@@ -1,5 +1,6 @@
 import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
+import { DataDirLockedError } from '../db/dataDirLock.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
 import { auditCommandsUsage, runPartitions, runVerify } from './audit.js'
@@ -50,7 +51,7 @@ try {
     process.stderr.write(`custos ${name}: ${error.message}\n\n${commandUsage[name!] ?? usage}`)
     process.exit(2)
   }
-  if (error instanceof SourceError) {
+  if (error instanceof SourceError || error instanceof DataDirLockedError) {
     process.stderr.write(`custos ${name}: ${error.message}\n`)
     process.exit(1)
   }

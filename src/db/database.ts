@@ -4,6 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
+import { lockDataDir } from './dataDirLock.js'
 
 /** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
 export interface SqlSession {
@@ -82,7 +83,11 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
  * here too (see README, PGlite notes).
  */
 async function openPglite(dataDir: string | undefined, initialData: Blob | undefined): Promise<Omit<Database, 'ping'>> {
-  const pglite = await PGlite.create({ dataDir, loadDataDir: initialData, extensions: { pg_trgm } })
+  const unlock = dataDir === undefined ? async () => {} : await lockDataDir(dataDir)
+  const pglite = await PGlite.create({ dataDir, loadDataDir: initialData, extensions: { pg_trgm } }).catch(async (error: unknown) => {
+    await unlock()
+    throw error
+  })
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   const session: SqlSession = {
     async query(text, params) {
@@ -102,6 +107,7 @@ async function openPglite(dataDir: string | undefined, initialData: Blob | undef
     async close() {
       await prisma.$disconnect()
       await pglite.close()
+      await unlock()
     },
   }
 }

@@ -1,10 +1,11 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
@@ -210,5 +211,32 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(code).toBe(0)
     const reads = await withDatabase((db) => db.session((session) => session.query(`SELECT event_data FROM person_auth_log WHERE type = 'auth_log_read'`)))
     expect(reads).toEqual([{ event_data: { filter: {}, limit: 1 } }])
+  })
+})
+
+describe('the embedded data directory, one process at a time', CLI_TIMEOUT, () => {
+  it('the command line refuses a data directory another process holds, and takes over a lock its holder left behind', async () => {
+    const dataDir = join(scratch, 'locked')
+    const held = await openDatabase({ dataDir })
+    try {
+      await migrate(held)
+      const refused = await runCli(['log', '-n', '1', '--json'], { CUSTOS_DATA_DIR: dataDir })
+      expect(refused.code).toBe(1)
+      expect(refused.stdout).toBe('')
+      expect(refused.stderr).toBe(
+        `custos log: The embedded database in ${dataDir} is in use by process ${process.pid}. Stop it first, or, if it is a running Custos server, ` +
+          `reach it with --url and --token. (If no such process exists, delete ${join(dataDir, LOCK_FILE)}.)\n`,
+      )
+    } finally {
+      await held.close()
+    }
+    // A holder that died without releasing: its process id is free again.
+    const gone = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => gone.on('close', resolve))
+    await writeFile(join(dataDir, LOCK_FILE), `${gone.pid}\n`)
+    const { code, stderr } = await runCli(['log', '-n', '1', '--json'], { CUSTOS_DATA_DIR: dataDir })
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    await expect(readFile(join(dataDir, LOCK_FILE), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
