@@ -16,6 +16,8 @@ export interface SqlSession {
 
 export interface Database {
   readonly kind: 'pglite' | 'postgres'
+  /** The server's connection URL (PostgreSQL only): for work that opens connections of its own in other threads. */
+  readonly url?: string
   readonly prisma: PrismaClient
   /** Runs `work` on one dedicated connection (PGlite has only one). */
   session<T>(work: (session: SqlSession) => Promise<T>): Promise<T>
@@ -50,21 +52,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {
     kind: 'postgres',
+    url,
     prisma,
     async session(work) {
       const client = await pool.connect()
       try {
-        return await work({
-          async query(text, params) {
-            return (await client.query(text, params)).rows
-          },
-          async queryArrays(text, params) {
-            return (await client.query({ text, values: params, rowMode: 'array' })).rows
-          },
-          async exec(script) {
-            await client.query(script)
-          },
-        })
+        return await work(clientSession(client))
       } finally {
         client.release()
       }
@@ -72,6 +65,21 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
     async close() {
       await prisma.$disconnect()
       await pool.end()
+    },
+  }
+}
+
+/** A SqlSession over one PostgreSQL connection. */
+export function clientSession(client: pg.ClientBase): SqlSession {
+  return {
+    async query(text, params) {
+      return (await client.query(text, params)).rows
+    },
+    async queryArrays(text, params) {
+      return (await client.query({ text, values: params, rowMode: 'array' })).rows
+    },
+    async exec(script) {
+      await client.query(script)
     },
   }
 }
