@@ -464,13 +464,15 @@ export async function checkSlice(session: SqlSession, slice: Slice): Promise<Sli
 /** A thread checking slices on a connection of its own (./verifyWorker.js), one at a time. */
 class SliceWorker {
   private readonly worker: Worker
+  private readonly exited: Promise<number>
   private readonly failure: Promise<never>
 
   constructor(url: string) {
     this.worker = new Worker(new URL('./verifyWorker.js', import.meta.url), { workerData: { url } })
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve))
     this.failure = new Promise((_, reject) => {
       this.worker.once('error', reject)
-      this.worker.once('exit', (code) => reject(new Error(`the verification thread exited (${code})`)))
+      void this.exited.then((code) => reject(new Error(`the verification thread exited (${code})`)))
     })
     this.failure.catch(() => {})
   }
@@ -483,9 +485,8 @@ class SliceWorker {
 
   /** Lets the thread close its connection and end. */
   async close() {
-    const ended = new Promise((resolve) => this.worker.once('exit', resolve))
     this.worker.postMessage(null)
-    await ended
+    await this.exited
   }
 }
 
