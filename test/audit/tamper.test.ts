@@ -83,8 +83,10 @@ async function keep(...sequences: number[]) {
 describe("the fast path's slice check", () => {
   it('passes the intact chain and reports the stored hash at a checkpoint sequence', async () => {
     const report = await wholeChainSlice()
-    expect(report).toMatchObject({ ok: true, lastHash: Buffer.from((await entryAt(ENTRIES)).hash, 'hex') })
-    expect(report.hashesAt).toEqual([[3n, Buffer.from((await entryAt(3)).hash, 'hex')]])
+    const hex = (bytes: Uint8Array | null) => Buffer.from(bytes!).toString('hex')
+    expect(report.ok).toBe(true)
+    expect(hex(report.lastHash)).toBe((await entryAt(ENTRIES)).hash)
+    expect(report.hashesAt.map(([sequence, hash]) => [sequence, hex(hash)])).toEqual([[3n, (await entryAt(3)).hash]])
   })
 
   it.each([
