@@ -464,15 +464,18 @@ export async function checkSlice(session: SqlSession, slice: Slice): Promise<Sli
 /** A thread checking slices on a connection of its own (./verifyWorker.js), one at a time. */
 class SliceWorker {
   private readonly worker: Worker
-  private readonly exited: Promise<number>
   private readonly failure: Promise<never>
+  private idleTimer: NodeJS.Timeout | undefined
+  exited = false
 
-  constructor(url: string) {
+  constructor(readonly url: string) {
     this.worker = new Worker(new URL('./verifyWorker.js', import.meta.url), { workerData: { url } })
-    this.exited = new Promise((resolve) => this.worker.once('exit', resolve))
     this.failure = new Promise((_, reject) => {
       this.worker.once('error', reject)
-      void this.exited.then((code) => reject(new Error(`the verification thread exited (${code})`)))
+      this.worker.once('exit', (code) => {
+        this.exited = true
+        reject(new Error(`the verification thread exited (${code})`))
+      })
     })
     this.failure.catch(() => {})
   }
@@ -483,11 +486,36 @@ class SliceWorker {
     return Promise.race([report, this.failure])
   }
 
-  /** Lets the thread close its connection and end. */
-  async close() {
-    this.worker.postMessage(null)
-    await this.exited
+  /** Idle between verifications: it neither keeps the process alive nor outlives IDLE_THREAD_MS unused. */
+  rest(onEnd: () => void) {
+    this.worker.unref()
+    this.idleTimer = setTimeout(() => {
+      onEnd()
+      this.worker.postMessage(null)
+    }, IDLE_THREAD_MS).unref()
   }
+
+  wake() {
+    clearTimeout(this.idleTimer)
+    this.worker.ref()
+  }
+}
+
+/** Starting a thread (TypeScript loader, pg, a connection) costs about a second on two busy cores: threads wait this long for the next verification. */
+const IDLE_THREAD_MS = 60_000
+const restingWorkers: SliceWorker[] = []
+
+function sliceWorker(url: string): SliceWorker {
+  const index = restingWorkers.findIndex((worker) => worker.url === url && !worker.exited)
+  const worker = index >= 0 ? restingWorkers.splice(index, 1)[0]! : new SliceWorker(url)
+  worker.wake()
+  return worker
+}
+
+function rest(worker: SliceWorker) {
+  if (worker.exited) return
+  restingWorkers.push(worker)
+  worker.rest(() => restingWorkers.splice(restingWorkers.indexOf(worker), 1))
 }
 
 /**
@@ -533,11 +561,11 @@ async function checkedInSlices(
       if (!report.ok) failed = true
     }
   }
-  const workers = Array.from({ length: Math.min(threads, slices.length) - 1 }, () => new SliceWorker(db.url!))
+  const workers = Array.from({ length: Math.min(threads, slices.length) - 1 }, () => sliceWorker(db.url!))
   try {
     await Promise.all([run((slice) => checkSlice(session, slice)), ...workers.map((worker) => run((slice) => worker.check(slice)))])
   } finally {
-    await Promise.all(workers.map((worker) => worker.close()))
+    workers.forEach(rest)
   }
   if (failed) return null
   const stored = new Map(reports.flatMap((report) => report.hashesAt).map(([sequence, hash]) => [sequence, toBuffer(hash)]))

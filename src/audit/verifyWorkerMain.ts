@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import pg from 'pg'
-import { clientSession } from '../db/database.js'
+import { clientSession } from '../db/session.js'
 import { type Slice, checkSlice } from './integrity.js'
 
 /** Checks the slices the main thread posts, one at a time, on one connection of its own (see checkedInSlices); null ends it. */

@@ -4,15 +4,9 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
+import { type SqlSession, clientSession } from './session.js'
 
-/** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
-export interface SqlSession {
-  query<Row extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
-  /** Like query, with each row an array of its values in select order: less to build when reading many rows. */
-  queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
-  /** Runs a script of several statements (no parameters). */
-  exec(script: string): Promise<void>
-}
+export type { SqlSession } from './session.js'
 
 export interface Database {
   readonly kind: 'pglite' | 'postgres'
@@ -65,21 +59,6 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
     async close() {
       await prisma.$disconnect()
       await pool.end()
-    },
-  }
-}
-
-/** A SqlSession over one PostgreSQL connection. */
-export function clientSession(client: pg.ClientBase): SqlSession {
-  return {
-    async query(text, params) {
-      return (await client.query(text, params)).rows
-    },
-    async queryArrays(text, params) {
-      return (await client.query({ text, values: params, rowMode: 'array' })).rows
-    },
-    async exec(script) {
-      await client.query(script)
     },
   }
 }
