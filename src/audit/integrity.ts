@@ -1,4 +1,6 @@
 import type { KeyObject } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
 import type { Database, SqlSession } from '../db/database.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
@@ -352,6 +354,10 @@ export interface VerifyAuthLogOptions {
   readonly to?: bigint
   /** The audit public key (PEM) that checkpoint signatures must verify with. */
   readonly publicKey: string | KeyObject
+  /** Threads that check slices of the chain at once (PostgreSQL only); default: one per core, 1: the sequential walk alone. */
+  readonly threads?: number
+  /** Entries per slice; a range of fewer than two slices is walked sequentially. */
+  readonly sliceEntries?: number
 }
 
 /** Verifies person_auth_log (or a sequence range of it) in the database. */
@@ -390,7 +396,9 @@ async function verifyOnce(db: Database, options: VerifyAuthLogOptions): Promise<
       return { ok: false, entriesChecked: 0, checkpointsChecked: 0, anchor: GENESIS, lastSequence: 0n, lastHash: GENESIS_HASH, firstBroken: start }
     }
     const anchor = start
-    const walked = await walkChain(databaseSource(session, anchor.sequence, last), anchor, checkpoints, toHead ? headHash : undefined)
+    const walked =
+      (await checkedInSlices(db, session, anchor, last, checkpoints, options)) ??
+      (await walkChain(databaseSource(session, anchor.sequence, last), anchor, checkpoints, toHead ? headHash : undefined))
     const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
     if (walked.firstBroken) return result(walked.firstBroken)
     if (walked.lastSequence < last) {
@@ -399,6 +407,176 @@ async function verifyOnce(db: Database, options: VerifyAuthLogOptions): Promise<
     if (!toHead) return result(null)
     return result(await tailBreak(session, walked, headSequence, headHash, checkpoints))
   })
+}
+
+// ---------------------------------------------------------------------------
+// The fast path: slices checked in parallel
+
+const SLICE_ENTRIES = 25_000
+
+/**
+ * Entries after < sequence <= last. The first slice starts from the anchor's
+ * hash; every other one from the stored hash of entry `after`, which the
+ * slice before it proves.
+ */
+export interface Slice {
+  readonly after: bigint
+  readonly last: bigint
+  readonly anchorHash: Uint8Array | null
+  /** Sequences whose stored hashes the report must carry (the checkpoints in the slice). */
+  readonly checkpointSequences: readonly bigint[]
+}
+
+export interface SliceReport {
+  /** Every sequence of the slice is held by exactly one entry, which hashes from its predecessor's stored hash. */
+  readonly ok: boolean
+  readonly lastHash: Uint8Array | null
+  readonly hashesAt: ReadonlyArray<readonly [bigint, Uint8Array]>
+}
+
+const SLICE_FAILED: SliceReport = { ok: false, lastHash: null, hashesAt: [] }
+
+/** Checks one slice against stored hashes only: no diagnosis, just whether it is whole. */
+export async function checkSlice(session: SqlSession, slice: Slice): Promise<SliceReport> {
+  let previous: Uint8Array
+  if (slice.anchorHash) previous = slice.anchorHash
+  else {
+    const rows = await session.queryArrays('SELECT hash FROM person_auth_log WHERE sequence = $1::bigint LIMIT 2', [slice.after.toString()])
+    if (rows.length !== 1) return SLICE_FAILED
+    previous = rows[0]![0] as Uint8Array
+  }
+  const wanted = new Set(slice.checkpointSequences)
+  const hashesAt: Array<[bigint, Uint8Array]> = []
+  const source = databaseSource(session, slice.after, slice.last)
+  let expected = slice.after + 1n
+  for (;;) {
+    const entry = source.peek(0) ?? (await source.at(0))
+    if (!entry) break
+    if (entry.sequence !== expected || !chainHash(previous, entry).equals(entry.hash)) return SLICE_FAILED
+    if (wanted.has(expected)) hashesAt.push([expected, entry.hash])
+    source.advance(1)
+    previous = entry.hash
+    expected++
+  }
+  return expected === slice.last + 1n ? { ok: true, lastHash: previous, hashesAt } : SLICE_FAILED
+}
+
+/** A thread checking slices on a connection of its own (./verifyWorker.js), one at a time. */
+class SliceWorker {
+  private readonly worker: Worker
+  private readonly failure: Promise<never>
+  private idleTimer: NodeJS.Timeout | undefined
+  exited = false
+
+  constructor(readonly url: string) {
+    this.worker = new Worker(new URL('./verifyWorker.js', import.meta.url), { workerData: { url } })
+    this.failure = new Promise((_, reject) => {
+      this.worker.once('error', reject)
+      this.worker.once('exit', (code) => {
+        this.exited = true
+        reject(new Error(`the verification thread exited (${code})`))
+      })
+    })
+    this.failure.catch(() => {})
+  }
+
+  check(slice: Slice): Promise<SliceReport> {
+    const report = new Promise<SliceReport>((resolve) => this.worker.once('message', resolve))
+    this.worker.postMessage(slice)
+    return Promise.race([report, this.failure])
+  }
+
+  /** Idle between verifications: it neither keeps the process alive nor outlives IDLE_THREAD_MS unused. */
+  rest(onEnd: () => void) {
+    this.worker.unref()
+    this.idleTimer = setTimeout(() => {
+      onEnd()
+      this.worker.postMessage(null)
+    }, IDLE_THREAD_MS).unref()
+  }
+
+  wake() {
+    clearTimeout(this.idleTimer)
+    this.worker.ref()
+  }
+}
+
+/** Starting a thread (TypeScript loader, pg, a connection) costs about a second on two busy cores: threads wait this long for the next verification. */
+const IDLE_THREAD_MS = 60_000
+const restingWorkers: SliceWorker[] = []
+
+function sliceWorker(url: string): SliceWorker {
+  const index = restingWorkers.findIndex((worker) => worker.url === url && !worker.exited)
+  const worker = index >= 0 ? restingWorkers.splice(index, 1)[0]! : new SliceWorker(url)
+  worker.wake()
+  return worker
+}
+
+function rest(worker: SliceWorker) {
+  if (worker.exited) return
+  restingWorkers.push(worker)
+  worker.rest(() => restingWorkers.splice(restingWorkers.indexOf(worker), 1))
+}
+
+/**
+ * The whole chain from the anchor to `last` checked in slices, this thread and
+ * worker threads (each reading through its own connection) taking the next
+ * slice as they finish one. Every entry is compared with the hash computed from
+ * its predecessor's stored hash, so with every slice whole, joined to the next,
+ * and every checkpoint equal to the stored hash at its sequence, the chain is
+ * exactly what a sequential walk recomputes. Returns that walk's outcome, or
+ * null when anything is off: the sequential walk then finds and names the break.
+ */
+async function checkedInSlices(
+  db: Database,
+  session: SqlSession,
+  anchor: ChainAnchor,
+  last: bigint,
+  checkpoints: readonly CheckedCheckpoint[],
+  options: VerifyAuthLogOptions,
+): Promise<WalkOutcome | null> {
+  const threads = options.threads ?? availableParallelism()
+  const sliceEntries = BigInt(options.sliceEntries ?? SLICE_ENTRIES)
+  if (threads < 2 || !db.url || last - anchor.sequence < 2n * sliceEntries) return null
+  const reached = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence && checkpoint.sequence <= last)
+  if (reached.some((checkpoint) => !checkpoint.valid)) return null
+  const slices: Slice[] = []
+  for (let after = anchor.sequence; after < last; after += sliceEntries) {
+    const sliceLast = after + sliceEntries < last ? after + sliceEntries : last
+    slices.push({
+      after,
+      last: sliceLast,
+      anchorHash: after === anchor.sequence ? anchor.hash : null,
+      checkpointSequences: reached.filter((checkpoint) => checkpoint.sequence > after && checkpoint.sequence <= sliceLast).map((checkpoint) => checkpoint.sequence),
+    })
+  }
+  const reports: SliceReport[] = []
+  let next = 0
+  let failed = false
+  const run = async (check: (slice: Slice) => Promise<SliceReport>) => {
+    while (!failed && next < slices.length) {
+      const index = next++
+      const report = await check(slices[index]!).catch(() => SLICE_FAILED)
+      reports[index] = report
+      if (!report.ok) failed = true
+    }
+  }
+  const workers = Array.from({ length: Math.min(threads, slices.length) - 1 }, () => sliceWorker(db.url!))
+  try {
+    await Promise.all([run((slice) => checkSlice(session, slice)), ...workers.map((worker) => run((slice) => worker.check(slice)))])
+  } finally {
+    workers.forEach(rest)
+  }
+  if (failed) return null
+  const stored = new Map(reports.flatMap((report) => report.hashesAt).map(([sequence, hash]) => [sequence, toBuffer(hash)]))
+  if (reached.some((checkpoint) => !stored.get(checkpoint.sequence)?.equals(checkpoint.hash))) return null
+  return {
+    entriesChecked: Number(last - anchor.sequence),
+    checkpointsChecked: reached.length,
+    lastSequence: last,
+    lastHash: toBuffer(reports.at(-1)!.lastHash!),
+    firstBroken: null,
+  }
 }
 
 /** At the head: the last hash must be the head's, and nothing may lie beyond it. */

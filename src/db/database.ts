@@ -5,18 +5,14 @@ import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { lockDataDir } from './dataDirLock.js'
+import { type SqlSession, clientSession } from './session.js'
 
-/** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
-export interface SqlSession {
-  query<Row extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
-  /** Like query, with each row an array of its values in select order: less to build when reading many rows. */
-  queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
-  /** Runs a script of several statements (no parameters). */
-  exec(script: string): Promise<void>
-}
+export type { SqlSession } from './session.js'
 
 export interface Database {
   readonly kind: 'pglite' | 'postgres'
+  /** The server's connection URL (PostgreSQL only): for work that opens connections of its own in other threads. */
+  readonly url?: string
   readonly prisma: PrismaClient
   /** Runs `work` on one dedicated connection (PGlite has only one). */
   session<T>(work: (session: SqlSession) => Promise<T>): Promise<T>
@@ -51,21 +47,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {
     kind: 'postgres',
+    url,
     prisma,
     async session(work) {
       const client = await pool.connect()
       try {
-        return await work({
-          async query(text, params) {
-            return (await client.query(text, params)).rows
-          },
-          async queryArrays(text, params) {
-            return (await client.query({ text, values: params, rowMode: 'array' })).rows
-          },
-          async exec(script) {
-            await client.query(script)
-          },
-        })
+        return await work(clientSession(client))
       } finally {
         client.release()
       }

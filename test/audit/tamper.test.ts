@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { chainHash } from '../../src/audit/canonical.js'
+import { GENESIS_HASH, chainHash } from '../../src/audit/canonical.js'
+import { checkSlice, verifyAuthLog } from '../../src/audit/integrity.js'
 import type { Database } from '../../src/db/database.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import {
@@ -53,13 +54,51 @@ afterEach(async () => {
   await tamper(db, 'UPDATE person_auth_log_head SET hash = (SELECT hash FROM person_auth_log WHERE sequence = person_auth_log_head.sequence)')
   snapshot = []
   inserted = []
-  expect(await verifyLog(app)).toMatchObject({ ok: true, entriesChecked: ENTRIES })
+  expect(await verified()).toMatchObject({ ok: true, entriesChecked: ENTRIES })
 })
+
+/**
+ * verifyAuthLog over GraphQL (a sequential walk: the log is short), after
+ * checking that the parallel fast path, in slices of three entries on two
+ * threads (PostgreSQL; PGlite has no second connection), concludes the same.
+ */
+async function verified(): ReturnType<typeof verifyLog> {
+  const publicKey = app.app.services.auditSigner.publicKeyPem
+  const sequential = await verifyAuthLog(db, { publicKey, threads: 1 })
+  expect(await verifyAuthLog(db, { publicKey, threads: 2, sliceEntries: 3 })).toEqual(sequential)
+  return verifyLog(app)
+}
+
+/** The fast path's check of entries 1 to the head, from the stored hashes alone. */
+async function wholeChainSlice() {
+  const [head] = await db.session((session) => session.query<{ sequence: string }>('SELECT sequence::text AS sequence FROM person_auth_log_head'))
+  return db.session((session) => checkSlice(session, { after: 0n, last: BigInt(head!.sequence), anchorHash: GENESIS_HASH, checkpointSequences: [3n] }))
+}
 
 /** Keeps entries `sequences` to put back after the test. */
 async function keep(...sequences: number[]) {
   snapshot = await snapshotLogRows(db, 'sequence = ANY($1::bigint[])', [sequences])
 }
+
+describe("the fast path's slice check", () => {
+  it('passes the intact chain and reports the stored hash at a checkpoint sequence', async () => {
+    const report = await wholeChainSlice()
+    const hex = (bytes: Uint8Array | null) => Buffer.from(bytes!).toString('hex')
+    expect(report.ok).toBe(true)
+    expect(hex(report.lastHash)).toBe((await entryAt(ENTRIES)).hash)
+    expect(report.hashesAt.map(([sequence, hash]) => [sequence, hex(hash)])).toEqual([[3n, (await entryAt(3)).hash]])
+  })
+
+  it.each([
+    ['a changed column', "UPDATE person_auth_log SET user_agent = 'forged' WHERE sequence = 5"],
+    ['a deleted entry', 'DELETE FROM person_auth_log WHERE sequence = 5'],
+    ['a duplicated sequence', "UPDATE person_auth_log SET sequence = 4 WHERE sequence = 5"],
+  ])('fails on %s', async (_case, change) => {
+    await keep(5)
+    await tamper(db, change)
+    expect((await wholeChainSlice()).ok).toBe(false)
+  })
+})
 
 describe('verification after tampering', () => {
   it('names a changed column: CONTENT_CHANGED at that entry', async () => {
@@ -67,7 +106,7 @@ describe('verification after tampering', () => {
     const victim = await entryAt(5)
     await tamper(db, "UPDATE person_auth_log SET user_agent = 'forged' WHERE sequence = 5")
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result).toMatchObject({ ok: false, entriesChecked: 4, lastSequence: 4 })
     expect(result.firstBroken).toMatchObject({ reason: 'CONTENT_CHANGED', sequence: 5, entryId: victim.id })
@@ -77,14 +116,14 @@ describe('verification after tampering', () => {
     await keep(7)
     await tamper(db, `UPDATE person_auth_log SET event_data = jsonb_set(event_data, '{description}', '"other"') WHERE sequence = 7`)
 
-    expect((await verifyLog(app)).firstBroken).toMatchObject({ reason: 'CONTENT_CHANGED', sequence: 7 })
+    expect((await verified()).firstBroken).toMatchObject({ reason: 'CONTENT_CHANGED', sequence: 7 })
   })
 
   it('names a deleted entry: ENTRY_MISSING at its sequence', async () => {
     await keep(6)
     await tamper(db, 'DELETE FROM person_auth_log WHERE sequence = 6')
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result).toMatchObject({ ok: false, entriesChecked: 5 })
     expect(result.firstBroken).toMatchObject({ reason: 'ENTRY_MISSING', sequence: 6, entryId: null })
@@ -94,7 +133,7 @@ describe('verification after tampering', () => {
     await keep(ENTRIES)
     await tamper(db, 'DELETE FROM person_auth_log WHERE sequence = $1', [ENTRIES])
 
-    expect((await verifyLog(app)).firstBroken).toMatchObject({ reason: 'ENTRY_MISSING', sequence: ENTRIES })
+    expect((await verified()).firstBroken).toMatchObject({ reason: 'ENTRY_MISSING', sequence: ENTRIES })
   })
 
   it.each([
@@ -109,7 +148,7 @@ describe('verification after tampering', () => {
       [forgedId],
     )
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result).toMatchObject({ ok: false, entriesChecked: 3 })
     expect(result.firstBroken).toMatchObject({ reason: 'ENTRY_INSERTED', sequence: 4, entryId: forgedId })
@@ -144,7 +183,7 @@ describe('verification after tampering', () => {
       [forged.id, forged.createdAt.toISOString(), hash.toString('hex')],
     )
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result.firstBroken).toMatchObject({ reason: 'ENTRY_INSERTED', sequence: 4, entryId: forged.id })
     expect(result.firstBroken?.entryId).not.toBe(genuine.id)
@@ -159,7 +198,7 @@ describe('verification after tampering', () => {
       [forgedId, ENTRIES + 1],
     )
 
-    expect((await verifyLog(app)).firstBroken).toMatchObject({ reason: 'ENTRY_INSERTED', sequence: ENTRIES + 1, entryId: forgedId })
+    expect((await verified()).firstBroken).toMatchObject({ reason: 'ENTRY_INSERTED', sequence: ENTRIES + 1, entryId: forgedId })
   })
 
   it('names two swapped entries: ORDER_CHANGED at the first of them', async () => {
@@ -167,7 +206,7 @@ describe('verification after tampering', () => {
     const movedUp = await entryAt(8)
     await tamper(db, 'UPDATE person_auth_log SET sequence = 12 - sequence WHERE sequence IN (4, 8)')
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result).toMatchObject({ ok: false, entriesChecked: 3 })
     expect(result.firstBroken).toMatchObject({ reason: 'ORDER_CHANGED', sequence: 4, entryId: movedUp.id })
@@ -181,7 +220,7 @@ describe('verification after tampering', () => {
          FROM person_auth_log source WHERE target.sequence IN (5, 6) AND source.sequence = 11 - target.sequence`,
     )
 
-    expect((await verifyLog(app)).firstBroken).toMatchObject({ reason: 'ORDER_CHANGED', sequence: 5 })
+    expect((await verified()).firstBroken).toMatchObject({ reason: 'ORDER_CHANGED', sequence: 5 })
   })
 
   it('names a change re-hashed through the whole chain at the signed checkpoint after it: CHECKPOINT_MISMATCH', async () => {
@@ -201,7 +240,7 @@ describe('verification after tampering', () => {
     }
     await tamper(db, 'UPDATE person_auth_log_head SET hash = (SELECT hash FROM person_auth_log WHERE sequence = $1)', [ENTRIES])
 
-    const result = await verifyLog(app)
+    const result = await verified()
 
     expect(result).toMatchObject({ ok: false, entriesChecked: ENTRIES, checkpointsChecked: 1 })
     expect(result.firstBroken).toMatchObject({ reason: 'CHECKPOINT_MISMATCH', sequence: ENTRIES })

@@ -1,0 +1,25 @@
+import type pg from 'pg'
+
+/** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
+export interface SqlSession {
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
+  /** Like query, with each row an array of its values in select order: less to build when reading many rows. */
+  queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
+  /** Runs a script of several statements (no parameters). */
+  exec(script: string): Promise<void>
+}
+
+/** A SqlSession over one PostgreSQL connection (kept apart from database.ts so a worker thread can use it without loading Prisma). */
+export function clientSession(client: pg.ClientBase): SqlSession {
+  return {
+    async query(text, params) {
+      return (await client.query(text, params)).rows
+    },
+    async queryArrays(text, params) {
+      return (await client.query({ text, values: params, rowMode: 'array' })).rows
+    },
+    async exec(script) {
+      await client.query(script)
+    },
+  }
+}
