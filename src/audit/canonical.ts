@@ -1,4 +1,5 @@
 import { createHash, hash } from 'node:crypto'
+import type { AuthLogColumns } from './columns.js'
 
 /**
  * The canonical encoding of a person_auth_log entry and its chain hash, exactly
@@ -234,25 +235,11 @@ export function canonicalJsonText(json: string): string {
   return json === '{}' ? json : new CanonicalJsonReader(json).read()
 }
 
-/** One entry's columns as the chain sees them. */
-export interface ChainEntry {
-  readonly sequence: bigint
-  readonly id: string
-  /** ISO 8601 UTC with milliseconds, e.g. 2026-11-22T03:00:00.000Z (or a Date). */
-  readonly createdAt: string | Date
-  readonly type: string
-  readonly success: boolean
-  readonly personId: string | null
-  readonly identityId: string | null
-  readonly targetPersonId: string | null
-  /** As PostgreSQL prints an inet: 192.0.2.1, 2001:db8::1 (a /n suffix only for a network). */
-  readonly clientIp: string | null
-  readonly userAgent: string | null
-  readonly personInputIdentifier: string | null
-  readonly errorCode: string | null
-  readonly metadata: CanonicalJsonValue | JsonText
-  readonly eventData: CanonicalJsonValue | JsonText
-}
+/**
+ * One entry's columns as the chain sees them; createdAt as ISO 8601 UTC with
+ * milliseconds, e.g. 2026-11-22T03:00:00.000Z, or a Date.
+ */
+export type ChainEntry = AuthLogColumns<string | Date, CanonicalJsonValue | JsonText>
 
 const text = (value: string | null) => (value === null ? 'null' : JSON.stringify(value))
 const json = (value: CanonicalJsonValue | JsonText) => (value instanceof JsonText ? canonicalJsonText(value.text) : canonicalJson(value))

@@ -175,6 +175,12 @@ export const auditCatalog = {
       checkpointHash: z.string().optional(),
     }),
   ),
+  auth_log_checkpoint: event(
+    'administrative',
+    'A signed checkpoint was made on request (createAuthLogCheckpoint); the entry follows the sequence it signs. ' +
+      'Interval checkpoints are not recorded, and retention\'s are part of auth_log_retention.',
+    z.object({ checkpointId: z.string(), checkpointSequence: z.string(), checkpointHash: z.string(), reason: z.enum(['interval', 'on_demand', 'retention']) }),
+  ),
   auth_log_export: event(
     'administrative',
     'The log was exported (GET /tenant/audit-log/export.jsonl or .csv), with the filter used.',

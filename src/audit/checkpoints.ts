@@ -4,6 +4,8 @@ import type { AuthLogCheckpointReason, PrismaClient } from '../generated/prisma/
 import { type Outcome, fail, succeed } from '../tenant/outcome.js'
 import { checkpointPayload } from './checkpointFormat.js'
 import { verifyAuthLog } from './integrity.js'
+import { type AuditActor, recordAuditEntry } from './recorder.js'
+import { auditTransaction } from './transaction.js'
 
 /**
  * Signed checkpoints: (sequence, hash, time) signed with the server's Ed25519
@@ -28,16 +30,27 @@ async function headSequence(db: Database): Promise<bigint> {
 }
 
 /**
+ * Why a checkpoint is signed. One made on request is an administrative action,
+ * recorded as its actor's auth_log_checkpoint entry in the checkpoint's own
+ * transaction. The server's own are not: an entry per interval checkpoint
+ * would itself be the new entry that makes the next one due, on an idle log
+ * too; a retention checkpoint is recorded in its auth_log_retention entry.
+ */
+export type CheckpointOccasion =
+  | { readonly reason: 'on_demand'; readonly actor: AuditActor; readonly at?: bigint }
+  | { readonly reason: 'interval' }
+  | { readonly reason: 'retention'; readonly at: bigint }
+
+/**
  * Verifies the chain from the last checkpoint up to `at` (default: the head),
  * then signs and stores a checkpoint of it.
  */
 export async function createCheckpoint(
   db: Database,
   signer: AuditSigner,
-  reason: AuthLogCheckpointReason,
-  at?: bigint,
+  occasion: CheckpointOccasion,
 ): Promise<Outcome<AuthLogCheckpoint, CreateCheckpointCode>> {
-  const sequence = at ?? (await headSequence(db))
+  const sequence = ('at' in occasion ? occasion.at : undefined) ?? (await headSequence(db))
   if (sequence === 0n) return fail('EMPTY_LOG', 'The audit log has no entries yet; there is nothing to sign.')
   const previous = await db.prisma.authLogCheckpoint.findFirst({
     where: { sequence: { lte: sequence } },
@@ -54,8 +67,21 @@ export async function createCheckpoint(
     return fail('CHAIN_BROKEN', `Not signed: the chain is broken (${breakReason}). ${message}`, { firstBroken: verification.firstBroken })
   }
   const unsigned = { sequence, hash: verification.lastHash, createdAt: new Date() }
-  const checkpoint = await db.prisma.authLogCheckpoint.create({
-    data: { ...unsigned, hash: new Uint8Array(unsigned.hash), signature: new Uint8Array(signer.sign(checkpointPayload(unsigned))), reason },
+  const data = {
+    ...unsigned,
+    hash: new Uint8Array(unsigned.hash),
+    signature: new Uint8Array(signer.sign(checkpointPayload(unsigned))),
+    reason: occasion.reason,
+  }
+  if (occasion.reason !== 'on_demand') return succeed(await db.prisma.authLogCheckpoint.create({ data }))
+  const checkpoint = await auditTransaction(db.prisma, async (tx) => {
+    const row = await tx.authLogCheckpoint.create({ data })
+    await recordAuditEntry(tx, occasion.actor, {
+      type: 'auth_log_checkpoint',
+      success: true,
+      eventData: { checkpointId: row.id, checkpointSequence: String(sequence), checkpointHash: unsigned.hash.toString('hex'), reason: occasion.reason },
+    })
+    return row
   })
   return succeed(checkpoint)
 }

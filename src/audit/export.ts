@@ -1,5 +1,6 @@
 import { Prisma } from '../generated/prisma/client.js'
 import type { SqlSession } from '../db/database.js'
+import type { AuthLogColumns } from './columns.js'
 import { type AuthLogCriteria, describeCriteria, readAuthLogBatches } from './query.js'
 import { type AuditActor, recordAuditEntry } from './recorder.js'
 
@@ -14,22 +15,9 @@ export type ExportFormat = (typeof exportFormats)[number]
 export const EXPORT_BATCH_SIZE = 2_000
 
 /** An entry as authLog returns it over GraphQL, and as a JSONL export line holds it. */
-export interface AuthLogEntryJson {
-  id: string
-  createdAt: string
-  type: string
-  success: boolean
-  invokedByIdentityId: string | null
-  personId: string | null
-  targetPersonId: string | null
-  personInputIdentifier: string | null
-  errorCode: string | null
-  clientIp: string | null
-  userAgent: string | null
-  metadata: Record<string, unknown> | null
-  eventData: Record<string, unknown> | null
-  sequence: number
-  hash: string
+export interface AuthLogEntryJson extends Omit<AuthLogColumns<string, Record<string, unknown> | null, number>, 'identityId'> {
+  readonly invokedByIdentityId: string | null
+  readonly hash: string
 }
 
 /**

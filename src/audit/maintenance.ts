@@ -40,7 +40,7 @@ export async function startAuditMaintenance(db: Database, signer: AuditSigner, c
   const checkpoint = exclusive(async () => {
     const policy = { entries: config.checkpointEntries, seconds: config.checkpointSeconds, since: startedAt, now: new Date() }
     if (!(await intervalCheckpointDue(db, policy))) return
-    const signed = await createCheckpoint(db, signer, 'interval')
+    const signed = await createCheckpoint(db, signer, { reason: 'interval' })
     if (signed.ok) log.info({ sequence: signed.result.sequence.toString() }, 'audit log checkpoint signed')
     else log.error({ code: signed.error.code, reason: signed.error.developerMessage }, 'audit log checkpoint refused')
   })

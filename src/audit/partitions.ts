@@ -129,7 +129,7 @@ async function dropExpiredPartitions(
         ]),
       )
       if (interleaved.length > 0) return stop(`${candidate.name} is not the oldest part of the chain: older entries are elsewhere`)
-      const signed = await createCheckpoint(db, signer, 'retention', candidate.lastSequence)
+      const signed = await createCheckpoint(db, signer, { reason: 'retention', at: candidate.lastSequence })
       if (!signed.ok) return stop(`${candidate.name} is kept: ${signed.error.developerMessage}`)
       checkpoint = signed.result
     }

@@ -5,6 +5,7 @@ import type { Database, SqlSession } from '../db/database.js'
 import { normalizeIp } from '../http/clientInfo.js'
 import { isUuid } from '../tenant/ids.js'
 import { auditEventTypes, isAuditEventType } from './catalog.js'
+import type { AuthLogColumns } from './columns.js'
 import type { AuthLogPosition, CursorCodec } from './cursor.js'
 import { type AuditActor, recordAuditEntry } from './recorder.js'
 
@@ -232,21 +233,7 @@ export function keysetPageSql(columns: Prisma.Sql, page: KeysetPage): Prisma.Sql
 }
 
 /** One person_auth_log row as the API shows it. */
-export interface AuthLogRow {
-  readonly id: string
-  readonly type: string
-  readonly success: boolean
-  readonly createdAt: Date
-  readonly personId: string | null
-  readonly identityId: string | null
-  readonly targetPersonId: string | null
-  readonly clientIp: string | null
-  readonly userAgent: string | null
-  readonly personInputIdentifier: string | null
-  readonly errorCode: string | null
-  readonly metadata: Record<string, unknown>
-  readonly eventData: Record<string, unknown>
-  readonly sequence: bigint
+export interface AuthLogRow extends AuthLogColumns<Date, Record<string, unknown>> {
   /** Lowercase hex. */
   readonly hash: string
 }

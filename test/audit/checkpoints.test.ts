@@ -10,6 +10,7 @@ import {
   createLogCheckpoint,
   exportLog,
   listLogCheckpoints,
+  readLog,
   restoreLogRows,
   signedInPerson,
   snapshotLogRows,
@@ -63,6 +64,22 @@ describe('createAuthLogCheckpoint', () => {
     expect((await listLogCheckpoints(app))[0]).toEqual(checkpoint)
   })
 
+  it('is recorded as auth_log_checkpoint by its caller, right after the entry it signs, and the log still verifies', async () => {
+    await addLogEntries(app, 1)
+    const checkpoint = await createLogCheckpoint(app)
+    const [entry, signed] = (await readLog(app, { limit: 2 })).entries
+    expect(signed).toMatchObject({ type: 'api_key_create', sequence: checkpoint.sequence, invokedByIdentityId: expect.any(String) })
+    expect(entry).toMatchObject({
+      type: 'auth_log_checkpoint',
+      success: true,
+      invokedByIdentityId: signed!.invokedByIdentityId,
+      sequence: checkpoint.sequence + 1,
+      eventData: { checkpointId: checkpoint.id, checkpointSequence: String(checkpoint.sequence), checkpointHash: checkpoint.hash, reason: 'on_demand' },
+    })
+    expect(await verifyLog(app)).toMatchObject({ ok: true, lastSequence: checkpoint.sequence + 1, anchor: { checkpointId: null } })
+    expect(await verifyLog(app, { from: checkpoint.sequence + 1 })).toMatchObject({ ok: true, entriesChecked: 1, anchor: { checkpointId: checkpoint.id } })
+  })
+
   it('gives signatures that fail for any change to the checkpoint', async () => {
     const checkpoint = await createLogCheckpoint(app)
     const changedHash = checkpoint.hash.replace(/^./, (digit) => (digit === '0' ? '1' : '0'))
@@ -92,15 +109,17 @@ describe('createAuthLogCheckpoint', () => {
         error: { code: 'CHAIN_BROKEN', firstBroken: { sequence: lastSequence, reason: 'CONTENT_CHANGED' } },
       })
       expect(await listLogCheckpoints(app)).toEqual(before)
+      expect((await readLog(app, { limit: 1 })).entries[0]).toMatchObject({ sequence: lastSequence })
     } finally {
       await restoreLogRows(db, kept)
     }
   })
 
-  it('is signed at intervals: once CUSTOS_AUDIT_CHECKPOINT_ENTRIES entries were added', async () => {
+  it('is signed at intervals: once CUSTOS_AUDIT_CHECKPOINT_ENTRIES entries were added, and is not recorded', async () => {
+    // The on-demand checkpoint's own entry is the first of the three.
     await createLogCheckpoint(app)
     const before = await listLogCheckpoints(app)
-    await addLogEntries(app, 2)
+    await addLogEntries(app, 1)
     await app.app.auditMaintenance.checkpointIfDue()
     expect(await listLogCheckpoints(app)).toEqual(before)
 
@@ -108,6 +127,7 @@ describe('createAuthLogCheckpoint', () => {
     await app.app.auditMaintenance.checkpointIfDue()
     const [latest] = await listLogCheckpoints(app)
     expect(latest).toMatchObject({ reason: 'INTERVAL', sequence: (await verifyLog(app)).lastSequence })
+    expect((await readLog(app, { limit: 1 })).entries[0]).toMatchObject({ type: 'api_key_create', sequence: latest!.sequence })
     expect(verifies(latest!.payload, latest!.signature)).toBe(true)
   })
 })
@@ -157,7 +177,9 @@ describe('verifyRange: an exported range, its checkpoints and the public key', (
 
     const result = await verifyRange(range, checkpoints, publishedKey)
 
-    expect(result).toMatchObject({ ok: true, entriesChecked: 3, checkpointsChecked: 1, firstBroken: null })
+    // The three added and, first, the start checkpoint's own auth_log_checkpoint entry.
+    expect(range.map((entry) => entry.type)).toEqual(['auth_log_checkpoint', 'api_key_create', 'api_key_create', 'api_key_create'])
+    expect(result).toMatchObject({ ok: true, entriesChecked: 4, checkpointsChecked: 1, firstBroken: null })
   })
 
   it('finds a changed entry in the export', async () => {

@@ -47,6 +47,7 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   tenant_config_change: { input: { password: { minLength: 10 }, captcha: { provider: 'turnstile', threshold: 0.5 } } },
   person_invite: { projectSlug: 'blog', email: 'a@example.test', isNew: true, memberships: [membership] },
   auth_log_retention: { partition: 'p_2026_01', rangeStart: '2026-01-01', rangeEnd: '2026-02-01', checkpointSequence: '1', checkpointHash: 'h' },
+  auth_log_checkpoint: { checkpointId: 'c', checkpointSequence: '1', checkpointHash: 'h', reason: 'on_demand' },
   auth_log_export: { format: 'jsonl', filter: { types: ['login'] } },
   auth_log_read: { filter: {}, limit: 10, offset: 0 },
 }

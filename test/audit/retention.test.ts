@@ -131,7 +131,7 @@ describe('partitions and retention', () => {
   it('reports a month truncated outside retention as missing entries, even with a valid checkpoint at its end', async () => {
     const kept = await snapshotLogRows(db, 'sequence IN (5, 6)')
     // A signed checkpoint happens to sit at the month's last entry; no retention drop records it.
-    expect((await createCheckpoint(db, signer, 'on_demand', 6n)).ok).toBe(true)
+    expect((await createCheckpoint(db, signer, { reason: 'on_demand', actor: systemActor, at: 6n })).ok).toBe(true)
     await tamper(db, `TRUNCATE ${partitionOf(month(-1))}`)
     try {
       const result = await verifyAuthLog(db, { publicKey })
@@ -158,7 +158,7 @@ describe('a month without a partition', () => {
   })
 
   it('has nothing to checkpoint while the log is empty', async () => {
-    expect(await createCheckpoint(db, signer, 'on_demand')).toMatchObject({ ok: false, error: { code: 'EMPTY_LOG' } })
+    expect(await createCheckpoint(db, signer, { reason: 'on_demand', actor: systemActor })).toMatchObject({ ok: false, error: { code: 'EMPTY_LOG' } })
   })
 
   it('lands in the default partition, and the clock never runs backwards for the entries after it', async () => {

@@ -135,8 +135,11 @@ builder.queryFields((t) => ({
 builder.mutationField('createAuthLogCheckpoint', (t) =>
   t.field({
     type: CreateAuthLogCheckpointResponse,
-    description: 'Verifies the chain since the last checkpoint and signs a checkpoint at the head. Requires system:viewAuthLog.',
+    description:
+      'Verifies the chain since the last checkpoint and signs a checkpoint at the head; recorded as auth_log_checkpoint, right after it. ' +
+      'Requires system:viewAuthLog.',
     authScopes: { privilege: 'system:viewAuthLog' },
-    resolve: (_root, _args, context) => createCheckpoint(context.services.db, context.services.auditSigner, 'on_demand'),
+    resolve: (_root, _args, context) =>
+      createCheckpoint(context.services.db, context.services.auditSigner, { reason: 'on_demand', actor: context.actor }),
   }),
 )

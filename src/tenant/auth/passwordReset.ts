@@ -5,11 +5,10 @@ import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import type { PrismaClient } from '../../generated/prisma/client.js'
+import type { Person, PersonToken, PrismaClient } from '../../generated/prisma/client.js'
 import { findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
-import { hashPassword } from './passwords.js'
-import { weakPasswordReasons } from './passwordPolicy.js'
+import { prepareNewPassword } from './passwords.js'
 import { consumePersonToken, findTokenByValue, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { ipLimitFromLog } from './throttle.js'
 
@@ -71,36 +70,57 @@ const resetMessages: Record<ResetPasswordErrorCode, string> = {
   PASSWORD_TOO_WEAK: 'The password does not meet the password policy.',
 }
 
+interface Refusal {
+  readonly code: ResetPasswordErrorCode
+  readonly extra?: Record<string, unknown>
+  /** Recorded instead of the code when it says more than the answer. */
+  readonly reason?: string
+}
+
+/**
+ * Why a reset cannot go ahead, or the person and the new password's hash. Decided
+ * before the transaction opens, so the hash holds no connection, and a bad
+ * token or a weak password costs none.
+ */
+async function prepareReset(
+  prisma: PrismaClient,
+  request: PersonToken | null,
+  password: string,
+): Promise<Refusal | { request: PersonToken; person: Person; passwordHash: string }> {
+  if (!request) return { code: 'TOKEN_NOT_FOUND' }
+  if (request.type !== 'password_reset') return { code: 'TOKEN_INVALID' }
+  const spent = spentProblem(request)
+  if (spent) return { code: spent }
+  const newPassword = await prepareNewPassword(prisma, password)
+  if (newPassword.weakReasons) return { code: 'PASSWORD_TOO_WEAK', extra: { weakPasswordReasons: newPassword.weakReasons } }
+  const person = await prisma.person.findUniqueOrThrow({ where: { id: request.personId } })
+  if (person.disabledAt) return { code: 'TOKEN_INVALID', reason: 'PERSON_DISABLED' }
+  return { request, person, passwordHash: newPassword.hash }
+}
+
 /**
  * Sets a new password with a reset token (`password_reset`): the token is
  * used up, every session of the person ends, and a running sign-in backoff
  * for the person is over.
  */
-export function resetPassword(context: TenantContext, token: string, password: string) {
+export async function resetPassword(context: TenantContext, token: string, password: string) {
+  const request = await findTokenByValue(context.prisma, token)
+  const reset = await prepareReset(context.prisma, request, password)
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const request = await findTokenByValue(tx, token)
     const entry: Omit<AuditEntry<'password_reset'>, 'success'> = {
       type: 'password_reset',
       personId: request?.personId ?? null,
       metadata: request ? { requestId: request.id } : {},
     }
-    /** `reason` is recorded when it says more than the answer. */
-    const refuse = (code: ResetPasswordErrorCode, extra: Record<string, unknown> = {}, reason: string = code) => {
+    const refuse = ({ code, extra = {}, reason = code }: Refusal) => {
       audit({ ...entry, success: false, errorCode: reason })
       return fail(code, resetMessages[code], extra)
     }
-    if (!request) return refuse('TOKEN_NOT_FOUND')
-    if (request.type !== 'password_reset') return refuse('TOKEN_INVALID')
-    const spent = spentProblem(request)
-    if (spent) return refuse(spent)
-    const reasons = weakPasswordReasons(password, (await loadTenantConfig(tx)).password)
-    if (reasons.length > 0) return refuse('PASSWORD_TOO_WEAK', { weakPasswordReasons: reasons })
-    const person = await tx.person.findUniqueOrThrow({ where: { id: request.personId } })
-    if (person.disabledAt) return refuse('TOKEN_INVALID', {}, 'PERSON_DISABLED')
-    if (!(await consumePersonToken(tx, request))) return refuse('TOKEN_USED')
+    if ('code' in reset) return refuse(reset)
+    if (!(await consumePersonToken(tx, reset.request))) return refuse({ code: 'TOKEN_USED' })
 
-    await tx.person.update({ where: { id: person.id }, data: { passwordHash: await hashPassword(password) } })
-    await closeSessions(tx, person.identityId)
+    await tx.person.update({ where: { id: reset.person.id }, data: { passwordHash: reset.passwordHash } })
+    await closeSessions(tx, reset.person.identityId)
     audit({ ...entry, success: true })
     return succeed(null)
   })

@@ -49,10 +49,15 @@ const messages: Record<SignInErrorCode, string> = {
  * An unknown email costs the same password work as a known one; an attempt
  * refused by the per-IP limit or the backoff costs none.
  */
-export function signIn(context: TenantContext, input: SignInInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
-    const config = await loadTenantConfig(tx)
-    const person = await findPersonByEmail(tx, input.email)
+export async function signIn(context: TenantContext, input: SignInInput) {
+  const { prisma, actor } = context
+  // Read and verified before the transaction opens, so the password work holds no connection.
+  const config = await loadTenantConfig(prisma)
+  const person = await findPersonByEmail(prisma, input.email)
+  const ipWait = await ipLimitFromLog(prisma, 'login', config.rateLimits.loginPerIp, actor.client.ip)
+  const retryAfter = ipWait ?? (await signInBackoff(prisma, config.login, { identifier: input.email, personId: person?.id ?? null }))
+  const passwordMatches = retryAfter === null && (await verifyPassword(person?.passwordHash, input.password))
+  return runCommand(prisma, actor, async ({ tx, audit }) => {
     const entry: Omit<AuditEntry<'login'>, 'success'> = {
       type: 'login',
       personInputIdentifier: input.email,
@@ -64,14 +69,10 @@ export function signIn(context: TenantContext, input: SignInInput) {
       return fail(shown, messages[shown])
     }
 
-    const ipWait = await ipLimitFromLog(tx, 'login', config.rateLimits.loginPerIp, actor.client.ip)
-    const retryAfter = ipWait ?? (await signInBackoff(tx, config.login, { identifier: input.email, personId: person?.id ?? null }))
     if (retryAfter !== null) {
       audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: ipWait !== null ? 'ip' : 'backoff' } })
       return fail('RATE_LIMIT_EXCEEDED' as SignInErrorCode, messages.RATE_LIMIT_EXCEEDED, { retryAfter })
     }
-
-    const passwordMatches = await verifyPassword(person?.passwordHash, input.password)
     if (!person) return refuse('UNKNOWN_EMAIL')
     if (!person.passwordHash) return refuse('NO_PASSWORD_SET')
     if (!passwordMatches) return refuse('INVALID_PASSWORD')

@@ -3,8 +3,7 @@ import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
-import { hashPassword } from './passwords.js'
-import { weakPasswordReasons } from './passwordPolicy.js'
+import { prepareNewPassword } from './passwords.js'
 import { ipLimitFromCounter } from './throttle.js'
 
 export interface SignUpInput {
@@ -23,28 +22,20 @@ export async function signUp(context: TenantContext, input: SignUpInput) {
   const { rateLimits } = await loadTenantConfig(context.prisma)
   const retryAfter = await ipLimitFromCounter(context.prisma, 'signUp', rateLimits.signUpPerIp, context.actor.client.ip)
   if (retryAfter !== null) return fail('RATE_LIMIT_EXCEEDED' as const, 'Too many sign-ups from this address; try again later.', { retryAfter })
+  const email = normalizeEmail(input.email)
+  if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')
+  const password = input.password != null ? await prepareNewPassword(context.prisma, input.password) : null
+  if (password?.weakReasons) {
+    return fail('TOO_WEAK' as const, 'The password does not meet the password policy.', { weakPasswordReasons: password.weakReasons })
+  }
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const email = normalizeEmail(input.email)
-    if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')
-    const config = await loadTenantConfig(tx)
-    if (input.password != null) {
-      const reasons = weakPasswordReasons(input.password, config.password)
-      if (reasons.length > 0) {
-        return fail('TOO_WEAK' as const, 'The password does not meet the password policy.', { weakPasswordReasons: reasons })
-      }
-    }
     if (await tx.person.findUnique({ where: { email }, select: { id: true } })) {
       return fail('EMAIL_ALREADY_EXISTS' as const, 'A person with this email already exists.')
     }
     const roles = [...new Set(['person', ...(input.roles ?? [])])]
     const identity = await tx.identity.create({ data: { roles } })
     const person = await tx.person.create({
-      data: {
-        email,
-        name: input.name ?? null,
-        identityId: identity.id,
-        passwordHash: input.password != null ? await hashPassword(input.password) : null,
-      },
+      data: { email, name: input.name ?? null, identityId: identity.id, passwordHash: password?.hash ?? null },
     })
     // Roles beyond `person` are a grant like any other, and are recorded as one.
     if (roles.length > 1) {

@@ -30,15 +30,16 @@ type Credentials =
  * `person`) when nobody has that email yet. One person_invite entry; the
  * password of an unmanaged invite is hashed and never recorded.
  */
-function invitePerson(context: TenantContext, input: InviteInput, credentials: Credentials) {
+async function invitePerson(context: TenantContext, input: InviteInput, credentials: Credentials) {
+  const email = normalizeEmail(input.email)
+  if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as InviteErrorCode, 'The email address is not valid.')
+  const project = await findProjectBySlug(context.prisma, input.projectSlug)
+  if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
+  const invalid = invalidMemberships(input.memberships)
+  if (invalid) return invalid as Failure<InviteErrorCode>
+  // Hashed before the transaction opens, so the password work holds no connection.
+  const passwordHash = credentials.kind === 'unmanaged' && credentials.password != null ? await hashPassword(credentials.password) : null
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const email = normalizeEmail(input.email)
-    if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as InviteErrorCode, 'The email address is not valid.')
-    const project = await findProjectBySlug(tx, input.projectSlug)
-    if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
-    const invalid = invalidMemberships(input.memberships)
-    if (invalid) return invalid as Failure<InviteErrorCode>
-
     // Invitations of one email wait for each other: two would both create the person, or both add them.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
     const existing = await tx.person.findUnique({ where: { email } })
@@ -52,7 +53,7 @@ function invitePerson(context: TenantContext, input: InviteInput, credentials: C
         data: {
           email,
           name: input.name ?? null,
-          passwordHash: credentials.kind === 'unmanaged' && credentials.password != null ? await hashPassword(credentials.password) : null,
+          passwordHash,
           identity: { create: { roles: ['person'] } },
         },
       }))
