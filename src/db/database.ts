@@ -1,7 +1,9 @@
 import { PGlite } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
+import type { Readable } from 'node:stream'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 
@@ -12,6 +14,11 @@ export interface SqlSession {
   queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
   /** Runs a script of several statements (no parameters). */
   exec(script: string): Promise<void>
+  /**
+   * PostgreSQL only (PGlite has no COPY to the client): the bytes of `COPY ... TO STDOUT`, read
+   * as fast as they are consumed. A stream not read to its end closes the session's connection.
+   */
+  copyOut?(statement: string): Readable
 }
 
 export interface Database {
@@ -53,6 +60,8 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
     prisma,
     async session(work) {
       const client = await pool.connect()
+      // A COPY stopped halfway leaves the connection mid-protocol: it is closed, not reused.
+      let unfinishedCopies = 0
       try {
         return await work({
           async query(text, params) {
@@ -64,9 +73,18 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
           async exec(script) {
             await client.query(script)
           },
+          copyOut(statement) {
+            const stream = client.query(copyTo(statement))
+            unfinishedCopies++
+            stream.once('end', () => unfinishedCopies--)
+            // The reader sees errors through its own listener; this one keeps the error a closed
+            // connection raises after the reader has stopped from crashing the process.
+            stream.on('error', () => {})
+            return stream
+          },
         })
       } finally {
-        client.release()
+        client.release(unfinishedCopies > 0)
       }
     },
     async close() {
