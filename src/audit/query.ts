@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
+import pg from 'pg'
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { normalizeIp } from '../http/clientInfo.js'
@@ -340,6 +341,24 @@ export async function* readAuthLogBatches<Row extends Record<string, unknown>>(
     // A caller that stops early leaves no query running on the session it gives back.
     await next?.catch(() => {})
   }
+}
+
+/** A value criteriaCondition binds, written as a literal: text, a boolean, or a list of text. */
+function sqlLiteral(value: unknown): string {
+  if (typeof value === 'boolean') return String(value)
+  if (Array.isArray(value)) return `ARRAY[${value.map(sqlLiteral).join(', ')}]`
+  // The statement travels as a C string: a NUL would cut it short.
+  if (typeof value === 'string' && !value.includes('\0')) return pg.escapeLiteral(value)
+  throw new TypeError(`Cannot write ${JSON.stringify(value)} as an SQL literal`)
+}
+
+/**
+ * Every matching row of `columns`, newest first, as one statement with its values written as
+ * literals: for COPY, which takes no parameters. The literals are typed by the same casts.
+ */
+export function allRowsStatement(columns: Prisma.Sql, criteria: AuthLogCriteria): string {
+  const sql = Prisma.sql`SELECT ${columns} FROM ${LOG} WHERE ${criteriaCondition(criteria)} ${ORDER}`
+  return sql.strings.reduce((text, part, index) => `${text}${sqlLiteral(sql.values[index - 1])}${part}`)
 }
 
 /** How many entries match: for progress reporting, not for paging. */

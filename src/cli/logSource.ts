@@ -95,8 +95,8 @@ class DirectSource implements LogSource {
       await recordExport(this.db.prisma, CLI_ACTOR, criteria, format)
       progress.start(await countAuthLog(session, criteria))
       let written = 0
-      for await (const { text, entries } of exportAuthLog(session, criteria, format)) {
-        await write(out, text)
+      for await (const { data, entries } of exportAuthLog(session, criteria, format)) {
+        await write(out, data)
         written += entries
         progress.advance(entries)
       }

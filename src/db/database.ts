@@ -1,7 +1,9 @@
 import { PGlite } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
+import type { Readable } from 'node:stream'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { lockDataDir } from './dataDirLock.js'
@@ -51,10 +53,23 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
     prisma,
     async session(work) {
       const client = await pool.connect()
+      // A COPY stopped halfway leaves the connection mid-protocol: it is closed, not reused.
+      let unfinishedCopies = 0
       try {
-        return await work(clientSession(client))
+        return await work({
+          ...clientSession(client),
+          copyOut(statement) {
+            const stream = client.query(copyTo(statement))
+            unfinishedCopies++
+            stream.once('end', () => unfinishedCopies--)
+            // The reader sees errors through its own listener; this one keeps the error a closed
+            // connection raises after the reader has stopped from crashing the process.
+            stream.on('error', () => {})
+            return stream
+          },
+        })
       } finally {
-        client.release()
+        client.release(unfinishedCopies > 0)
       }
     },
     async close() {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import type pg from 'pg'
 
 /** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
@@ -7,6 +8,11 @@ export interface SqlSession {
   queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
   /** Runs a script of several statements (no parameters). */
   exec(script: string): Promise<void>
+  /**
+   * PostgreSQL only (PGlite has no COPY to the client): the bytes of `COPY ... TO STDOUT`, read
+   * as fast as they are consumed. A stream not read to its end closes the session's connection.
+   */
+  copyOut?(statement: string): Readable
 }
 
 /** A SqlSession over one PostgreSQL connection (kept apart from database.ts so a worker thread can use it without loading Prisma). */

@@ -8,8 +8,8 @@ import { type AppServices, resolveCaller } from './context.js'
 
 /**
  * GET /tenant/audit-log/export.jsonl and .csv: the log, filtered by query parameters (see
- * src/audit/filterParams.ts), streamed in keyset batches. Same bearer token and the same
- * system:viewAuthLog privilege as authLog. Every refusal is a JSON error sent before any data.
+ * src/audit/filterParams.ts), streamed as it is read (src/audit/export.ts). Same bearer token
+ * and the same system:viewAuthLog privilege as authLog. Every refusal is a JSON error sent before any data.
  */
 
 const EXPORT_PATHS: Readonly<Record<string, ExportFormat>> = {
@@ -80,7 +80,7 @@ function readParameters(url: URL) {
 }
 
 /** Writes `chunk`, then resolves once `res` can take more; false when the client has gone away. */
-function writeChunk(res: ServerResponse, chunk: string): Promise<boolean> {
+function writeChunk(res: ServerResponse, chunk: Buffer | string): Promise<boolean> {
   if (res.closed) return Promise.resolve(false)
   if (res.write(chunk)) return Promise.resolve(true)
   return new Promise((resolve) => {
@@ -118,9 +118,9 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
       ...(total !== undefined ? { 'x-total-count': String(total) } : {}),
     })
     try {
-      for await (const { text } of exportAuthLog(session, criteria, format)) {
+      for await (const { data } of exportAuthLog(session, criteria, format)) {
         // The client went away: stop reading the log.
-        if (!(await writeChunk(res, text))) return
+        if (!(await writeChunk(res, data))) return
       }
       res.end()
     } catch (error) {

@@ -141,6 +141,22 @@ describe('audit log export', () => {
     }
   })
 
+  it('matches filter values holding quotes and backslashes exactly (on PostgreSQL they travel as literals)', async () => {
+    const identifier = `O'Brien\\'); DROP TABLE person_auth_log; --@example.test`
+    const [id] = await seedLogEntries(app, [
+      { type: 'login', createdAt: new Date(Date.UTC(2006, 0, 10)), personInputIdentifier: identifier, userAgent: 'agent \\% 100%_' },
+      { type: 'login', createdAt: new Date(Date.UTC(2006, 0, 11)), personInputIdentifier: "O'Brien", userAgent: 'agent x 100%_' },
+    ])
+    const exported = async (filter: Record<string, string>) => {
+      const text = await (await exportLog('jsonl', new URLSearchParams({ createdAfter: '2006-01-01', createdBefore: '2006-02-01', ...filter }).toString())).text()
+      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
+    }
+    expect((await exported({ personInputIdentifier: identifier })).map((entry) => entry.id)).toEqual([id])
+    expect((await exported({ personInputIdentifier: identifier })).map((entry) => entry.personInputIdentifier)).toEqual([identifier])
+    expect((await exported({ q: 'agent \\% 100%_' })).map((entry) => entry.id)).toEqual([id])
+    expect(await exported({ personInputIdentifier: "O'Brien\\" })).toEqual([])
+  })
+
   it('streams a log larger than one batch, every entry once and in order, ties on created_at included', async () => {
     // Entries in the past are written outside the hash chain (it accepts only time order), triggers off.
     await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
