@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import { createScratchDatabase, DEFAULT_SERVER_URL } from './scratchDatabase.js'
 import { verifyAuthLog } from '../src/audit/integrity.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrator.js'
@@ -53,8 +54,6 @@ export interface ChainBenchmarkResult {
   readonly machine: string
 }
 
-const DEFAULT_URL = 'postgresql://postgres@127.0.0.1:5432/test'
-
 type Writer = (client: pg.Client) => Promise<void>
 
 /** One INSERT of a typical failed sign-in, values inline (a single round trip either way). */
@@ -105,26 +104,15 @@ async function measure(url: string, count: number, seconds: number, writer: Writ
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-async function admin(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
-
 export async function runChainBenchmark(options: ChainBenchmarkOptions = {}): Promise<ChainBenchmarkResult> {
-  const serverUrl = options.url ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_URL
+  const serverUrl = options.url ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_SERVER_URL
   const writerCounts = options.writers ?? [1, 4, 16]
   const seconds = options.seconds ?? 5
   const rounds = options.rounds ?? 3
   const verifyEntries = options.verifyEntries ?? 200_000
   const log = options.log ?? (() => {})
-  const name = `custos_bench_${randomBytes(5).toString('hex')}`
-  const url = Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString()
-  await admin(serverUrl, `CREATE DATABASE ${name}`)
+  const scratch = await createScratchDatabase(serverUrl)
+  const url = scratch.url
   const db = await openDatabase({ url })
   try {
     await migrate(db)
@@ -186,7 +174,7 @@ export async function runChainBenchmark(options: ChainBenchmarkOptions = {}): Pr
     return { writers: results, verification: verified, sequentialVerification: sequential, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}` }
   } finally {
     await db.close()
-    await admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await scratch.drop()
   }
 }
 

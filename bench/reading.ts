@@ -17,7 +17,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import pg from 'pg'
+import { DEFAULT_SERVER_URL, createScratchDatabase, withClient } from './scratchDatabase.js'
 import { to as copyTo } from 'pg-copy-streams'
 import { exportFields } from '../src/audit/export.js'
 import { type AuthLogFilter, ENTRY_COLUMNS, keysetPageSql, parseAuthLogFilter } from '../src/audit/query.js'
@@ -58,7 +58,6 @@ export interface ReadingBenchmarkResult {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/test'
 const PERSONS = 20_000
 const SPAN_DAYS = 730
 const CHUNK = 250_000
@@ -76,16 +75,6 @@ async function timed(iterations: number, run: () => Promise<unknown>): Promise<{
   }
   samples.sort((a, b) => a - b)
   return { p50: percentile(samples, 0.5), p95: percentile(samples, 0.95) }
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
 }
 
 /** Seeds with the secondary indexes dropped, then rebuilds them from their own definitions. */
@@ -200,15 +189,14 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
   const rows = options.rows ?? 1_000_000
   const iterations = options.iterations ?? 50
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  const adminUrl = options.databaseUrl ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL
-  const name = `custos_bench_${randomBytes(4).toString('hex')}`
-  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString()
+  const adminUrl = options.databaseUrl ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_SERVER_URL
   const token = `bench-${randomBytes(16).toString('hex')}`
   const dataDir = await mkdtemp(join(tmpdir(), 'custos-bench-'))
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"`))
+  const scratch = await createScratchDatabase(adminUrl)
+  const databaseUrl = scratch.url
   let server: Server | undefined
   try {
-    log(`Seeding ${rows.toLocaleString('en')} entries into ${name}`)
+    log(`Seeding ${rows.toLocaleString('en')} entries into ${scratch.name}`)
     const seedStarted = performance.now()
     await seed(databaseUrl, rows, log)
     const seedSeconds = (performance.now() - seedStarted) / 1000
@@ -304,7 +292,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
     })
   } finally {
     await server?.stop()
-    await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+    await scratch.drop()
     await rm(dataDir, { recursive: true, force: true })
   }
 }
