@@ -5,6 +5,7 @@ import pg from 'pg'
 import { createScratchDatabase, DEFAULT_SERVER_URL } from './scratchDatabase.js'
 import { verifyAuthLog } from '../src/audit/integrity.js'
 import { openDatabase } from '../src/db/database.js'
+import { COMMIT_THEN_FLUSH } from '../src/db/flushAfterCommit.js'
 import { migrate } from '../src/db/migrator.js'
 
 /**
@@ -33,7 +34,7 @@ export interface WriterResult {
   readonly writers: number
   /** Entries per second into the unchained copy: one INSERT, committed (synchronous_commit as configured). */
   readonly plain: number
-  /** Entries per second into person_auth_log as the application commits them (src/audit/transaction.ts). */
+  /** Entries per second into person_auth_log as the application commits them (src/db/flushAfterCommit.ts). */
   readonly chained: number
   /** Entries per second into person_auth_log with the same single INSERT as `plain`: the head held through the WAL flush. */
   readonly chainedNaive: number
@@ -70,10 +71,9 @@ const writers: Record<'plain' | 'chained' | 'chainedNaive', Writer> = {
   plain: async (client) => {
     await client.query(insertStatement(client, 'person_auth_log_unchained'))
   },
-  // As auditTransaction commits: asynchronously while holding the head, then a flush barrier without it.
+  // As the application commits (src/db/flushAfterCommit.ts): asynchronously while holding the head, then, in the same round trip, a flush barrier without it.
   chained: async (client) => {
-    await client.query(`BEGIN; SET LOCAL synchronous_commit = off; ${insertStatement(client, 'person_auth_log')}; COMMIT`)
-    await client.query('SELECT pg_current_xact_id()')
+    await client.query(`BEGIN; ${insertStatement(client, 'person_auth_log')}; ${COMMIT_THEN_FLUSH}`)
   },
   chainedNaive: async (client) => {
     await client.query(insertStatement(client, 'person_auth_log'))

@@ -5,7 +5,6 @@ import { type Outcome, fail, succeed } from '../tenant/outcome.js'
 import { checkpointPayload } from './checkpointFormat.js'
 import { verifyAuthLog } from './integrity.js'
 import { type AuditActor, recordAuditEntry } from './recorder.js'
-import { auditTransaction } from './transaction.js'
 
 /**
  * Signed checkpoints: (sequence, hash, time) signed with the server's Ed25519
@@ -74,7 +73,7 @@ export async function createCheckpoint(
     reason: occasion.reason,
   }
   if (occasion.reason !== 'on_demand') return succeed(await db.prisma.authLogCheckpoint.create({ data }))
-  const checkpoint = await auditTransaction(db.prisma, async (tx) => {
+  const checkpoint = await db.prisma.$transaction(async (tx) => {
     const row = await tx.authLogCheckpoint.create({ data })
     await recordAuditEntry(tx, occasion.actor, {
       type: 'auth_log_checkpoint',

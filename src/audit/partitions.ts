@@ -3,7 +3,6 @@ import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { createCheckpoint } from './checkpoints.js'
 import { recordAuditEntry, systemActor } from './recorder.js'
-import { auditTransaction } from './transaction.js'
 
 /**
  * person_auth_log is range-partitioned by month (UTC) of created_at, one
@@ -133,7 +132,7 @@ async function dropExpiredPartitions(
       if (!signed.ok) return stop(`${candidate.name} is kept: ${signed.error.developerMessage}`)
       checkpoint = signed.result
     }
-    await auditTransaction(db.prisma, async (tx) => {
+    await db.prisma.$transaction(async (tx) => {
       // Detach first: taking the table lock before the chain head cannot deadlock with writers, who take them the other way round.
       await tx.$executeRawUnsafe(`ALTER TABLE person_auth_log DETACH PARTITION "${candidate.name}"`)
       await tx.$executeRawUnsafe(`DROP TABLE "${candidate.name}"`)

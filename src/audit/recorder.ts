@@ -32,9 +32,9 @@ type Writer = Pick<Prisma.TransactionClient, 'personAuthLog'>
 
 /**
  * The one way an entry reaches person_auth_log. Callers pass the transaction
- * that holds the state change, so both commit together or not at all; open it
- * with auditTransaction (./transaction.ts) so the chain head is not held
- * through the disk flush. sequence, hash and created_at are the database's.
+ * that holds the state change, so both commit together or not at all (on
+ * PostgreSQL that commit does not hold the chain head through the disk flush:
+ * src/db/flushAfterCommit.ts). sequence, hash and created_at are the database's.
  */
 export async function recordAuditEntry(writer: Writer, actor: AuditActor, entry: AuditEntry): Promise<void> {
   if (!entry.success && auditCatalog[entry.type].category === 'administrative') {

@@ -7,6 +7,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { lockDataDir } from './dataDirLock.js'
+import { flushAfterCommit } from './flushAfterCommit.js'
 import { type SqlSession, clientSession } from './session.js'
 
 export type { SqlSession } from './session.js'
@@ -46,7 +47,7 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
   const pool = new pg.Pool({ connectionString: url, max: 10 })
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {})
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  const prisma = new PrismaClient({ adapter: flushAfterCommit(new PrismaPg(pool)) })
   return {
     kind: 'postgres',
     url,

@@ -1,6 +1,5 @@
 import type { AuditActor, AuditEntry } from '../audit/recorder.js'
 import { recordAuditEntry } from '../audit/recorder.js'
-import { auditTransaction } from '../audit/transaction.js'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
 import type { Failure, Outcome } from './outcome.js'
 
@@ -30,8 +29,7 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
 ): Promise<Answer> {
   const entries: AuditEntry[] = []
   try {
-    return await auditTransaction(
-      prisma,
+    return await prisma.$transaction(
       async (tx) => {
         const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry) })
         if (!outcome.ok) throw new RolledBack(outcome)
@@ -46,7 +44,7 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
     if (!(error instanceof RolledBack)) throw error
     const failures = entries.filter((entry) => !entry.success)
     if (failures.length > 0) {
-      await auditTransaction(prisma, async (tx) => {
+      await prisma.$transaction(async (tx) => {
         for (const entry of failures) await recordAuditEntry(tx, actor, entry)
       })
     }

@@ -4,7 +4,6 @@ import { createCheckpoint } from '../../src/audit/checkpoints.js'
 import { verifyAuthLog } from '../../src/audit/integrity.js'
 import { maintainPartitions } from '../../src/audit/partitions.js'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
-import { auditTransaction } from '../../src/audit/transaction.js'
 import { auditSigner } from '../../src/crypto/signingKey.js'
 import type { Database } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
@@ -32,7 +31,7 @@ const entryAt = (db: Database, createdAt: Date) =>
   query(db, "INSERT INTO person_auth_log (id, type, success, created_at) VALUES (gen_random_uuid(), 'login', true, $1)", [createdAt.toISOString()])
 
 const entryNow = (db: Database) =>
-  auditTransaction(db.prisma, (tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
+  db.prisma.$transaction((tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
 
 const partitionNames = async (db: Database) =>
   (

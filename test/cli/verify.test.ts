@@ -6,7 +6,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
-import { auditTransaction } from '../../src/audit/transaction.js'
 import { SIGNING_KEY_FILE } from '../../src/crypto/signingKey.js'
 import { type DatabaseTarget, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
@@ -34,7 +33,7 @@ beforeAll(async () => {
   await withDatabase(async (db) => {
     await migrate(db)
     for (let index = 0; index < 5; index++) {
-      await auditTransaction(db.prisma, (tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
+      await db.prisma.$transaction((tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
     }
   })
   await writeFile(join(dataDir, 'public.pem'), generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }))

@@ -1,5 +1,4 @@
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
-import { auditTransaction } from '../../src/audit/transaction.js'
 import type { Database } from '../../src/db/database.js'
 import { openDatabase } from '../../src/db/database.js'
 
@@ -16,7 +15,7 @@ export async function writeEntries(db: Database, writer: string, count: number, 
   for (let index = 1; index <= count; index++) {
     const abandon = index % abandonEvery === 0
     try {
-      await auditTransaction(db.prisma, async (tx) => {
+      await db.prisma.$transaction(async (tx) => {
         await recordAuditEntry(tx, systemActor, {
           type: 'login',
           success: false,

@@ -1,5 +1,4 @@
 import { recordAuditEntry, systemActor } from '../../audit/recorder.js'
-import { auditTransaction } from '../../audit/transaction.js'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import type { GlobalRole } from '../permissions.js'
 import { generateToken, hashToken } from './tokens.js'
@@ -23,7 +22,7 @@ export async function ensureBootstrapKeys(
   const generated: { name: string; token: string }[] = []
   for (const key of bootstrapKeys) {
     const given = tokens[key.name]
-    await auditTransaction(prisma, async (tx) => {
+    await prisma.$transaction(async (tx) => {
       const identity = await tx.identity.findFirst({
         where: { description: key.description },
         include: { apiKeys: { where: { disabledAt: null } } },
