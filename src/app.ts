@@ -6,7 +6,7 @@ import { type AuditMaintenance, startAuditMaintenance } from './audit/maintenanc
 import { type AppConfig, ConfigError } from './config.js'
 import { KEY_BYTES, parseEncryptionKey } from './crypto/encryption.js'
 import { loadOrCreateKeyFile } from './crypto/keyFiles.js'
-import { auditSigner, loadOrCreateSigningKey } from './crypto/signingKey.js'
+import { type AuditSigner, auditSigner, loadOrCreateSigningKey } from './crypto/signingKey.js'
 import { type DatabaseTarget, openDatabase } from './db/database.js'
 import { migrate } from './db/migrator.js'
 import { type AppServices } from './http/context.js'
@@ -48,11 +48,16 @@ export async function loadEncryptionKey(config: AppConfig): Promise<Buffer> {
 }
 
 /**
- * The key signing audit checkpoints: CUSTOS_SIGNING_KEY, or for the embedded
+ * The signer of audit checkpoints: CUSTOS_SIGNING_KEY, or for the embedded
  * default one generated into the data dir. A PostgreSQL deployment must bring
- * its own, so replicas and restarts sign with the same key.
+ * its own, so replicas and restarts sign with the same key. Checkpoints signed
+ * by the keys in CUSTOS_SIGNING_KEY_RETIRED still verify after a rotation.
  */
-export async function auditSigningKey(config: AppConfig): Promise<KeyObject> {
+export async function loadAuditSigner(config: AppConfig): Promise<AuditSigner> {
+  return auditSigner(await signingKey(config), config.retiredSigningKeys)
+}
+
+async function signingKey(config: AppConfig): Promise<KeyObject> {
   if (config.signingKey) return config.signingKey
   if (config.databaseUrl) {
     throw new ConfigError(
@@ -74,7 +79,7 @@ export async function startApp(
   terminal: Terminal = process.stderr,
 ): Promise<RunningApp> {
   const encryptionKey = await loadEncryptionKey(config)
-  const signer = auditSigner(await auditSigningKey(config))
+  const signer = await loadAuditSigner(config)
   const db = await openDatabase(target)
   let cursors
   let auditMaintenance: AuditMaintenance

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { parseEncryptionKey } from './crypto/encryption.js'
-import { parseSigningKey } from './crypto/signingKey.js'
+import { parsePublicKeys, parseSigningKey } from './crypto/signingKey.js'
 import { normalizeIp } from './http/clientInfo.js'
 import { type PrivilegePattern, type RoleGrants, isGlobalRole, isKnownPrivilegePattern } from './tenant/permissions.js'
 
@@ -82,6 +82,18 @@ const environmentSchema = z.object({
         return z.NEVER
       }
     }),
+  CUSTOS_SIGNING_KEY_RETIRED: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value?.trim()) return []
+      try {
+        return parsePublicKeys(value)
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message })
+        return z.NEVER
+      }
+    }),
   CUSTOS_AUDIT_FORWARD_MONTHS: z.coerce.number().int().min(1).max(120).default(3),
   CUSTOS_AUDIT_RETENTION_MONTHS: z
     .literal('')
@@ -113,6 +125,8 @@ export interface AppConfig {
   readonly cursorSecret: string | undefined
   /** Ed25519 key signing audit checkpoints; required with databaseUrl, else generated into dataDir. */
   readonly signingKey: KeyObject | undefined
+  /** Public keys of signing keys rotated out: checkpoints they signed still verify (CUSTOS_SIGNING_KEY_RETIRED). */
+  readonly retiredSigningKeys: readonly KeyObject[]
   readonly auditLog: AuditLogConfig
 }
 
@@ -153,6 +167,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     auditReads: env.CUSTOS_AUDIT_READS,
     cursorSecret: env.CUSTOS_CURSOR_SECRET,
     signingKey: env.CUSTOS_SIGNING_KEY,
+    retiredSigningKeys: env.CUSTOS_SIGNING_KEY_RETIRED,
     auditLog: {
       forwardMonths: env.CUSTOS_AUDIT_FORWARD_MONTHS,
       retentionMonths: env.CUSTOS_AUDIT_RETENTION_MONTHS,

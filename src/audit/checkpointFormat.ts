@@ -1,5 +1,4 @@
-import type { KeyObject } from 'node:crypto'
-import { verifySignature } from '../crypto/signingKey.js'
+import { type AuditPublicKeys, verifySignature } from '../crypto/signingKey.js'
 
 /** A signed statement that the chain had `hash` at `sequence`. */
 export interface SignedCheckpoint {
@@ -18,6 +17,6 @@ export function checkpointPayload(checkpoint: Pick<SignedCheckpoint, 'sequence' 
   return `${CHECKPOINT_PAYLOAD_VERSION}\n${checkpoint.sequence}\n${hash}\n${checkpoint.createdAt.toISOString()}\n`
 }
 
-export function checkpointSignatureValid(checkpoint: SignedCheckpoint, publicKey: string | KeyObject): boolean {
-  return verifySignature(publicKey, checkpointPayload(checkpoint), checkpoint.signature)
+export function checkpointSignatureValid(checkpoint: SignedCheckpoint, publicKeys: AuditPublicKeys): boolean {
+  return verifySignature(publicKeys, checkpointPayload(checkpoint), checkpoint.signature)
 }

@@ -59,7 +59,7 @@ export async function createCheckpoint(
   const verification = await verifyAuthLog(db, {
     from: previous ? previous.sequence + 1n : undefined,
     to: sequence,
-    publicKey: signer.publicKeyPem,
+    publicKey: signer.verificationKeys,
   })
   if (!verification.ok) {
     const { reason: breakReason, message } = verification.firstBroken!

@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { type AuditPublicKeys, publicKeyObjects } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
@@ -22,7 +22,7 @@ export type BreakReason =
   | 'ORDER_CHANGED'
   /** The chain is self-consistent but disagrees with a signed checkpoint: it was rewritten and re-hashed. */
   | 'CHECKPOINT_MISMATCH'
-  /** A stored checkpoint's signature does not verify with the audit key. */
+  /** A stored checkpoint's signature verifies with neither the audit key nor a retired one. */
   | 'CHECKPOINT_SIGNATURE_INVALID'
   /** (verifyRange) Part of the range is not covered by a signed checkpoint, so it cannot be proven. */
   | 'NOT_ANCHORED'
@@ -154,7 +154,7 @@ async function walkChain(
 function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): BrokenEntry | null {
   const at = `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
   if (!checkpoint.valid) {
-    return broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${at} does not verify with the audit public key.`)
+    return broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${at} does not verify with the audit public key or a retired one.`)
   }
   if (!recomputed.equals(checkpoint.hash)) {
     return broken(
@@ -303,14 +303,15 @@ function databaseSource(session: SqlSession, after: bigint, last: bigint): Entry
 
 type CheckpointRow = { id: string; sequence: string; hash: Uint8Array; created_at: Date; signature: Uint8Array }
 
-async function loadCheckpoints(session: SqlSession, publicKey: string | KeyObject): Promise<CheckedCheckpoint[]> {
+async function loadCheckpoints(session: SqlSession, publicKeys: AuditPublicKeys): Promise<CheckedCheckpoint[]> {
+  const keys = publicKeyObjects(publicKeys)
   const rows = await session.query<CheckpointRow>(
     `SELECT c.id, c.sequence::text AS sequence, c.hash, c.created_at, c.signature FROM person_auth_log_checkpoint c
       ORDER BY c.sequence, c.created_at, c.id`,
   )
   return rows.map((row) => {
     const checkpoint = { id: row.id, sequence: BigInt(row.sequence), hash: toBuffer(row.hash), createdAt: new Date(row.created_at), signature: toBuffer(row.signature) }
-    return { ...checkpoint, valid: checkpointSignatureValid(checkpoint, publicKey) }
+    return { ...checkpoint, valid: checkpointSignatureValid(checkpoint, keys) }
   })
 }
 
@@ -352,8 +353,8 @@ export interface VerifyAuthLogOptions {
   readonly from?: bigint
   /** Last sequence to verify; default: the chain head. */
   readonly to?: bigint
-  /** The audit public key (PEM) that checkpoint signatures must verify with. */
-  readonly publicKey: string | KeyObject
+  /** The audit public key (PEM) that checkpoint signatures must verify with, or several (current and retired): any one suffices. */
+  readonly publicKey: AuditPublicKeys
   /** Threads that check slices of the chain at once (PostgreSQL only); default: one per core, 1: the sequential walk alone. */
   readonly threads?: number
   /** Entries per slice; a range of fewer than two slices is walked sequentially. */
@@ -631,8 +632,9 @@ const bytes = (value: string | Uint8Array, encoding: 'hex' | 'base64') => (typeo
 export async function verifyRange(
   entries: readonly RangeEntry[],
   checkpoints: readonly RangeCheckpoint[],
-  publicKey: string | KeyObject,
+  publicKey: AuditPublicKeys,
 ): Promise<VerificationResult> {
+  const keys = publicKeyObjects(publicKey)
   const stored = entries.map((entry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') }))
   const checked = checkpoints
     .map((checkpoint) => {
@@ -642,7 +644,7 @@ export async function verifyRange(
         createdAt: new Date(checkpoint.createdAt),
         signature: bytes(checkpoint.signature, 'base64'),
       }
-      return { ...signed, valid: checkpointSignatureValid(signed, publicKey) }
+      return { ...signed, valid: checkpointSignatureValid(signed, keys) }
     })
     .sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0))
   const first = stored[0]

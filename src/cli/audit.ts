@@ -1,19 +1,20 @@
-import type { KeyObject } from 'node:crypto'
+import { type KeyObject, createPublicKey } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { auditSigningKey, databaseTarget } from '../app.js'
+import { databaseTarget, loadAuditSigner } from '../app.js'
 import type { VerificationResult } from '../audit/integrity.js'
 import { verifyAuthLog } from '../audit/integrity.js'
 import { maintainPartitions } from '../audit/partitions.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
-import { SIGNING_KEY_FILE, auditSigner, parseSigningKey } from '../crypto/signingKey.js'
+import { SIGNING_KEY_FILE, parsePublicKeys, parseSigningKey } from '../crypto/signingKey.js'
 import { openDatabase } from '../db/database.js'
 import { createLogger } from '../logger.js'
 
 export const auditCommandsUsage = `  verify     recompute the audit log's hash chain and check its signed checkpoints; exit 1 when broken
              [--from N] [--to N]  sequence range (default: all)
-             [--public-key FILE]  PEM the checkpoints must verify with (default: from CUSTOS_SIGNING_KEY or the data dir)
+             [--public-key FILE]  PEM public key(s) the checkpoints must verify with (default: from CUSTOS_SIGNING_KEY or the data dir);
+                                  keys in CUSTOS_SIGNING_KEY_RETIRED are accepted as well
              [--json]             print the result as JSON
   partitions create the audit log's partitions ahead and apply CUSTOS_AUDIT_RETENTION_MONTHS once;
              run as the table owner when the server runs as the least-privilege role
@@ -25,13 +26,29 @@ const sequenceOption = (value: string | undefined, name: string): bigint | undef
   return BigInt(value)
 }
 
-async function publicKeyFor(config: AppConfig, file: string | undefined): Promise<string | KeyObject> {
-  if (file) return readFile(file, 'utf8')
-  if (config.signingKey) return auditSigner(config.signingKey).publicKeyPem
+/**
+ * The keys checkpoints must verify with: those in --public-key FILE (one PEM
+ * public key, or several concatenated), else the public half of the signing
+ * key; and always the retired ones of CUSTOS_SIGNING_KEY_RETIRED.
+ */
+async function verificationKeys(config: AppConfig, file: string | undefined): Promise<KeyObject[]> {
+  return [...(await currentPublicKeys(config, file)), ...config.retiredSigningKeys]
+}
+
+async function currentPublicKeys(config: AppConfig, file: string | undefined): Promise<KeyObject[]> {
+  if (file) {
+    const pem = await readFile(file, 'utf8')
+    try {
+      return parsePublicKeys(pem)
+    } catch (error) {
+      throw new ConfigError(`--public-key ${file}: ${(error as Error).message}`)
+    }
+  }
+  if (config.signingKey) return [createPublicKey(config.signingKey)]
   if (!config.databaseUrl) {
     // The embedded default's generated key; verification must not create one.
     const pem = await readFile(join(config.dataDir, SIGNING_KEY_FILE), 'utf8').catch(() => undefined)
-    if (pem) return auditSigner(parseSigningKey(pem)).publicKeyPem
+    if (pem) return [createPublicKey(parseSigningKey(pem))]
   }
   throw new ConfigError('No audit public key: pass --public-key FILE (GET /.well-known/custos-audit-key) or set CUSTOS_SIGNING_KEY')
 }
@@ -66,7 +83,7 @@ export async function runVerify(args: string[]) {
   const config = loadConfig()
   const from = sequenceOption(values.from, 'from')
   const to = sequenceOption(values.to, 'to')
-  const publicKey = await publicKeyFor(config, values['public-key'])
+  const publicKey = await verificationKeys(config, values['public-key'])
   const db = await openDatabase(databaseTarget(config))
   try {
     const result = await verifyAuthLog(db, { from, to, publicKey })
@@ -79,7 +96,7 @@ export async function runVerify(args: string[]) {
 
 export async function runPartitions() {
   const config = loadConfig()
-  const signer = auditSigner(await auditSigningKey(config))
+  const signer = await loadAuditSigner(config)
   const db = await openDatabase(databaseTarget(config))
   try {
     const report = await maintainPartitions(db, signer, createLogger(config.logLevel, process.stderr), config.auditLog)

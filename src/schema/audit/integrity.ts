@@ -15,7 +15,7 @@ const AuthLogBreakReason = builder.enumType('AuthLogBreakReason', {
     ENTRY_INSERTED: { description: 'The entry claims a sequence number another entry holds, or one past the chain head.' },
     ORDER_CHANGED: { description: 'The entry that belongs at this sequence number was found at another.' },
     CHECKPOINT_MISMATCH: { description: 'The chain disagrees with a signed checkpoint: it was rewritten and re-hashed after it was signed.' },
-    CHECKPOINT_SIGNATURE_INVALID: { description: 'A stored checkpoint\'s signature does not verify with the audit public key.' },
+    CHECKPOINT_SIGNATURE_INVALID: { description: 'A stored checkpoint\'s signature verifies with neither the audit public key nor a retired one.' },
     NOT_ANCHORED: { description: 'Part of an exported range is not covered by a signed checkpoint.' },
   } as const,
 })
@@ -106,7 +106,7 @@ builder.queryFields((t) => ({
       const from = sequenceArgument(args.from, 'from')
       const to = sequenceArgument(args.to, 'to')
       if (from !== undefined && to !== undefined && to < from) throw badInputError('to must not be less than from', 'to')
-      return verifyAuthLog(context.services.db, { from, to, publicKey: context.services.auditSigner.publicKeyPem })
+      return verifyAuthLog(context.services.db, { from, to, publicKey: context.services.auditSigner.verificationKeys })
     },
   }),
   authLogCheckpoints: t.field({
@@ -129,6 +129,13 @@ builder.queryFields((t) => ({
     description: 'The Ed25519 public key (PEM, SPKI) checkpoint signatures verify with; also served at GET /.well-known/custos-audit-key.',
     authScopes: { authenticated: true },
     resolve: (_root, _args, context) => context.services.auditSigner.publicKeyPem,
+  }),
+  authLogRetiredPublicKeys: t.stringList({
+    description:
+      'Ed25519 public keys (PEM, SPKI) of signing keys rotated out (CUSTOS_SIGNING_KEY_RETIRED): checkpoints signed before the rotation ' +
+      'verify with one of them. Empty when the key was never rotated.',
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, context) => [...context.services.auditSigner.retiredPublicKeyPems],
   }),
 }))
 
