@@ -42,6 +42,29 @@ describe('CUSTOS_SIGNING_KEY', () => {
   })
 })
 
+describe('CUSTOS_SIGNING_KEY_RETIRED', () => {
+  const publicPem = () => generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString()
+
+  it('is empty unless given, and takes one or more concatenated PEM public keys', () => {
+    expect(loadConfig({}).retiredSigningKeys).toEqual([])
+    const [first, second] = [publicPem(), publicPem()]
+    const keys = loadConfig({ CUSTOS_SIGNING_KEY_RETIRED: `${first}${second}` }).retiredSigningKeys
+    expect(keys.map((key) => key.export({ format: 'pem', type: 'spki' }).toString())).toEqual([first, second])
+  })
+
+  it.each([
+    ['garbage', 'not a key', 'must be Ed25519 public keys as PEM blocks'],
+    ['a key followed by garbage', `${publicPem()}and more`, 'must be Ed25519 public keys as PEM blocks'],
+    ['a private key', ed25519.export({ format: 'pem', type: 'pkcs8' }).toString(), 'the key is a private key; give its public key'],
+    ['a private key after a public one', `${publicPem()}${ed25519.export({ format: 'pem', type: 'pkcs8' })}`, 'key 2 is a private key'],
+    ['another kind of key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString(), 'the key is ec, not Ed25519'],
+    ['a damaged block', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n', 'the key is not a readable public key'],
+  ])('refuses %s: the start stops with a message naming the variable', (_case, value, message) => {
+    expect(() => loadConfig({ CUSTOS_SIGNING_KEY_RETIRED: value })).toThrow(ConfigError)
+    expect(() => loadConfig({ CUSTOS_SIGNING_KEY_RETIRED: value })).toThrow(`Invalid configuration:\n  CUSTOS_SIGNING_KEY_RETIRED: ${message}`)
+  })
+})
+
 describe('the embedded default', () => {
   const dirs: string[] = []
   afterAll(async () => {

@@ -8,20 +8,20 @@ import { type RunningApp, startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import type { DatabaseTarget } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
-import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
+import { type TestDatabase, durableTestDatabase } from '../testkit/database.js'
 
 /**
  * The real start-up path on a database that outlives each start: an embedded
  * PGlite data directory (or, on PostgreSQL, one database reused across starts).
  */
 let dataDir: string
-let testDatabase: TestDatabase | undefined
+let testDatabase: TestDatabase
 let target: DatabaseTarget
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'custos-bootstrap-'))
-  if (onPostgres) testDatabase = await createTestDatabase()
-  target = testDatabase?.target ?? { dataDir: join(dataDir, 'db') }
+  testDatabase = await durableTestDatabase(join(dataDir, 'db'))
+  target = testDatabase.target
 })
 
 afterAll(async () => {

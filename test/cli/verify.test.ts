@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process'
-import { generateKeyPairSync } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
-import { SIGNING_KEY_FILE } from '../../src/crypto/signingKey.js'
+import { createCheckpoint } from '../../src/audit/checkpoints.js'
+import { SIGNING_KEY_FILE, auditSigner } from '../../src/crypto/signingKey.js'
 import { type DatabaseTarget, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
 import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
@@ -123,4 +124,47 @@ it.skipIf(onPostgres)('finds the embedded default key in the data dir', async ()
   await writeFile(join(dataDir, SIGNING_KEY_FILE), privatePem)
   expect((await custos(['verify'])).code).toBe(0)
   await rm(join(dataDir, SIGNING_KEY_FILE))
+})
+
+// Last: the checkpoint signed here makes every verification above need its key.
+describe('custos verify after the signing key was rotated', () => {
+  const retiredPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString()
+  const current = generateKeyPairSync('ed25519')
+  const currentPrivatePem = current.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  const currentPem = current.publicKey.export({ format: 'pem', type: 'spki' }).toString()
+
+  /** `--public-key` with a file in the data dir, which exists only once the tests run. */
+  const publicKeyFile = (file: string | undefined) => (file ? ['--public-key', join(dataDir, file)] : [])
+
+  beforeAll(async () => {
+    const signed = await withDatabase((db) => createCheckpoint(db, auditSigner(privateKey), { reason: 'interval' }))
+    expect(signed.ok).toBe(true)
+    await writeFile(join(dataDir, 'current-and-retired.pem'), `${currentPem}${retiredPem}`)
+  })
+
+  it('fails on the old checkpoint without the retired key', async () => {
+    const result = await custos(['verify'], { CUSTOS_SIGNING_KEY: currentPrivatePem })
+    expect(result.code).toBe(1)
+    expect(result.stdout).toMatch(/first broken entry: +sequence 5: CHECKPOINT_SIGNATURE_INVALID/)
+  })
+
+  it.each([
+    ['CUSTOS_SIGNING_KEY_RETIRED', undefined, { CUSTOS_SIGNING_KEY: currentPrivatePem, CUSTOS_SIGNING_KEY_RETIRED: retiredPem }],
+    ['a --public-key file holding both keys', 'current-and-retired.pem', {}],
+  ])('verifies with the retired key from %s', async (_source, file, extra: Record<string, string>) => {
+    const result = await custos(['verify', ...publicKeyFile(file)], extra)
+    expect(result.stdout).toContain('Audit log verified: ok')
+    expect(result.stdout).toContain('checkpoints checked: 1')
+    expect(result.code).toBe(0)
+  })
+
+  it.each([
+    ['CUSTOS_SIGNING_KEY_RETIRED', undefined, { CUSTOS_SIGNING_KEY_RETIRED: privatePem }, 'CUSTOS_SIGNING_KEY_RETIRED: the key is a private key'],
+    ['--public-key', 'private.pem', {}, 'private.pem: the key is a private key'],
+  ])('refuses a private key in %s with exit code 2', async (_where, file, extra: Record<string, string>, message) => {
+    await writeFile(join(dataDir, 'private.pem'), privatePem)
+    const result = await custos(['verify', ...publicKeyFile(file)], { CUSTOS_SIGNING_KEY: currentPrivatePem, ...extra })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(message)
+  })
 })

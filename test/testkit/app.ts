@@ -6,7 +6,7 @@ import { Writable } from 'node:stream'
 import { type RunningApp, startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/logger.js'
-import { createTestDatabase } from './database.js'
+import { type TestDatabase, createTestDatabase } from './database.js'
 
 export interface GraphQLResponse<Data = any> {
   status: number
@@ -35,6 +35,8 @@ export interface TestAppOptions {
    * every test request comes from 127.0.0.1; rate-limit tests configure their own.
    */
   readonly defaultRateLimits?: boolean
+  /** Run on this database and leave it when stopping, so a later start finds what this one wrote (see durableTestDatabase). */
+  readonly database?: TestDatabase
 }
 
 const generousWindow = { limit: 1_000_000, window: 'PT1M' }
@@ -45,7 +47,7 @@ const generousRateLimits = { signUpPerIp: generousWindow, loginPerIp: generousWi
  * PostgreSQL database when TEST_DATABASE_URL is set), with known root and login tokens.
  */
 export async function startTestApp(environment: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase({ migrated: true })
+  const database = options.database ?? (await createTestDatabase({ migrated: true }))
   const rootToken = `root-${randomBytes(16).toString('hex')}`
   const loginToken = `login-${randomBytes(16).toString('hex')}`
   // Key files of the embedded default go to a directory of this app's own.
@@ -70,7 +72,8 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
   })
   const running = await startApp(config, createLogger(config.logLevel, sink), database.target)
   if (!options.defaultRateLimits) {
-    await running.services.db.prisma.config.create({ data: { id: 1, data: { rateLimits: generousRateLimits } } })
+    const data = { data: { rateLimits: generousRateLimits } }
+    await running.services.db.prisma.config.upsert({ where: { id: 1 }, create: { id: 1, ...data }, update: data })
   }
   return {
     url: running.url,
@@ -93,7 +96,7 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
     },
     async stop() {
       await running.stop()
-      await database.drop()
+      if (!options.database) await database.drop()
       await rm(dataDir, { recursive: true, force: true })
     },
   }

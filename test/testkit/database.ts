@@ -57,6 +57,15 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
+/**
+ * A database that outlives each start of the app: an embedded PGlite data
+ * directory (`dataDir`, created on first open), or on PostgreSQL a fresh database.
+ */
+export async function durableTestDatabase(dataDir: string): Promise<TestDatabase> {
+  if (onPostgres) return createTestDatabase()
+  return { target: { dataDir }, url: undefined, drop: async () => {} }
+}
+
 export interface MigratedTestDatabase extends TestDatabase {
   /** A handle on it, every migration applied (as the owner). */
   readonly db: Database
