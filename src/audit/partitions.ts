@@ -99,6 +99,13 @@ async function partitionExtent(session: SqlSession, name: string) {
   }
 }
 
+/** Rolls back a drop: the partition holds entries beyond the checkpoint signed for it. */
+class PartitionOutgrown extends Error {
+  constructor(readonly lastSequence: string | null) {
+    super(`the partition now ends at entry ${lastSequence}`)
+  }
+}
+
 async function dropExpiredPartitions(
   db: Database,
   signer: AuditSigner,
@@ -132,9 +139,13 @@ async function dropExpiredPartitions(
       if (!signed.ok) return stop(`${candidate.name} is kept: ${signed.error.developerMessage}`)
       checkpoint = signed.result
     }
-    await db.prisma.$transaction(async (tx) => {
+    const outgrown = await db.prisma.$transaction(async (tx) => {
       // Detach first: taking the table lock before the chain head cannot deadlock with writers, who take them the other way round.
       await tx.$executeRawUnsafe(`ALTER TABLE person_auth_log DETACH PARTITION "${candidate.name}"`)
+      // The default partition takes the inserts of a month without a partition: entries committed since its extent was read
+      // are past the checkpoint and must stay. Detached, it takes no more.
+      const [held] = await tx.$queryRawUnsafe<{ last: string | null }[]>(`SELECT max(sequence)::text AS last FROM "${candidate.name}"`)
+      if ((held?.last ?? null) !== (candidate.lastSequence?.toString() ?? null)) throw new PartitionOutgrown(held?.last ?? null)
       await tx.$executeRawUnsafe(`DROP TABLE "${candidate.name}"`)
       if (candidate.name === DEFAULT_PARTITION) {
         await tx.$executeRawUnsafe(`CREATE TABLE "${DEFAULT_PARTITION}" PARTITION OF person_auth_log DEFAULT`)
@@ -152,7 +163,14 @@ async function dropExpiredPartitions(
             : {}),
         },
       })
-    })
+    }).then(
+      () => undefined,
+      (error: unknown) => {
+        if (error instanceof PartitionOutgrown) return error
+        throw error
+      },
+    )
+    if (outgrown) return stop(`${candidate.name} is kept: it took entries up to ${outgrown.lastSequence} after its checkpoint at ${candidate.lastSequence}`)
     logger.info({ partition: candidate.name, checkpointSequence: checkpoint?.sequence.toString() }, 'audit log partition dropped by retention')
     dropped.push(candidate.name)
   }

@@ -106,9 +106,10 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
     throw error
   }
   const { criteria, count } = parameters
+  // Recorded first, so the export holds its own entry when the filter matches it; and before the
+  // session is taken: Prisma draws from the same pool, and sessions waiting on it could hold it all.
+  await recordExport(services.db.prisma, actor, criteria, format)
   await services.db.session(async (session) => {
-    // Recorded first, so the export holds its own entry when the filter matches it.
-    await recordExport(services.db.prisma, actor, criteria, format)
     const total = count ? await countAuthLog(session, criteria) : undefined
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[format],

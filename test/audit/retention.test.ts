@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCheckpoint } from '../../src/audit/checkpoints.js'
 import { verifyAuthLog } from '../../src/audit/integrity.js'
@@ -7,7 +8,7 @@ import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
 import { auditSigner } from '../../src/crypto/signingKey.js'
 import type { Database } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
-import { type MigratedTestDatabase, migratedTestDatabase } from '../testkit/database.js'
+import { type MigratedTestDatabase, migratedTestDatabase, onPostgres } from '../testkit/database.js'
 import { restoreLogRows, snapshotLogRows, tamper } from '../testkit/fixtures.js'
 
 /**
@@ -141,6 +142,28 @@ describe('partitions and retention', () => {
     }
     expect((await verifyAuthLog(db, { publicKey })).ok).toBe(true)
   })
+
+  // KNOWN GAP (kept failing on purpose): what makes a drop "retention" is an auth_log_retention entry naming a
+  // checkpoint, and any role that may insert into the log (custos_app included) can append one with any
+  // checkpointSequence. Whoever can truncate a month whose last entry happens to carry a checkpoint (any
+  // interval or on-demand one) then gets a log that verifies. The fix needs the key's word on it: sign the
+  // checkpoint's reason (a v2 payload: custos-audit/v2\n<sequence>\n<hash>\n<time>\n<reason>\n) and accept
+  // a missing front only from a checkpoint signed as `retention`.
+  it.fails('reports a month truncated outside retention even when an auth_log_retention entry is appended to name its checkpoint', async () => {
+    const kept = await snapshotLogRows(db, 'sequence IN (5, 6)')
+    // The test before this one signed a checkpoint at 6, the month's last entry.
+    await tamper(db, `TRUNCATE ${partitionOf(month(-1))}`)
+    await recordAuditEntry(db.prisma, systemActor, {
+      type: 'auth_log_retention',
+      success: true,
+      eventData: { partition: partitionOf(month(-1)), rangeStart: month(-1).toISOString(), rangeEnd: month(0).toISOString(), checkpointSequence: '6', checkpointHash: '' },
+    })
+    try {
+      expect(await verifyAuthLog(db, { publicKey })).toMatchObject({ ok: false, firstBroken: { reason: 'ENTRY_MISSING', sequence: 5n } })
+    } finally {
+      await restoreLogRows(db, kept)
+    }
+  })
 })
 
 describe('a month without a partition', () => {
@@ -181,5 +204,44 @@ describe('a month without a partition', () => {
   it('is not created over entries the default partition already holds', async () => {
     const [row] = await query<{ name: string | null }>(db, 'SELECT person_auth_log_create_partition($1::date) AS name', [month(24).toISOString().slice(0, 10)])
     expect(row!.name).toBeNull()
+  })
+})
+
+describe('retention while the default partition still takes inserts', () => {
+  let testDatabase: MigratedTestDatabase
+  let db: Database
+
+  beforeAll(async () => {
+    testDatabase = await migratedTestDatabase()
+    db = testDatabase.db
+  })
+
+  afterAll(async () => {
+    await testDatabase?.close()
+  })
+
+  // An entry committed after retention read the default partition's extent, before it dropped the
+  // partition: what happens when a month without a partition begins while retention verifies.
+  // Explicit times stand in for that month; only the owner may write them.
+  it.runIf(onPostgres)('drops no entry it did not checkpoint', async () => {
+    await entryAt(db, new Date(month(-6).getTime() + 86_400_000))
+    const writer = new pg.Client({ connectionString: db.url })
+    await writer.connect()
+    try {
+      await writer.query('BEGIN')
+      await writer.query("INSERT INTO person_auth_log (id, type, success, created_at) VALUES (gen_random_uuid(), 'login', true, $1)", [
+        new Date(month(-5).getTime() + 86_400_000).toISOString(),
+      ])
+      const retention = maintainPartitions(db, signer, logger, { forwardMonths: 0, retentionMonths: 1 })
+      // Retention has signed its checkpoint and waits to detach the partition the writer inserts into.
+      await expect.poll(() => query(db, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE person_auth_log DETACH%'"), { timeout: 10_000 }).toHaveLength(1)
+      await writer.query('COMMIT')
+      expect((await retention).retentionStopped).toMatch(/person_auth_log_default is kept: it took entries up to 2 after its checkpoint at 1/)
+    } finally {
+      await writer.end()
+    }
+    const [{ entries }] = (await query<{ entries: number }>(db, "SELECT count(*)::int AS entries FROM person_auth_log WHERE type = 'login'")) as [{ entries: number }]
+    const verification = await verifyAuthLog(db, { publicKey })
+    expect({ entries, ok: verification.ok, firstBroken: verification.firstBroken }).toEqual({ entries: 2, ok: true, firstBroken: null })
   })
 })

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { get } from 'node:http'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
+import { onPostgres } from '../testkit/database.js'
 import { type LogEntry, createGlobalApiKey, readLog, seedLogEntries, signedInPerson, tamper } from '../testkit/fixtures.js'
 
 let app: TestApp
@@ -254,5 +256,26 @@ describe('audit log export', () => {
       expect(await response.json(), query).toMatchObject({ error: { code: 'BAD_USER_INPUT', parameter, message: expect.any(String) } })
     }
     expect((await readLog(app, { filter: { types: ['auth_log_export'] } })).entries).toHaveLength(before)
+  })
+})
+
+describe('audit log export under load', () => {
+  // Each export records its entry through Prisma, which draws from the pool its session came from:
+  // taken inside the session, ten exports waiting for the head held all ten connections for good.
+  it.runIf(onPostgres)('serves more exports at once than the connection pool holds while the chain head is busy', async () => {
+    const writer = new pg.Client({ connectionString: app.app.services.db.url })
+    await writer.connect()
+    await writer.query('BEGIN')
+    await writer.query('SELECT 1 FROM person_auth_log_head FOR UPDATE')
+    const statuses = Array.from({ length: 24 }, () =>
+      exportLog('jsonl', 'types=auth_log_checkpoint', app.rootToken, { signal: AbortSignal.timeout(15_000) }).then(
+        async (response) => (await response.text(), response.status),
+        (error: Error) => error.name,
+      ),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    await writer.query('COMMIT')
+    await writer.end()
+    expect(await Promise.all(statuses)).toEqual(Array(24).fill(200))
   })
 })
