@@ -173,6 +173,8 @@ export const auditCatalog = {
       rangeEnd: z.string(),
       checkpointSequence: z.string().optional(),
       checkpointHash: z.string().optional(),
+      /** Base64 Ed25519 signature of the retention statement (README "Retention"): only it lets verification start at the checkpoint. */
+      retentionSignature: z.string().optional(),
     }),
   ),
   auth_log_checkpoint: event(

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads'
 import { type AuditPublicKeys, publicKeyObjects } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
-import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
+import { type SignedCheckpoint, checkpointSignatureValid, retentionSignatureValid } from './checkpointFormat.js'
 
 /**
  * Recomputes the hash chain of person_auth_log and reports the first place it
@@ -324,27 +324,43 @@ const anchorAt = (checkpoint: CheckedCheckpoint): ChainAnchor => ({
 /**
  * Where a verification of the whole log starts: the beginning, or, when
  * retention dropped the oldest entries, the signed checkpoint taken before the
- * drop whose auth_log_retention entry the chain records. Anything else missing
- * at the front is reported.
+ * drop, which the chain's auth_log_retention entry names in a statement signed
+ * by the audit key (anyone who may insert could write the entry itself).
+ * Anything else missing at the front is reported.
  */
-async function beginning(session: SqlSession, checkpoints: readonly CheckedCheckpoint[]): Promise<ChainAnchor | BrokenEntry> {
+async function beginning(session: SqlSession, checkpoints: readonly CheckedCheckpoint[], publicKeys: AuditPublicKeys): Promise<ChainAnchor | BrokenEntry> {
   const [first] = await session.query<{ sequence: string | null }>('SELECT min(sequence)::text AS sequence FROM person_auth_log')
   if (!first?.sequence || first.sequence === '1') return GENESIS
   const before = BigInt(first.sequence) - 1n
-  const recorded = await session.query<{ checkpoint_sequence: string }>(
-    `SELECT event_data->>'checkpointSequence' AS checkpoint_sequence FROM person_auth_log
-      WHERE type = 'auth_log_retention' AND event_data ? 'checkpointSequence'`,
+  const recorded = await session.query<{ partition: string; checkpoint_sequence: string; checkpoint_hash: string; signature: string | null }>(
+    `SELECT event_data->>'partition' AS partition, event_data->>'checkpointSequence' AS checkpoint_sequence,
+            event_data->>'checkpointHash' AS checkpoint_hash, event_data->>'retentionSignature' AS signature
+       FROM person_auth_log WHERE type = 'auth_log_retention' AND event_data ? 'checkpointSequence'`,
   )
-  const dropped = new Set(recorded.map((row) => row.checkpoint_sequence))
-  const checkpoint = checkpoints.find((candidate) => candidate.valid && candidate.sequence === before)
-  if (checkpoint && dropped.has(before.toString())) return anchorAt(checkpoint)
-  // The entries after the newest recorded drop below `before` are the ones that should still be here.
-  const lastDrop = [...dropped].map(BigInt).filter((sequence) => sequence < before).reduce((a, b) => (a > b ? a : b), 0n)
+  const keys = publicKeyObjects(publicKeys)
+  const dropped = recorded
+    .filter(
+      (row) =>
+        /^\d+$/.test(row.checkpoint_sequence) &&
+        row.signature !== null &&
+        retentionSignatureValid(
+          { partition: row.partition ?? '', checkpointSequence: BigInt(row.checkpoint_sequence), checkpointHash: Buffer.from(row.checkpoint_hash ?? '', 'hex') },
+          Buffer.from(row.signature, 'base64'),
+          keys,
+        ),
+    )
+    .map((row) => ({ sequence: BigInt(row.checkpoint_sequence), hash: Buffer.from(row.checkpoint_hash, 'hex') }))
+  const checkpoint = checkpoints.find(
+    (candidate) => candidate.valid && candidate.sequence === before && dropped.some((drop) => drop.sequence === before && drop.hash.equals(candidate.hash)),
+  )
+  if (checkpoint) return anchorAt(checkpoint)
+  // The entries after the newest signed drop below `before` are the ones that should still be here.
+  const lastDrop = dropped.map((drop) => drop.sequence).filter((sequence) => sequence < before).reduce((a, b) => (a > b ? a : b), 0n)
   return broken(
     'ENTRY_MISSING',
     lastDrop + 1n,
     null,
-    `Entries ${lastDrop + 1n} to ${before} are missing, and no signed checkpoint with a recorded retention drop accounts for them.`,
+    `Entries ${lastDrop + 1n} to ${before} are missing, and no signed checkpoint with a signed retention drop accounts for them.`,
   )
 }
 
@@ -373,7 +389,7 @@ export async function verifyAuthLog(db: Database, options: VerifyAuthLogOptions)
 
 async function retentionMovedBeginning(db: Database, options: VerifyAuthLogOptions, anchor: ChainAnchor): Promise<boolean> {
   return db.session(async (session) => {
-    const start = await beginning(session, await loadCheckpoints(session, options.publicKey))
+    const start = await beginning(session, await loadCheckpoints(session, options.publicKey), options.publicKey)
     return !('reason' in start) && start.sequence > anchor.sequence
   })
 }
@@ -387,7 +403,7 @@ async function verifyOnce(db: Database, options: VerifyAuthLogOptions): Promise<
     const last = options.to !== undefined && options.to < headSequence ? options.to : headSequence
     const toHead = last === headSequence
 
-    let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints)
+    let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints, options.publicKey)
     if (options.from !== undefined) {
       const startSequence = 'reason' in start ? -1n : start.sequence
       const nearer = checkpoints.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < options.from! && checkpoint.sequence >= startSequence)

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
+import { retentionPayload } from './checkpointFormat.js'
 import { createCheckpoint } from './checkpoints.js'
 import { recordAuditEntry, systemActor } from './recorder.js'
 
@@ -159,7 +160,13 @@ async function dropExpiredPartitions(
           rangeStart: candidate.rangeStart.toISOString(),
           rangeEnd: candidate.rangeEnd.toISOString(),
           ...(checkpoint
-            ? { checkpointSequence: checkpoint.sequence.toString(), checkpointHash: Buffer.from(checkpoint.hash).toString('hex') }
+            ? {
+                checkpointSequence: checkpoint.sequence.toString(),
+                checkpointHash: Buffer.from(checkpoint.hash).toString('hex'),
+                retentionSignature: signer
+                  .sign(retentionPayload({ partition: candidate.name, checkpointSequence: checkpoint.sequence, checkpointHash: checkpoint.hash }))
+                  .toString('base64'),
+              }
             : {}),
         },
       })

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { retentionPayload } from '../../src/audit/checkpointFormat.js'
 import { createCheckpoint } from '../../src/audit/checkpoints.js'
 import { verifyAuthLog } from '../../src/audit/integrity.js'
 import { maintainPartitions } from '../../src/audit/partitions.js'
@@ -143,22 +144,32 @@ describe('partitions and retention', () => {
     expect((await verifyAuthLog(db, { publicKey })).ok).toBe(true)
   })
 
-  // KNOWN GAP (kept failing on purpose): what makes a drop "retention" is an auth_log_retention entry naming a
-  // checkpoint, and any role that may insert into the log (custos_app included) can append one with any
-  // checkpointSequence. Whoever can truncate a month whose last entry happens to carry a checkpoint (any
-  // interval or on-demand one) then gets a log that verifies. The fix needs the key's word on it: sign the
-  // checkpoint's reason (a v2 payload: custos-audit/v2\n<sequence>\n<hash>\n<time>\n<reason>\n) and accept
-  // a missing front only from a checkpoint signed as `retention`.
-  it.fails('reports a month truncated outside retention even when an auth_log_retention entry is appended to name its checkpoint', async () => {
+  // Any role that may insert into the log (custos_app included) can append an auth_log_retention entry naming a
+  // checkpoint; only the statement signed by the audit key makes a missing front a retention drop.
+  it('reports a month truncated outside retention even when an auth_log_retention entry is appended to name its checkpoint', async () => {
     const kept = await snapshotLogRows(db, 'sequence IN (5, 6)')
     // The test before this one signed a checkpoint at 6, the month's last entry.
+    const [checkpoint] = await query<{ hash: Uint8Array }>(db, 'SELECT hash FROM person_auth_log_checkpoint WHERE sequence = 6 LIMIT 1')
+    const statement = { partition: partitionOf(month(-1)), checkpointSequence: 6n, checkpointHash: checkpoint!.hash }
     await tamper(db, `TRUNCATE ${partitionOf(month(-1))}`)
-    await recordAuditEntry(db.prisma, systemActor, {
-      type: 'auth_log_retention',
-      success: true,
-      eventData: { partition: partitionOf(month(-1)), rangeStart: month(-1).toISOString(), rangeEnd: month(0).toISOString(), checkpointSequence: '6', checkpointHash: '' },
-    })
+    const forge = (retentionSignature?: string) =>
+      recordAuditEntry(db.prisma, systemActor, {
+        type: 'auth_log_retention',
+        success: true,
+        eventData: {
+          partition: statement.partition,
+          rangeStart: month(-1).toISOString(),
+          rangeEnd: month(0).toISOString(),
+          checkpointSequence: '6',
+          checkpointHash: Buffer.from(statement.checkpointHash).toString('hex'),
+          ...(retentionSignature ? { retentionSignature } : {}),
+        },
+      })
     try {
+      await forge()
+      expect(await verifyAuthLog(db, { publicKey })).toMatchObject({ ok: false, firstBroken: { reason: 'ENTRY_MISSING', sequence: 5n } })
+      // Signed over the right statement, but not by the audit key.
+      await forge(auditSigner(generateKeyPairSync('ed25519').privateKey).sign(retentionPayload(statement)).toString('base64'))
       expect(await verifyAuthLog(db, { publicKey })).toMatchObject({ ok: false, firstBroken: { reason: 'ENTRY_MISSING', sequence: 5n } })
     } finally {
       await restoreLogRows(db, kept)
