@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { GraphQLError } from 'graphql'
 import { type ExportFormat, exportAuthLog, exportFileName, recordExport } from '../audit/export.js'
 import { filterFromParams } from '../audit/filterParams.js'
-import { AuthLogQueryError, countAuthLog, parseAuthLogFilter } from '../audit/query.js'
+import { type AuthLogCriteria, AuthLogQueryError, countAuthLog, parseAuthLogFilter } from '../audit/query.js'
 import { Permissions, deniedMessage } from '../tenant/permissions.js'
 import { type AppServices, resolveCaller } from './context.js'
 
@@ -79,6 +79,51 @@ function readParameters(url: URL) {
   }
 }
 
+/**
+ * An export holds a database session until its client has read everything, so slow readers could
+ * take the whole pool (10) and starve every other request: at most this many run at once per
+ * database, the others wait their turn, and one that has waited too long is refused.
+ */
+const CONCURRENT_EXPORTS = 4
+const EXPORT_QUEUE_WAIT_MS = 30_000
+
+class ExportSlots {
+  private running = 0
+  private readonly waiting: (() => void)[] = []
+
+  /** Resolves with the slot's release, or undefined when none came free within `waitMs`. */
+  async take(waitMs: number): Promise<(() => void) | undefined> {
+    if (this.running >= CONCURRENT_EXPORTS) {
+      const granted = await new Promise<boolean>((resolve) => {
+        const turn = () => {
+          clearTimeout(timer)
+          resolve(true)
+        }
+        const timer = setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(turn), 1)
+          resolve(false)
+        }, waitMs)
+        this.waiting.push(turn)
+      })
+      if (!granted) return undefined
+    } else {
+      this.running++
+    }
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      // A waiting export takes the slot over; otherwise it is free.
+      const next = this.waiting.shift()
+      if (next) next()
+      else this.running--
+    }
+  }
+}
+
+const exportSlots = new WeakMap<AppServices['db'], ExportSlots>()
+const slotsFor = (db: AppServices['db']) => exportSlots.get(db) ?? exportSlots.set(db, new ExportSlots()).get(db)!
+
 /** Writes `chunk`, then resolves once `res` can take more; false when the client has gone away. */
 function writeChunk(res: ServerResponse, chunk: Buffer | string): Promise<boolean> {
   if (res.closed) return Promise.resolve(false)
@@ -106,9 +151,24 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
     throw error
   }
   const { criteria, count } = parameters
-  // Recorded first, so the export holds its own entry when the filter matches it; and before the
-  // session is taken: Prisma draws from the same pool, and sessions waiting on it could hold it all.
-  await recordExport(services.db.prisma, actor, criteria, format)
+  const release = await slotsFor(services.db).take(EXPORT_QUEUE_WAIT_MS)
+  if (!release) {
+    res.setHeader('retry-after', String(EXPORT_QUEUE_WAIT_MS / 1000))
+    return sendError(res, new ExportRefusal(503, 'EXPORTS_BUSY', `${CONCURRENT_EXPORTS} exports are running; try again later.`))
+  }
+  try {
+    // The client left while it waited.
+    if (res.closed) return
+    // Recorded first, so the export holds its own entry when the filter matches it; and before the
+    // session is taken: Prisma draws from the same pool, and sessions waiting on it could hold it all.
+    await recordExport(services.db.prisma, actor, criteria, format)
+    await streamExport(services, res, format, criteria, count)
+  } finally {
+    release()
+  }
+}
+
+async function streamExport(services: AppServices, res: ServerResponse, format: ExportFormat, criteria: AuthLogCriteria, count: boolean) {
   await services.db.session(async (session) => {
     const total = count ? await countAuthLog(session, criteria) : undefined
     res.writeHead(200, {

@@ -278,4 +278,45 @@ describe('audit log export under load', () => {
     await writer.end()
     expect(await Promise.all(statuses)).toEqual(Array(24).fill(200))
   })
+
+  // Each export holds a database session until its client has read it all: clients that stop
+  // reading must not hold the whole pool (10 connections), or every other request waits with them.
+  it('keeps answering other requests while more exports than the pool holds stall, and serves the waiting ones in turn', async () => {
+    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '1999-06-01T00:00:00Z' + g * interval '1 second', repeat('y', 2000), 0, decode(repeat('00', 32), 'hex')
+          FROM generate_series(1, 10000) g`)
+    let streamingCount = 0
+    const streamingNow: (() => void)[] = []
+    const stalled = Array.from({ length: 12 }, () => {
+      const request = get(
+        `${app.url}/tenant/audit-log/export.jsonl?createdAfter=1999-01-01&createdBefore=2000-01-01`,
+        { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
+        // Reads the first chunk, then nothing more: 20 MB do not fit in the socket buffers.
+        (response) =>
+          response.once('data', () => {
+            response.pause()
+            streamingCount++
+            streamingNow.push(() => request.destroy())
+          }),
+      )
+      request.on('error', () => {})
+      return request
+    })
+    const streams = async (count: number) => {
+      while (streamingCount < count) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    // Those that got a slot stream; the rest wait for one.
+    await streams(1)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const answer = await app.gql('{ authLog(limit: 1) { entries { type } } }', { token: app.rootToken })
+    expect(answer.errors).toBeUndefined()
+    expect(answer.data.authLog.entries).toHaveLength(1)
+    // Clients that leave free their slots for those waiting, which then stream too.
+    const first = streamingCount
+    for (const leave of streamingNow.splice(0)) leave()
+    await streams(first + 1)
+    for (const request of stalled) request.destroy()
+    const text = await (await exportLog('jsonl', 'createdAfter=1999-01-01&createdBefore=2000-01-01')).text()
+    expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
+  })
 })
