@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads'
 import type { Database, SqlSession } from '../db/database.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid } from './checkpointFormat.js'
+import { checkSliceByCopy } from './sliceCopy.js'
 
 /**
  * Recomputes the hash chain of person_auth_log and reports the first place it
@@ -445,6 +446,7 @@ export async function checkSlice(session: SqlSession, slice: Slice): Promise<Sli
     if (rows.length !== 1) return SLICE_FAILED
     previous = rows[0]![0] as Uint8Array
   }
+  if (session.copyOut) return checkSliceByCopy(session.copyOut, slice.after, slice.last, previous, slice.checkpointSequences)
   const wanted = new Set(slice.checkpointSequences)
   const hashesAt: Array<[bigint, Uint8Array]> = []
   const source = databaseSource(session, slice.after, slice.last)

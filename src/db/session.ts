@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 
 /** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
 export interface SqlSession {
@@ -27,5 +28,6 @@ export function clientSession(client: pg.ClientBase): SqlSession {
     async exec(script) {
       await client.query(script)
     },
+    copyOut: (statement) => client.query(copyTo(statement)),
   }
 }
