@@ -193,17 +193,20 @@ class EntryEncoder {
 
   /** As JSON.stringify writes the string: ASCII without quotes, backslashes or controls is copied as it is. */
   private text(data: Buffer, start: number, length: number) {
-    const end = start + length
-    for (let index = start; index < end; index++) {
+    const buffer = this.buffer
+    const opening = this.at
+    let at = opening
+    buffer[at++] = QUOTE
+    for (let index = start; index < start + length; index++) {
       const byte = data[index]!
       if (byte < 0x20 || byte >= 0x80 || byte === QUOTE || byte === BACKSLASH) {
-        this.at += this.buffer.write(JSON.stringify(data.toString('utf8', start, end)), this.at, 'utf8')
+        this.at = opening + buffer.write(JSON.stringify(data.toString('utf8', start, start + length)), opening, 'utf8')
         return
       }
+      buffer[at++] = byte
     }
-    this.buffer[this.at++] = QUOTE
-    this.copy(data, start, end)
-    this.buffer[this.at++] = QUOTE
+    buffer[at++] = QUOTE
+    this.at = at
   }
 
   /** timestamptz: microseconds since 2000 UTC, as "YYYY-MM-DDTHH:MM:SS.mmmZ" (milliseconds truncated, as to_char's MS). */
@@ -288,6 +291,7 @@ class PlainJsonWriter {
   written = 0
   /** Where an object's members are copied while they are put in order. */
   private spare: Buffer = Buffer.alloc(1024)
+  private readonly members: number[] = []
 
   write(input: Buffer, start: number, end: number, output: Buffer, at: number): boolean {
     this.input = input
@@ -295,6 +299,7 @@ class PlainJsonWriter {
     this.end = end
     this.output = output
     this.written = at
+    this.members.length = 0
     try {
       this.value()
       this.skipSpace()
@@ -396,8 +401,9 @@ class PlainJsonWriter {
       this.output[this.written++] = 0x7d
       return
     }
-    // Per member: where its key's characters start and end and where the member ends, in the output.
-    const members: number[] = []
+    // Per member, on a stack shared with nested objects: where its key's characters start and end and where the member ends, in the output.
+    const members = this.members
+    const first = members.length
     let ordered = true
     for (;;) {
       if (this.next() !== QUOTE) throw NOT_PLAIN
@@ -408,7 +414,7 @@ class PlainJsonWriter {
       this.position++
       this.output[this.written++] = 0x3a
       this.value()
-      if (members.length > 0) {
+      if (members.length > first) {
         const order = this.compareKeys(members[members.length - 3]!, members[members.length - 2]!, keyStart, keyEnd)
         if (order === 0) throw NOT_PLAIN
         if (order > 0) ordered = false
@@ -420,29 +426,52 @@ class PlainJsonWriter {
       if (separator !== 0x2c) throw NOT_PLAIN
       this.output[this.written++] = 0x2c
     }
-    if (!ordered) this.reorder(objectStart, members)
+    if (!ordered) this.reorder(objectStart, first)
+    members.length = first
     this.output[this.written++] = 0x7d
   }
 
+  /** Byte order of two keys in the output. */
   private compareKeys(aStart: number, aEnd: number, bStart: number, bEnd: number): number {
-    return this.output.compare(this.output, bStart, bEnd, aStart, aEnd)
+    const output = this.output
+    const length = Math.min(aEnd - aStart, bEnd - bStart)
+    for (let index = 0; index < length; index++) {
+      const difference = output[aStart + index]! - output[bStart + index]!
+      if (difference !== 0) return difference
+    }
+    return aEnd - aStart - (bEnd - bStart)
   }
 
-  /** Rewrites the members written after `objectStart` in key order. */
-  private reorder(objectStart: number, members: number[]) {
+  /** Rewrites the object's members (from `first` on the stack) in key order; objects are small, so an insertion sort. */
+  private reorder(objectStart: number, first: number) {
+    const members = this.members
+    for (let next = first + 3; next < members.length; next += 3) {
+      const keyStart = members[next]!
+      const keyEnd = members[next + 1]!
+      const end = members[next + 2]!
+      let at = next
+      while (at > first && this.compareKeys(members[at - 3]!, members[at - 2]!, keyStart, keyEnd) > 0) {
+        members[at] = members[at - 3]!
+        members[at + 1] = members[at - 2]!
+        members[at + 2] = members[at - 1]!
+        at -= 3
+      }
+      members[at] = keyStart
+      members[at + 1] = keyEnd
+      members[at + 2] = end
+    }
     const length = this.written - objectStart
     if (this.spare.length < length) this.spare = Buffer.allocUnsafe(length * 2)
-    this.output.copy(this.spare, 0, objectStart, this.written)
-    const count = members.length / 3
-    const order = Array.from({ length: count }, (_, index) => index)
-    order.sort((a, b) => this.compareKeys(members[a * 3]!, members[a * 3 + 1]!, members[b * 3]!, members[b * 3 + 1]!))
+    const spare = this.spare
+    const output = this.output
+    for (let index = 0; index < length; index++) spare[index] = output[objectStart + index]!
     // A member runs from its key's opening quote to its end (the comma after it excluded).
     let at = objectStart + 1
-    order.forEach((member, index) => {
-      if (index > 0) this.output[at++] = 0x2c
-      const memberStart = members[member * 3]! - 1
-      at += this.spare.copy(this.output, at, memberStart - objectStart, members[member * 3 + 2]! - objectStart)
-    })
+    for (let member = first; member < members.length; member += 3) {
+      if (member > first) output[at++] = 0x2c
+      const end = members[member + 2]! - objectStart
+      for (let index = members[member]! - 1 - objectStart; index < end; index++) output[at++] = spare[index]!
+    }
     if (at !== this.written) throw new Error('reordered JSON object changed length')
   }
 }
