@@ -43,7 +43,7 @@ const TRUE = Buffer.from('true', 'latin1')
 const FALSE = Buffer.from('false', 'latin1')
 /** Two lowercase hex digits for every byte value, as character codes. */
 const HEX_CODES = Buffer.from(Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0')).join(''), 'latin1')
-/** Microseconds from 1970 to 2000, PostgreSQL's timestamp epoch. */
+/** PostgreSQL's timestamp epoch, 2000-01-01 UTC, in JavaScript time. */
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1)
 /** Beyond about 140 years from 2000 (and for ±infinity) a time is left to the sequential walk, which formats it in SQL. */
 const TIME_RANGE_HIGH_WORD = 2 ** 20
@@ -71,13 +71,14 @@ export async function checkSliceByCopy(
   previous: Uint8Array,
   wanted: readonly bigint[],
 ): Promise<SliceCheck> {
+  // Numbers, not bigints, per entry: sequences past 2^53 are left to the sequential walk.
+  if (last > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, lastHash: null, hashesAt: [] }
   const wantedNumbers = new Set(wanted.map(Number))
   const encoder = new EntryEncoder(previous)
   const rows = new CopyBinaryRows(FIELDS.length + 1)
   const hashesAt: Array<[bigint, Buffer]> = []
-  // Numbers, not bigints, per entry: sequences past 2^53 are left to the sequential walk.
   let expected = Number(after) + 1
-  let ok = last <= BigInt(Number.MAX_SAFE_INTEGER)
+  let ok = true
   const onRow = (data: Buffer) => {
     if (!ok) return
     try {
