@@ -357,7 +357,7 @@ export interface VerifyAuthLogOptions {
   readonly publicKey: string | KeyObject
   /** Threads that check slices of the chain at once (PostgreSQL only); default: one per core, 1: the sequential walk alone. */
   readonly threads?: number
-  /** Entries per slice; a range of fewer than two slices is walked sequentially. */
+  /** Entries per slice; a range of one slice is checked by the calling thread alone. */
   readonly sliceEntries?: number
 }
 
@@ -539,7 +539,8 @@ async function checkedInSlices(
 ): Promise<WalkOutcome | null> {
   const threads = options.threads ?? availableParallelism()
   const sliceEntries = BigInt(options.sliceEntries ?? SLICE_ENTRIES)
-  if (threads < 2 || !db.url || last - anchor.sequence < 2n * sliceEntries) return null
+  // Without binary COPY (PGlite) a slice costs what the walk costs: the walk alone.
+  if (threads < 2 || !db.url || !session.copyOut || last <= anchor.sequence) return null
   const reached = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence && checkpoint.sequence <= last)
   if (reached.some((checkpoint) => !checkpoint.valid)) return null
   const slices: Slice[] = []
