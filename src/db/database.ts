@@ -59,7 +59,7 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
         return await work({
           ...base,
           copyOut(statement) {
-            const stream = base.copyOut!(statement)
+            const stream = base.copyOut(statement)
             unfinishedCopies++
             stream.once('end', () => unfinishedCopies--)
             // The reader sees errors through its own listener; this one keeps the error a closed

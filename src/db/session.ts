@@ -17,7 +17,7 @@ export interface SqlSession {
 }
 
 /** A SqlSession over one PostgreSQL connection (kept apart from database.ts so a worker thread can use it without loading Prisma). */
-export function clientSession(client: pg.ClientBase): SqlSession {
+export function clientSession(client: pg.ClientBase): Required<SqlSession> {
   return {
     async query(text, params) {
       return (await client.query(text, params)).rows
