@@ -4,6 +4,7 @@ import { type AuditPublicKeys, publicKeyObjects } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid, retentionSignatureValid } from './checkpointFormat.js'
+import { checkSliceByCopy } from './sliceCopy.js'
 
 /**
  * Recomputes the hash chain of person_auth_log and reports the first place it
@@ -373,7 +374,7 @@ export interface VerifyAuthLogOptions {
   readonly publicKey: AuditPublicKeys
   /** Threads that check slices of the chain at once (PostgreSQL only); default: one per core, 1: the sequential walk alone. */
   readonly threads?: number
-  /** Entries per slice; a range of fewer than two slices is walked sequentially. */
+  /** Entries per slice; a range of one slice is checked by the calling thread alone. */
   readonly sliceEntries?: number
 }
 
@@ -462,6 +463,7 @@ export async function checkSlice(session: SqlSession, slice: Slice): Promise<Sli
     if (rows.length !== 1) return SLICE_FAILED
     previous = rows[0]![0] as Uint8Array
   }
+  if (session.copyOut) return checkSliceByCopy(session.copyOut, slice.after, slice.last, previous, slice.checkpointSequences)
   const wanted = new Set(slice.checkpointSequences)
   const hashesAt: Array<[bigint, Uint8Array]> = []
   const source = databaseSource(session, slice.after, slice.last)
@@ -554,7 +556,8 @@ async function checkedInSlices(
 ): Promise<WalkOutcome | null> {
   const threads = options.threads ?? availableParallelism()
   const sliceEntries = BigInt(options.sliceEntries ?? SLICE_ENTRIES)
-  if (threads < 2 || !db.url || last - anchor.sequence < 2n * sliceEntries) return null
+  // Without binary COPY (PGlite) a slice costs what the walk costs: the walk alone.
+  if (threads < 2 || !db.url || !session.copyOut || last <= anchor.sequence) return null
   const reached = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence && checkpoint.sequence <= last)
   if (reached.some((checkpoint) => !checkpoint.valid)) return null
   const slices: Slice[] = []

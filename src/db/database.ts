@@ -3,7 +3,6 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import type { Readable } from 'node:stream'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
-import { to as copyTo } from 'pg-copy-streams'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { lockDataDir } from './dataDirLock.js'
@@ -56,11 +55,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
       const client = await pool.connect()
       // A COPY stopped halfway leaves the connection mid-protocol: it is closed, not reused.
       let unfinishedCopies = 0
+      const base = clientSession(client)
       try {
         return await work({
-          ...clientSession(client),
+          ...base,
           copyOut(statement) {
-            const stream = client.query(copyTo(statement))
+            const stream = base.copyOut(statement)
             unfinishedCopies++
             stream.once('end', () => unfinishedCopies--)
             // The reader sees errors through its own listener; this one keeps the error a closed

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 
 /** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
 export interface SqlSession {
@@ -16,7 +17,7 @@ export interface SqlSession {
 }
 
 /** A SqlSession over one PostgreSQL connection (kept apart from database.ts so a worker thread can use it without loading Prisma). */
-export function clientSession(client: pg.ClientBase): SqlSession {
+export function clientSession(client: pg.ClientBase): Required<SqlSession> {
   return {
     async query(text, params) {
       return (await client.query(text, params)).rows
@@ -27,5 +28,6 @@ export function clientSession(client: pg.ClientBase): SqlSession {
     async exec(script) {
       await client.query(script)
     },
+    copyOut: (statement) => client.query(copyTo(statement)),
   }
 }

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type ChainEntry, JsonText, canonicalEntry, canonicalJson, canonicalJsonText, numericText } from '../../src/audit/canonical.js'
-import { verifyAuthLog } from '../../src/audit/integrity.js'
+import { type ChainEntry, GENESIS_HASH, JsonText, canonicalEntry, canonicalJson, canonicalJsonText, numericText } from '../../src/audit/canonical.js'
+import { checkSlice, verifyAuthLog } from '../../src/audit/integrity.js'
 import type { Database } from '../../src/db/database.js'
 import { type MigratedTestDatabase, migratedTestDatabase } from '../testkit/database.js'
 
@@ -85,6 +85,8 @@ describe('entries', () => {
     `(gen_random_uuid(), 'global_role_grant', true, gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), '::ffff:192.0.2.7', E'tab\\tnewline\\n', NULL, NULL, '{}', '{"before":{"roles":[]},"after":{"roles":["b","a"]},"n":1.50}')`,
     `(gen_random_uuid(), 'project_update', true, NULL, gen_random_uuid(), NULL, '10.0.0.0/8', NULL, NULL, NULL, '{"retryAfter":30}', '{"after":{"config":{"z":1e-7,"a":[{"k":true}]}}}')`,
     `(gen_random_uuid(), 'auth_log_read', true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}', '{}')`,
+    // Keys that jsonb orders by length first, prefixes of each other, nested; then escapes and non-ASCII in JSON.
+    `(gen_random_uuid(), 'login', true, NULL, NULL, NULL, '192.0.2.1', '', 'x', 'E', '{"ab":1,"a":2,"a!":3,"b":{"yy":[-0.5,0,-12,{"q":null,"p":false}],"x":"s"}}', '{"k":"a\\"b\\n","é":[1e2]}')`,
   ]
 
   beforeAll(async () => {
@@ -131,5 +133,12 @@ describe('entries', () => {
     expect(result).toMatchObject({ ok: true, entriesChecked: rows.length, firstBroken: null })
     const [head] = await sql<{ hash: string }>("SELECT encode(hash, 'hex') AS hash FROM person_auth_log_head")
     expect(result.lastHash.toString('hex')).toBe(head!.hash)
+  })
+
+  it("hash as the database hashed them in the fast path's slice check too (on PostgreSQL: from binary COPY)", async () => {
+    const report = await db.session((session) => checkSlice(session, { after: 0n, last: BigInt(rows.length), anchorHash: GENESIS_HASH, checkpointSequences: [2n] }))
+    const [second] = await sql<{ hash: string }>("SELECT encode(hash, 'hex') AS hash FROM person_auth_log WHERE sequence = 2")
+    expect(report.ok).toBe(true)
+    expect(report.hashesAt.map(([sequence, hash]) => [sequence, Buffer.from(hash).toString('hex')])).toEqual([[2n, second!.hash]])
   })
 })
