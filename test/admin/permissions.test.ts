@@ -108,6 +108,7 @@ const rows: Record<string, Row> = {
   verifyAuthLog: { document: '{ verifyAuthLog { ok entriesChecked } }', allowed: superAdmin },
   authLogCheckpoints: { document: '{ authLogCheckpoints(limit: 1) { sequence } }', allowed: superAdmin },
   authLogPublicKey: { document: '{ authLogPublicKey }', allowed: everyone },
+  authLogRetiredPublicKeys: { document: '{ authLogRetiredPublicKeys }', allowed: everyone },
   createAuthLogCheckpoint: { document: 'mutation { createAuthLogCheckpoint { ok } }', allowed: superAdmin },
   authLogTypes: { document: '{ authLogTypes { type count } }', allowed: superAdmin },
   authLogStats: { document: '{ authLogStats(bucket: DAY) { total buckets { start count } } }', allowed: superAdmin },
