@@ -29,6 +29,9 @@ const membershipChange = z.object({
   before: z.array(membership),
   after: z.array(membership),
 })
+const passwordlessChoice = z.object({ passwordlessEnabled: z.boolean().nullable() })
+/** Absent when the caller is not a person. */
+const passwordlessChange = z.object({ before: passwordlessChoice, after: passwordlessChoice }).partial()
 const idpChange = z.object({
   identityProvider: z.string(),
   type: z.string().optional(),
@@ -101,6 +104,8 @@ export const auditCatalog = {
   ),
   '2fa_enable': event('authentication', 'TOTP second factor confirmed (confirmOtp).'),
   '2fa_disable': event('authentication', 'TOTP second factor removed (disableOtp).'),
+  passwordless_enable: event('authentication', 'A person turned passwordless sign-in on for themselves (enableMyPasswordless).', passwordlessChange),
+  passwordless_disable: event('authentication', 'A person turned passwordless sign-in off for themselves (disableMyPasswordless).', passwordlessChange),
   session_revoked_by_user: event('administrative', 'A person revoked one of their sessions (revokeSession).'),
   forced_sign_out: event('administrative', 'All sessions of a person were ended by an admin (forceSignOutPerson).'),
   person_disabled: event('administrative', 'A person was disabled; their sessions stop working (disablePerson).'),

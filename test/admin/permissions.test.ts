@@ -178,6 +178,8 @@ const rows: Record<string, Row> = {
       return { requestId, token, otpHash: createHash('sha256').update(random()).digest('hex') }
     },
   },
+  enableMyPasswordless: { document: `mutation { enableMyPasswordless { ${okFields} } }`, allowed: persons, ownAccount: true },
+  disableMyPasswordless: { document: `mutation { disableMyPasswordless { ${okFields} } }`, allowed: persons, ownAccount: true },
   signInPasswordless: {
     document: `mutation ($requestId: String!, $token: String!) { signInPasswordless(requestId: $requestId, validationType: token, token: $token) { ${okFields} } }`,
     allowed: signInClients,
@@ -347,7 +349,8 @@ beforeAll(async () => {
   mail = await startMailCatcher()
   idp = await startOidcProvider()
   app = await startTestApp({ SMTP_URL: mail.url })
-  await configureTenant(app, { passwordless: { enabled: 'always' } })
+  // optOut: fresh persons may sign in without a password, and each person may toggle it.
+  await configureTenant(app, { passwordless: { enabled: 'optOut' } })
   await createProject(app, { slug: PROJECT })
   await createProject(app, { slug: 'elsewhere' })
   idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })

@@ -20,6 +20,8 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   passwordless_login_init: {},
   passwordless_login_exchange: {},
   passwordless_login: { validationType: 'otp' },
+  passwordless_enable: { before: { passwordlessEnabled: null }, after: { passwordlessEnabled: true } },
+  passwordless_disable: { before: { passwordlessEnabled: true }, after: { passwordlessEnabled: false } },
   password_reset_init: {},
   password_reset: {},
   password_change: {},

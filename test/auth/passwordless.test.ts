@@ -168,3 +168,97 @@ describe('passwordless sign-in', () => {
     }
   })
 })
+
+const toggle = (enabled: boolean, token: string) => {
+  const field = enabled ? 'enableMyPasswordless' : 'disableMyPasswordless'
+  return app.gql(`mutation { ${field} { ok error { code developerMessage } } }`, { token }).then((response) => response.data[field])
+}
+const passwordlessEnabledOf = async (token: string) => (await app.gql('{ me { person { passwordlessEnabled } } }', { token })).data.me.person.passwordlessEnabled
+
+/** The person's only entry of `type`: their own successful toggle, with the choice before and after. */
+async function expectOnlyToggle(type: string, person: { id: string; identityId: string }, before: boolean | null, after: boolean) {
+  expect(await entries(type, person.id)).toEqual([
+    expect.objectContaining({
+      success: true,
+      errorCode: null,
+      personId: person.id,
+      invokedByIdentityId: person.identityId,
+      eventData: { before: { passwordlessEnabled: before }, after: { passwordlessEnabled: after } },
+    }),
+  ])
+}
+
+/** Runs `body` under a passwordless policy; the suite's `always` comes back afterwards. */
+async function underPolicy(enabled: string, body: () => Promise<void>) {
+  await configureTenant(app, { passwordless: { enabled } })
+  try {
+    await body()
+  } finally {
+    await configureTenant(app, { passwordless: { enabled: 'always' } })
+  }
+}
+
+describe('enableMyPasswordless / disableMyPasswordless', () => {
+  it('under optIn: enabling lets the person sign in without a password, disabling stops it again; each toggle recorded with before and after', async () => {
+    const person = await signedInPerson(app)
+    await underPolicy('optIn', async () => {
+      expect(await toggle(true, person.token)).toEqual({ ok: true, error: null })
+      expect(await passwordlessEnabledOf(person.token)).toBe(true)
+      await expectOnlyToggle('passwordless_enable', person, null, true)
+      const { requestId, token } = await mailedRequest(person.email)
+      expect((await signInPasswordless({ requestId, validationType: 'token', token })).data.signInPasswordless.ok).toBe(true)
+
+      expect(await toggle(false, person.token)).toEqual({ ok: true, error: null })
+      expect(await passwordlessEnabledOf(person.token)).toBe(false)
+      await expectOnlyToggle('passwordless_disable', person, true, false)
+      expect((await init(person.email)).data.initSignInPasswordless.ok).toBe(true)
+      expect((await entries('passwordless_login_init', person.id))[0]).toMatchObject({ success: false, errorCode: 'PASSWORDLESS_DISABLED' })
+    })
+  })
+
+  it('under optOut: a person who opts out gets no sign-in mail until they opt back in', async () => {
+    const person = await signedInPerson(app)
+    await underPolicy('optOut', async () => {
+      expect(await toggle(false, person.token)).toEqual({ ok: true, error: null })
+      expect((await init(person.email)).data.initSignInPasswordless.ok).toBe(true)
+      expect((await entries('passwordless_login_init', person.id))[0]).toMatchObject({ success: false, errorCode: 'PASSWORDLESS_DISABLED' })
+
+      expect(await toggle(true, person.token)).toEqual({ ok: true, error: null })
+      const { requestId, code } = await mailedRequest(person.email)
+      expect((await signInPasswordless({ requestId, validationType: 'otp', token: code })).data.signInPasswordless.ok).toBe(true)
+      expect((await entries('passwordless_enable', person.id))[0]).toMatchObject({
+        success: true,
+        eventData: { before: { passwordlessEnabled: false }, after: { passwordlessEnabled: true } },
+      })
+    })
+  })
+
+  it.each(['always', 'never'])('under %s: CANNOT_TOGGLE, the choice stays, the refusal is recorded', async (policy) => {
+    const person = await signedInPerson(app)
+    await underPolicy(policy, async () => {
+      for (const enabled of [true, false]) {
+        const answer = await toggle(enabled, person.token)
+        expect(answer).toMatchObject({ ok: false, error: { code: 'CANNOT_TOGGLE', developerMessage: expect.stringContaining(policy) } })
+        const [entry] = await entries(enabled ? 'passwordless_enable' : 'passwordless_disable', person.id)
+        expect(entry).toMatchObject({
+          success: false,
+          errorCode: 'CANNOT_TOGGLE',
+          personId: person.id,
+          eventData: { before: { passwordlessEnabled: null }, after: { passwordlessEnabled: enabled } },
+        })
+      }
+      expect(await passwordlessEnabledOf(person.token)).toBeNull()
+    })
+  })
+
+  it('answers NOT_A_PERSON to an API key, recorded without a person', async () => {
+    await underPolicy('optIn', async () => {
+      for (const enabled of [true, false]) {
+        expect(await toggle(enabled, app.rootToken)).toMatchObject({ ok: false, error: { code: 'NOT_A_PERSON' } })
+        const type = enabled ? 'passwordless_enable' : 'passwordless_disable'
+        const [entry] = (await readLog(app, { filter: { types: [type], success: false }, limit: 1 })).entries
+        expect(entry).toMatchObject({ success: false, errorCode: 'NOT_A_PERSON', personId: null, eventData: {} })
+      }
+    })
+  })
+})

@@ -1,4 +1,4 @@
-import { activatePasswordlessOtp, initSignInPasswordless, signInPasswordless } from '../../tenant/auth/passwordless.js'
+import { activatePasswordlessOtp, initSignInPasswordless, signInPasswordless, toggleMyPasswordless } from '../../tenant/auth/passwordless.js'
 import { builder } from '../builder.js'
 import { badInputError } from '../errors.js'
 import { defineResponse } from '../responses.js'
@@ -26,6 +26,7 @@ const SignInPasswordlessResponse = defineResponse(
   ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED', 'PERSON_DISABLED', 'OTP_REQUIRED', 'INVALID_OTP_TOKEN'] as const,
   { result: signInResult('SignInPasswordlessResult') },
 )
+const ToggleMyPasswordlessResponse = defineResponse('ToggleMyPasswordless', ['CANNOT_TOGGLE', 'NOT_A_PERSON'] as const)
 
 const sha256Hex = /^[0-9a-f]{64}$/i
 
@@ -73,3 +74,15 @@ builder.mutationFields((t) => ({
       signInPasswordless(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
   }),
 }))
+
+builder.mutationFields((t) => {
+  const toggleField = (enabled: boolean) =>
+    t.field({
+      type: ToggleMyPasswordlessResponse,
+      nullable: true,
+      description: `Turns passwordless sign-in ${enabled ? 'on' : 'off'} for the caller (only when config passwordless.enabled is optIn or optOut).`,
+      authScopes: { privilege: 'person:self' },
+      resolve: (_root, _args, context) => toggleMyPasswordless(context, enabled),
+    })
+  return { enableMyPasswordless: toggleField(true), disableMyPasswordless: toggleField(false) }
+})

@@ -3,6 +3,7 @@ import type { Person } from '../../generated/prisma/client.js'
 import { runCommand, type Transaction } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
+import { callerPerson } from '../persons/persons.js'
 import { acceptedTotpStep, newTotpSecret, totpUri } from './totp.js'
 
 /** TOTP secrets are sealed with the person's id as associated data: a secret copied to another row will not open. */
@@ -36,9 +37,6 @@ export async function checkSecondFactor(
   if (!code) return 'OTP_REQUIRED'
   return (await useTotpCode(tx, key, person, person.otpSecret, code)) ? null : 'INVALID_OTP_TOKEN'
 }
-
-const callerPerson = async (context: TenantContext, tx: Transaction) =>
-  context.caller?.personId ? tx.person.findUnique({ where: { id: context.caller.personId } }) : null
 
 /**
  * Starts TOTP enrolment: a new secret, kept pending until confirmOtp, so a

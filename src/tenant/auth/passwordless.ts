@@ -6,7 +6,7 @@ import { runCommand } from '../command.js'
 import { type TenantConfig, intervalMs, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import { findPersonByEmail } from '../persons/persons.js'
+import { callerPerson, findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
@@ -28,6 +28,34 @@ export function passwordlessAllowed(policy: TenantConfig['passwordless']['enable
     case 'optOut':
       return person.passwordlessEnabled !== false
   }
+}
+
+export type ToggleMyPasswordlessErrorCode = 'CANNOT_TOGGLE' | 'NOT_A_PERSON'
+
+/**
+ * The caller turns passwordless sign-in on or off for themselves
+ * (`passwordless_enable` / `passwordless_disable`, with the choice before and
+ * after). Only the optIn and optOut policies leave the choice to the person;
+ * passwordlessAllowed reads it at every sign-in.
+ */
+export function toggleMyPasswordless(context: TenantContext, enabled: boolean) {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    const type = enabled ? 'passwordless_enable' : 'passwordless_disable'
+    const person = await callerPerson(context, tx)
+    const change = person ? { before: { passwordlessEnabled: person.passwordlessEnabled }, after: { passwordlessEnabled: enabled } } : {}
+    const refuse = (code: ToggleMyPasswordlessErrorCode, message: string) => {
+      audit({ type, success: false, errorCode: code, eventData: change })
+      return fail(code, message)
+    }
+    if (!person) return refuse('NOT_A_PERSON', 'Only a person can choose how they sign in.')
+    const { enabled: policy } = (await loadTenantConfig(tx)).passwordless
+    if (policy !== 'optIn' && policy !== 'optOut') {
+      return refuse('CANNOT_TOGGLE', `Passwordless sign-in is "${policy}" for everyone (config passwordless.enabled).`)
+    }
+    await tx.person.update({ where: { id: person.id }, data: { passwordlessEnabled: enabled } })
+    audit({ type, success: true, eventData: change })
+    return succeed(null)
+  })
 }
 
 /** The sign-in link: config.passwordless.url with requestId and token added to its query. */

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { Transaction } from '../command.js'
+import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 
 /** Emails are compared and stored lower-cased and trimmed. */
@@ -11,6 +12,10 @@ export const isValidEmail = (email: string) => emailSchema.safeParse(email).succ
 /** The person with this id; null for an unknown or malformed id. */
 export const findPersonById = (tx: Transaction, personId: string) =>
   isUuid(personId) ? tx.person.findUnique({ where: { id: personId } }) : Promise.resolve(null)
+
+/** The caller's own person; null for a caller that is not a person (an API key). */
+export const callerPerson = (context: Pick<TenantContext, 'caller'>, tx: Transaction) =>
+  context.caller?.personId ? tx.person.findUnique({ where: { id: context.caller.personId } }) : Promise.resolve(null)
 
 export const findPersonByEmail = (tx: Transaction, email: string) =>
   tx.person.findUnique({ where: { email: normalizeEmail(email) }, include: { identity: true } })

@@ -4,7 +4,7 @@ import { Prisma } from '../../generated/prisma/client.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import { findPersonById, isValidEmail, normalizeEmail } from './persons.js'
+import { callerPerson, findPersonById, isValidEmail, normalizeEmail } from './persons.js'
 
 export interface ProfileChange {
   readonly email?: string | null
@@ -57,8 +57,7 @@ export function changeProfile(context: TenantContext, personId: string, change: 
 /** A person changes their own email and/or name. */
 export function changeMyProfile(context: TenantContext, change: ProfileChange) {
   return runCommand(context.prisma, context.actor, async (scope) => {
-    const personId = context.caller?.personId
-    const person = personId ? await scope.tx.person.findUnique({ where: { id: personId } }) : null
+    const person = await callerPerson(context, scope.tx)
     if (!person) return fail('NOT_A_PERSON' as const, 'Only a person has a profile.')
     return updateProfile(scope, person, change, { type: 'email_change' })
   })
