@@ -88,12 +88,12 @@ const event = (category: EventCategory, description: string, eventData: EventDef
   ({ category, description, eventData }) satisfies EventDefinition
 
 export const auditCatalog = {
-  login: event('authentication', 'Password sign-in (signIn).'),
+  login: event('authentication', 'Password sign-in (signIn); metadata.backupCodeUsed when a backup code stood in for the TOTP code.'),
   create_session_token: event('authentication', 'A session token minted for a person by a privileged caller (createSessionToken).'),
   idp_login: event('authentication', 'Sign-in through an external identity provider (signInIDP).', z.object({ identityProvider: z.string() })),
   passwordless_login_init: event('authentication', 'A passwordless sign-in link and code were requested (initSignInPasswordless).'),
   passwordless_login_exchange: event('authentication', 'A passwordless link was activated for OTP sign-in (activatePasswordlessOtp).'),
-  passwordless_login: event('authentication', 'Passwordless sign-in completed (signInPasswordless).', z.object({ validationType: z.enum(['otp', 'token']) })),
+  passwordless_login: event('authentication', 'Passwordless sign-in completed (signInPasswordless); metadata.backupCodeUsed as for login.', z.object({ validationType: z.enum(['otp', 'token']) })),
   password_reset_init: event('authentication', 'A password reset was requested (createResetPasswordRequest).'),
   password_reset: event('authentication', 'A password was reset with a reset token (resetPassword).'),
   password_change: event('authentication', 'A password was changed by its owner or an admin (changeMyPassword, changePassword).'),
@@ -103,7 +103,8 @@ export const auditCatalog = {
     z.object({ before: z.object({ email: z.string().nullable() }), after: z.object({ email: z.string().nullable() }) }),
   ),
   '2fa_enable': event('authentication', 'TOTP second factor confirmed (confirmOtp).'),
-  '2fa_disable': event('authentication', 'TOTP second factor removed (disableOtp).'),
+  '2fa_disable': event('authentication', 'TOTP second factor removed, with its backup codes (disableOtp).'),
+  '2fa_backup_codes_regenerate': event('authentication', 'A person replaced their TOTP backup codes (regenerateBackupCodes). Never a code.'),
   passwordless_enable: event('authentication', 'A person turned passwordless sign-in on for themselves (enableMyPasswordless).', passwordlessChange),
   passwordless_disable: event('authentication', 'A person turned passwordless sign-in off for themselves (disableMyPasswordless).', passwordlessChange),
   session_revoked_by_user: event('administrative', 'A person revoked one of their sessions (revokeSession).'),

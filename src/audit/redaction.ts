@@ -11,6 +11,8 @@ const metadataSchema = z.object({
   identityProvider: z.string().optional(),
   /** The id of a password reset or passwordless request (person_token.id); never its token. */
   requestId: z.string().optional(),
+  /** A sign-in's second factor was a backup code (never the code). */
+  backupCodeUsed: z.boolean().optional(),
 })
 export type AuditMetadata = z.input<typeof metadataSchema>
 

@@ -215,6 +215,7 @@ const authenticationInputs = fc.record({
   wrongCurrentPassword: secretText,
   wrongOtpCode: secretText,
   wrongMfaCode: secretText,
+  wrongBackupCode: secretText,
   deviceCode: secretText,
   wrongPasswordlessCode: secretText,
   wrongLinkToken: secretText,
@@ -222,9 +223,11 @@ const authenticationInputs = fc.record({
   captchaSecret: secretText,
 })
 
-const SIGN_IN = `mutation ($e: String!, $p: String!, $o: String) { signIn(email: $e, password: $p, otpToken: $o) { ok error { code } result { token } } }`
-const SIGN_IN_PASSWORDLESS = `mutation ($r: String!, $v: PasswordlessValidationType!, $t: String!, $m: String) {
-  signInPasswordless(requestId: $r, validationType: $v, token: $t, mfaOtp: $m) { ok error { code } result { token } }
+const SIGN_IN = `mutation ($e: String!, $p: String!, $o: String, $b: String) {
+  signIn(email: $e, password: $p, otpToken: $o, backupCode: $b) { ok error { code } result { token } }
+}`
+const SIGN_IN_PASSWORDLESS = `mutation ($r: String!, $v: PasswordlessValidationType!, $t: String!, $m: String, $b: String) {
+  signInPasswordless(requestId: $r, validationType: $v, token: $t, mfaOtp: $m, backupCode: $b) { ok error { code } result { token } }
 }`
 const RESET_PASSWORD = 'mutation ($t: String!, $p: String!) { resetPassword(token: $t, password: $p) { ok error { code } } }'
 const CHANGE_MY_PASSWORD = 'mutation ($c: String!, $n: String!) { changeMyPassword(currentPassword: $c, newPassword: $n) { ok error { code } } }'
@@ -234,6 +237,7 @@ const authenticationEvents = [
   'login',
   '2fa_enable',
   '2fa_disable',
+  '2fa_backup_codes_regenerate',
   'passwordless_login_init',
   'passwordless_login_exchange',
   'passwordless_login',
@@ -264,13 +268,19 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       const otpSecret = prepared.data.prepareOtp.result.otpSecret as string
       await call('mutation ($c: String!) { confirmOtp(otpToken: $c) { ok error { code } } }', { c: secrets.wrongOtpCode }, session, true)
       const confirmCode = await totpCode(otpSecret)
-      await call('mutation ($c: String!) { confirmOtp(otpToken: $c) { ok error { code } } }', { c: confirmCode }, session)
+      const confirmed = await call('mutation ($c: String!) { confirmOtp(otpToken: $c) { ok error { code } result { backupCodes } } }', { c: confirmCode }, session)
       const signInCode = await totpCode(otpSecret, 1)
       const otpSession = tokenOf(await call(SIGN_IN, { e: email, p: secrets.password, o: signInCode }, login))
+      // Backup codes: one signs in, then all are replaced.
+      const confirmedCodes: string[] = confirmed.data.confirmOtp.result.backupCodes
+      const backupCodeSession = tokenOf(await call(SIGN_IN, { e: email, p: secrets.password, b: confirmedCodes[0] }, login))
+      const regenerated = await call('mutation { regenerateBackupCodes { ok result { backupCodes } } }', {}, session)
+      const backupCodes = [...confirmedCodes, ...(regenerated.data.regenerateBackupCodes.result.backupCodes as string[])]
 
       // Passwordless: the second factor asked for, then by a cross-device code, then by the link token.
       const first = await mailedPasswordlessRequest(app, mail, email)
       await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'token', t: first.token, m: secrets.wrongMfaCode }, login, true)
+      await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'token', t: first.token, b: secrets.wrongBackupCode }, login, true)
       await call('mutation { disableOtp { ok } }', {}, session)
       await call(
         'mutation ($r: String!, $t: String!, $h: String!) { activatePasswordlessOtp(requestId: $r, token: $t, otpHash: $h) { ok error { code } } }',
@@ -302,8 +312,12 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       const idpSession = tokenOf(await call('mutation ($s: String!, $d: Json) { signInIDP(identityProvider: $s, data: $d) { ok result { token } } }', { s: idpSlug, d: redirect }, login))
 
       // Handed out in a response of their own: never in a log.
-      const sessions = { session, otpSession, codeSession, linkSession, resetSession, idpSession }
+      const sessions = { session, otpSession, backupCodeSession, codeSession, linkSession, resetSession, idpSession }
       const notLogged: Record<string, string> = { otpSecret, codeVerifier: redirect.sessionData.codeVerifier!, ...sessions }
+      for (const [index, code] of backupCodes.entries()) {
+        notLogged[`backup code ${index}`] = code
+        notLogged[`backup code ${index} as typed without dashes`] = code.replaceAll('-', '')
+      }
       for (const [name, token] of Object.entries(sessions)) notLogged[`${name} hash`] = hashToken(token)
       // Handed out by mail or by the provider, or stored as a hash: in no response either.
       const nowhere: Record<string, string> = {
@@ -326,6 +340,8 @@ it('no password, code, token or captcha secret of an authentication flow reaches
         [personId],
       )
       for (const [index, { hash }] of stored.entries()) nowhere[`stored hash ${index}`] = hash
+      // Backup code rows are gone with disableOtp: their hashes are computed.
+      for (const [index, code] of backupCodes.entries()) nowhere[`backup code ${index} hash`] = sha256Of(code.replaceAll('-', ''))
       await expectNoLeak(responses, { nowhere, notLogged })
     }),
     { numRuns: 8 },

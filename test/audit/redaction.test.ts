@@ -28,6 +28,7 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   email_change: { before: { email: 'a@example.test' }, after: { email: 'b@example.test' } },
   '2fa_enable': {},
   '2fa_disable': {},
+  '2fa_backup_codes_regenerate': {},
   session_revoked_by_user: {},
   forced_sign_out: {},
   person_disabled: {},

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { enableOtp, readLog, signedInPerson, totpCode } from '../testkit/fixtures.js'
+import { auditRowsAsText, enableOtp, enableOtpWithBackupCodes, readLog, signedInPerson, totpCode } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -143,5 +144,100 @@ describe('signIn with a second factor', () => {
       token: person.token,
     })
     expect(refused.data.confirmOtp.error.code).toBe('INVALID_OTP_TOKEN')
+  })
+})
+
+describe('backup codes', () => {
+  const signInWithBackupCode = (person: { email: string; password: string }, backupCode: string) =>
+    app.gql(
+      `mutation ($email: String!, $password: String!, $backupCode: String) {
+        signIn(email: $email, password: $password, backupCode: $backupCode) { ok error { code } result { token } }
+      }`,
+      { variables: { email: person.email, password: person.password, backupCode }, token: app.loginToken },
+    )
+  const regenerate = (token: string) =>
+    app.gql(`mutation { regenerateBackupCodes { ok error { code developerMessage } result { backupCodes } } }`, { token })
+  const storedHashes = async (personId: string) =>
+    (await app.app.services.db.prisma.personBackupCode.findMany({ where: { personId } })).map((row) => row.codeHash).sort()
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+  it('confirmOtp answers ten distinct random codes, stored only as their sha256', async () => {
+    const person = await signedInPerson(app)
+    const { backupCodes } = await enableOtpWithBackupCodes(app, person)
+    expect(backupCodes).toHaveLength(10)
+    expect(new Set(backupCodes).size).toBe(10)
+    for (const code of backupCodes) expect(code).toMatch(/^[0-9a-v]{4}-[0-9a-v]{4}-[0-9a-v]{4}-[0-9a-v]{4}$/)
+    expect(await storedHashes(person.id)).toEqual(backupCodes.map((code) => sha256(code.replaceAll('-', ''))).sort())
+    const rowsText = JSON.stringify(await app.app.services.db.prisma.personBackupCode.findMany({ where: { personId: person.id } }))
+    for (const code of backupCodes) {
+      expect(rowsText).not.toContain(code)
+      expect(rowsText).not.toContain(code.replaceAll('-', ''))
+    }
+  })
+
+  it('signs in once with each code (login entry with metadata.backupCodeUsed); a used code is INVALID_OTP_TOKEN, logged as INVALID_BACKUP_CODE', async () => {
+    const person = await signedInPerson(app)
+    const { backupCodes } = await enableOtpWithBackupCodes(app, person)
+    const [first, second] = backupCodes as [string, string]
+
+    expect((await signInWithBackupCode(person, first)).data.signIn).toMatchObject({ ok: true, result: { token: expect.any(String) } })
+    const entry = await lastEntry('login', person.id)
+    expect(entry).toMatchObject({ success: true, errorCode: null, personId: person.id })
+    expect(entry!.metadata).toEqual({ sessionId: expect.any(String), backupCodeUsed: true })
+    // Typed back in capitals without dashes, a code still works.
+    expect((await signInWithBackupCode(person, second.toUpperCase().replaceAll('-', ''))).data.signIn.ok).toBe(true)
+    expect(await storedHashes(person.id)).toHaveLength(8)
+
+    expect((await signInWithBackupCode(person, first)).data.signIn).toMatchObject({ ok: false, error: { code: 'INVALID_OTP_TOKEN' } })
+    const refused = await lastEntry('login', person.id)
+    expect(refused).toMatchObject({ success: false, errorCode: 'INVALID_BACKUP_CODE', personId: person.id })
+    expect(refused!.metadata).toEqual({})
+    const texts = (await auditRowsAsText(app)).join('\n')
+    for (const code of [first, second]) for (const spelling of [code, code.replaceAll('-', '')]) expect(texts).not.toContain(spelling)
+  })
+
+  it('a TOTP sign-in does not touch the codes, and a password sign-in without a factor ignores a backup code', async () => {
+    const person = await signedInPerson(app)
+    const { secret } = await enableOtpWithBackupCodes(app, person)
+    expect((await signInWithOtp(person.email, person.password, await totpCode(secret, 1))).data.signIn.ok).toBe(true)
+    expect((await lastEntry('login', person.id))!.metadata).toEqual({ sessionId: expect.any(String) })
+    expect(await storedHashes(person.id)).toHaveLength(10)
+
+    const plain = await signedInPerson(app)
+    expect((await signInWithBackupCode(plain, 'aaaa-bbbb-cccc-dddd')).data.signIn.ok).toBe(true)
+  })
+
+  it('regenerateBackupCodes replaces every code (2fa_backup_codes_regenerate)', async () => {
+    const person = await signedInPerson(app)
+    const { backupCodes: old } = await enableOtpWithBackupCodes(app, person)
+    const response = await regenerate(person.token)
+    expect(response.data.regenerateBackupCodes).toMatchObject({ ok: true, error: null })
+    const fresh: string[] = response.data.regenerateBackupCodes.result.backupCodes
+    expect(fresh).toHaveLength(10)
+    expect(fresh.filter((code) => old.includes(code))).toEqual([])
+    expect(await storedHashes(person.id)).toEqual(fresh.map((code) => sha256(code.replaceAll('-', ''))).sort())
+    const entries = (await readLog(app, { filter: { types: ['2fa_backup_codes_regenerate'], personId: person.id } })).entries
+    expect(entries).toEqual([
+      expect.objectContaining({ success: true, errorCode: null, personId: person.id, invokedByIdentityId: person.identityId, eventData: {}, metadata: {} }),
+    ])
+    expect((await signInWithBackupCode(person, fresh[0]!)).data.signIn.ok).toBe(true)
+  })
+
+  it('regenerateBackupCodes refuses OTP_NOT_ACTIVE without a factor and NOT_A_PERSON to an API key, each recorded', async () => {
+    const person = await signedInPerson(app)
+    expect((await regenerate(person.token)).data.regenerateBackupCodes).toMatchObject({ ok: false, error: { code: 'OTP_NOT_ACTIVE' }, result: null })
+    expect(await lastEntry('2fa_backup_codes_regenerate', person.id)).toMatchObject({ success: false, errorCode: 'OTP_NOT_ACTIVE', personId: person.id })
+    expect(await storedHashes(person.id)).toEqual([])
+
+    expect((await regenerate(app.rootToken)).data.regenerateBackupCodes).toMatchObject({ ok: false, error: { code: 'NOT_A_PERSON' } })
+    const [entry] = (await readLog(app, { filter: { types: ['2fa_backup_codes_regenerate'], success: false }, limit: 1 })).entries
+    expect(entry).toMatchObject({ success: false, errorCode: 'NOT_A_PERSON', personId: null })
+  })
+
+  it('disableOtp removes the codes', async () => {
+    const person = await signedInPerson(app)
+    await enableOtpWithBackupCodes(app, person)
+    expect((await app.gql(`mutation { disableOtp { ok } }`, { token: person.token })).data.disableOtp.ok).toBe(true)
+    expect(await storedHashes(person.id)).toEqual([])
   })
 })

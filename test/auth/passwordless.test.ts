@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, enableOtp, mailedPasswordlessRequest, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, enableOtp, enableOtpWithBackupCodes, mailedPasswordlessRequest, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
@@ -25,10 +25,10 @@ const init = (email: string) =>
     { variables: { email }, token: app.loginToken },
   )
 
-const signInPasswordless = (variables: { requestId: string; validationType: 'otp' | 'token'; token: string; mfaOtp?: string }) =>
+const signInPasswordless = (variables: { requestId: string; validationType: 'otp' | 'token'; token: string; mfaOtp?: string; backupCode?: string }) =>
   app.gql(
-    `mutation ($requestId: String!, $validationType: PasswordlessValidationType!, $token: String!, $mfaOtp: String) {
-      signInPasswordless(requestId: $requestId, validationType: $validationType, token: $token, mfaOtp: $mfaOtp) {
+    `mutation ($requestId: String!, $validationType: PasswordlessValidationType!, $token: String!, $mfaOtp: String, $backupCode: String) {
+      signInPasswordless(requestId: $requestId, validationType: $validationType, token: $token, mfaOtp: $mfaOtp, backupCode: $backupCode) {
         ok error { code } result { token person { id } }
       }
     }`,
@@ -133,6 +133,25 @@ describe('passwordless sign-in', () => {
     )
     const ok = await signInPasswordless({ requestId, validationType: 'token', token, mfaOtp: await totpCode(secret, 1) })
     expect(ok.data.signInPasswordless.ok).toBe(true)
+  })
+
+  it('takes a backup code instead of the TOTP code, once (metadata.backupCodeUsed; a wrong one logged as INVALID_BACKUP_CODE)', async () => {
+    const person = await signedInPerson(app)
+    const { backupCodes } = await enableOtpWithBackupCodes(app, person)
+    const { requestId, token } = await mailedRequest(person.email)
+    const wrong = await signInPasswordless({ requestId, validationType: 'token', token, backupCode: 'aaaa-bbbb-cccc-dddd' })
+    expect(wrong.data.signInPasswordless.error.code).toBe('INVALID_OTP_TOKEN')
+    expect((await entries('passwordless_login', person.id))[0]).toMatchObject({ success: false, errorCode: 'INVALID_BACKUP_CODE' })
+
+    const ok = await signInPasswordless({ requestId, validationType: 'token', token, backupCode: backupCodes[0] })
+    expect(ok.data.signInPasswordless.ok).toBe(true)
+    const [entry] = await entries('passwordless_login', person.id)
+    expect(entry).toMatchObject({ success: true, errorCode: null })
+    expect(entry!.metadata).toEqual({ requestId, sessionId: expect.any(String), backupCodeUsed: true })
+
+    const again = await mailedRequest(person.email)
+    const reused = await signInPasswordless({ requestId: again.requestId, validationType: 'token', token: again.token, backupCode: backupCodes[0] })
+    expect(reused.data.signInPasswordless.error.code).toBe('INVALID_OTP_TOKEN')
   })
 
   it('answers an unknown email like a known one, mails nothing, and records PERSON_NOT_FOUND', async () => {

@@ -285,16 +285,19 @@ export async function prepareOtp(app: TestApp, token: string): Promise<string> {
   return secret
 }
 
-/** Prepares and confirms TOTP for a signed-in person; returns the secret. The confirming code's step is used up. */
-export async function enableOtp(app: TestApp, person: SignedInPerson): Promise<string> {
+/** Prepares and confirms TOTP for a signed-in person: the secret and the backup codes confirmOtp answers. The confirming code's step is used up. */
+export async function enableOtpWithBackupCodes(app: TestApp, person: SignedInPerson): Promise<{ secret: string; backupCodes: string[] }> {
   const secret = await prepareOtp(app, person.token)
-  const confirmed = await app.gql(`mutation ($code: String!) { confirmOtp(otpToken: $code) { ok error { code } } }`, {
+  const confirmed = await app.gql(`mutation ($code: String!) { confirmOtp(otpToken: $code) { ok error { code } result { backupCodes } } }`, {
     variables: { code: await totpCode(secret) },
     token: person.token,
   })
   if (!confirmed.data?.confirmOtp?.ok) throw new Error(`confirmOtp failed: ${JSON.stringify(confirmed)}`)
-  return secret
+  return { secret, backupCodes: confirmed.data.confirmOtp.result.backupCodes }
 }
+
+/** Prepares and confirms TOTP for a signed-in person; returns the secret. */
+export const enableOtp = async (app: TestApp, person: SignedInPerson): Promise<string> => (await enableOtpWithBackupCodes(app, person)).secret
 
 /** Every person_auth_log row with all its columns rendered as text, read straight from the database. */
 export async function auditRowsAsText(app: TestApp): Promise<string[]> {

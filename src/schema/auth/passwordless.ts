@@ -68,6 +68,7 @@ builder.mutationFields((t) => ({
       token: t.arg.string({ required: true, description: 'The link token, or the code for validationType otp.' }),
       expiration: t.arg.int({ required: false, description: 'Idle lifetime of the session, in minutes.' }),
       mfaOtp: t.arg.string({ required: false, description: 'TOTP code, when the person has a second factor.' }),
+      backupCode: t.arg.string({ required: false, description: 'A TOTP backup code instead of mfaOtp; it works once.' }),
       options: t.arg({ type: SignInOptions, required: false }),
     },
     resolve: (_root, args, context) =>

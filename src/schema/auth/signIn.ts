@@ -89,6 +89,7 @@ builder.mutationFields((t) => ({
       password: t.arg.string({ required: true }),
       expiration: t.arg.int({ required: false, description: 'Idle lifetime of the session, in minutes.' }),
       otpToken: t.arg.string({ required: false }),
+      backupCode: t.arg.string({ required: false, description: 'A TOTP backup code instead of otpToken; it works once.' }),
       options: t.arg({ type: SignInOptions, required: false }),
     },
     resolve: (_root, args, context) => signIn(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),

@@ -4,6 +4,7 @@ import { runCommand, type Transaction } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { callerPerson } from '../persons/persons.js'
+import { removeBackupCodes, replaceBackupCodes, useBackupCode } from './backupCodes.js'
 import { acceptedTotpStep, newTotpSecret, totpUri } from './totp.js'
 
 /** TOTP secrets are sealed with the person's id as associated data: a secret copied to another row will not open. */
@@ -24,18 +25,32 @@ async function useTotpCode(tx: Transaction, key: Buffer, person: Person, sealedS
   return count === 1
 }
 
-export type SecondFactorProblem = 'OTP_REQUIRED' | 'INVALID_OTP_TOKEN'
+export type SecondFactorProblem = 'OTP_REQUIRED' | 'INVALID_OTP_TOKEN' | 'INVALID_BACKUP_CODE'
 
-/** The second factor of a sign-in: nothing to check without active OTP, else a fresh valid code. */
-export async function checkSecondFactor(
-  tx: Transaction,
-  key: Buffer,
-  person: Person,
-  code: string | null | undefined,
-): Promise<SecondFactorProblem | null> {
-  if (!person.otpActivatedAt || !person.otpSecret) return null
-  if (!code) return 'OTP_REQUIRED'
-  return (await useTotpCode(tx, key, person, person.otpSecret, code)) ? null : 'INVALID_OTP_TOKEN'
+/** What a sign-in offers as its second factor: a TOTP code, or else one of the person's backup codes. */
+export interface SecondFactorProof {
+  readonly otpToken?: string | null
+  readonly backupCode?: string | null
+}
+
+export type SecondFactorCheck = { readonly problem: SecondFactorProblem } | { readonly problem: null; readonly backupCodeUsed: boolean }
+
+/** Contember's error codes have no INVALID_BACKUP_CODE: the client is told INVALID_OTP_TOKEN, the log the real reason. */
+export const visibleSecondFactorProblem = (problem: SecondFactorProblem) => (problem === 'INVALID_BACKUP_CODE' ? 'INVALID_OTP_TOKEN' : problem)
+
+/**
+ * The second factor of a sign-in: nothing to check without active OTP, else a
+ * fresh valid TOTP code or an unused backup code (which is used up with the sign-in).
+ */
+export async function checkSecondFactor(tx: Transaction, key: Buffer, person: Person, proof: SecondFactorProof): Promise<SecondFactorCheck> {
+  if (!person.otpActivatedAt || !person.otpSecret) return { problem: null, backupCodeUsed: false }
+  if (proof.otpToken) {
+    return (await useTotpCode(tx, key, person, person.otpSecret, proof.otpToken)) ? { problem: null, backupCodeUsed: false } : { problem: 'INVALID_OTP_TOKEN' }
+  }
+  if (proof.backupCode) {
+    return (await useBackupCode(tx, person.id, proof.backupCode)) ? { problem: null, backupCodeUsed: true } : { problem: 'INVALID_BACKUP_CODE' }
+  }
+  return { problem: 'OTP_REQUIRED' }
 }
 
 /**
@@ -55,7 +70,7 @@ export function prepareOtp(context: TenantContext, label: string | null | undefi
 
 export type ConfirmOtpErrorCode = 'NOT_A_PERSON' | 'NOT_PREPARED' | 'INVALID_OTP_TOKEN'
 
-/** Activates the pending secret once the person proves their app has it (`2fa_enable`). */
+/** Activates the pending secret once the person proves their app has it (`2fa_enable`); answers a new set of backup codes. */
 export function confirmOtp(context: TenantContext, otpToken: string) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const person = await callerPerson(context, tx)
@@ -73,26 +88,47 @@ export function confirmOtp(context: TenantContext, otpToken: string) {
       where: { id: person.id },
       data: { otpSecret: person.otpPendingSecret, otpPendingSecret: null, otpActivatedAt: new Date() },
     })
+    const backupCodes = await replaceBackupCodes(tx, person.id)
     audit({ type: '2fa_enable', success: true })
-    return succeed(null)
+    return succeed({ backupCodes })
   })
 }
 
-/** Removes the second factor (`2fa_disable`). */
-export function disableOtp(context: TenantContext) {
+/**
+ * Runs `work` on the caller's person when their second factor is active and
+ * records `type`; a caller that is not a person, or has no active factor, is
+ * refused (recorded too).
+ */
+function onActiveFactor<Result>(
+  context: TenantContext,
+  type: '2fa_disable' | '2fa_backup_codes_regenerate',
+  work: (tx: Transaction, person: Person) => Promise<Result>,
+) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const person = await callerPerson(context, tx)
     const refuse = (code: 'NOT_A_PERSON' | 'OTP_NOT_ACTIVE', message: string) => {
-      audit({ type: '2fa_disable', success: false, errorCode: code })
+      audit({ type, success: false, errorCode: code })
       return fail(code, message)
     }
     if (!person) return refuse('NOT_A_PERSON', 'Only a person has a second factor.')
     if (!person.otpActivatedAt) return refuse('OTP_NOT_ACTIVE', 'No second factor is active.')
+    const result = await work(tx, person)
+    audit({ type, success: true })
+    return succeed(result)
+  })
+}
+
+/** Removes the second factor and its backup codes (`2fa_disable`). */
+export const disableOtp = (context: TenantContext) =>
+  onActiveFactor(context, '2fa_disable', async (tx, person) => {
     await tx.person.update({
       where: { id: person.id },
       data: { otpSecret: null, otpPendingSecret: null, otpActivatedAt: null, otpLastUsedStep: null },
     })
-    audit({ type: '2fa_disable', success: true })
-    return succeed(null)
+    await removeBackupCodes(tx, person.id)
+    return null
   })
-}
+
+/** A new set of backup codes for the caller's active factor, the old ones void (`2fa_backup_codes_regenerate`). */
+export const regenerateBackupCodes = (context: TenantContext) =>
+  onActiveFactor(context, '2fa_backup_codes_regenerate', async (tx, person) => ({ backupCodes: await replaceBackupCodes(tx, person.id) }))

@@ -8,7 +8,7 @@ import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { callerPerson, findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
-import { checkSecondFactor } from './otp.js'
+import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { ipLimitFromLog } from './throttle.js'
@@ -177,6 +177,8 @@ export interface SignInPasswordlessInput extends SessionRequest {
   readonly token: string
   /** The TOTP code when the person has a second factor. */
   readonly mfaOtp?: string | null
+  /** One of the person's backup codes instead of mfaOtp. */
+  readonly backupCode?: string | null
 }
 
 /** Completes a passwordless sign-in (`passwordless_login`); the request is used up. */
@@ -214,12 +216,16 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
     if (person.disabledAt) return refuse('PERSON_DISABLED')
     const config = await loadTenantConfig(tx)
     if (!passwordlessAllowed(config.passwordless.enabled, person)) return refuse('TOKEN_INVALID', 'PASSWORDLESS_DISABLED')
-    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input.mfaOtp)
-    if (secondFactor) return refuse(secondFactor)
+    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, { otpToken: input.mfaOtp, backupCode: input.backupCode })
+    if (secondFactor.problem) return refuse(visibleSecondFactorProblem(secondFactor.problem), secondFactor.problem)
     if (!(await consumePersonToken(tx, request))) return refuse('TOKEN_USED')
 
     const session = await openPersonSession(context, tx, config.login, person.identityId, input)
-    audit({ ...entry, success: true, metadata: { requestId: request.id, sessionId: session.id } })
+    audit({
+      ...entry,
+      success: true,
+      metadata: { requestId: request.id, sessionId: session.id, ...(secondFactor.backupCodeUsed ? { backupCodeUsed: true } : {}) },
+    })
     return succeed({ token: session.token, person })
   })
 }

@@ -4,7 +4,7 @@ import { type TenantConfig, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonByEmail } from '../persons/persons.js'
-import { checkSecondFactor } from './otp.js'
+import { type SecondFactorProof, checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { verifyPassword } from './passwords.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { ipLimitFromLog, signInBackoff } from './throttle.js'
@@ -19,16 +19,19 @@ export type SignInErrorCode =
   | 'INVALID_OTP_TOKEN'
   | 'RATE_LIMIT_EXCEEDED'
 
-export interface SignInInput extends SessionRequest {
+/** Why a sign-in was refused, as recorded; the client may be told less (visibleCode). */
+type SignInProblem = SignInErrorCode | 'INVALID_BACKUP_CODE'
+
+export interface SignInInput extends SessionRequest, SecondFactorProof {
   readonly email: string
   readonly password: string
-  readonly otpToken?: string | null
 }
 
 /** What the client is told: the real reason, unless the configuration says not to reveal it. */
-function visibleCode(code: SignInErrorCode, login: TenantConfig['login']): SignInErrorCode {
+function visibleCode(code: SignInProblem, login: TenantConfig['login']): SignInErrorCode {
   if (code === 'UNKNOWN_EMAIL' && !login.revealUserExists) return 'INVALID_CREDENTIALS'
   if ((code === 'INVALID_PASSWORD' || code === 'NO_PASSWORD_SET') && !login.revealLoginMethod) return 'INVALID_CREDENTIALS'
+  if (code === 'INVALID_BACKUP_CODE') return visibleSecondFactorProblem(code)
   return code
 }
 
@@ -63,7 +66,7 @@ export async function signIn(context: TenantContext, input: SignInInput) {
       personInputIdentifier: input.email,
       personId: person?.id ?? null,
     }
-    const refuse = (code: SignInErrorCode) => {
+    const refuse = (code: SignInProblem) => {
       audit({ ...entry, success: false, errorCode: code })
       const shown = visibleCode(code, config.login)
       return fail(shown, messages[shown])
@@ -77,11 +80,11 @@ export async function signIn(context: TenantContext, input: SignInInput) {
     if (!person.passwordHash) return refuse('NO_PASSWORD_SET')
     if (!passwordMatches) return refuse('INVALID_PASSWORD')
     if (person.disabledAt) return refuse('PERSON_DISABLED')
-    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input.otpToken)
-    if (secondFactor) return refuse(secondFactor)
+    const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input)
+    if (secondFactor.problem) return refuse(secondFactor.problem)
 
     const session = await openPersonSession(context, tx, config.login, person.identityId, input)
-    audit({ ...entry, success: true, metadata: { sessionId: session.id } })
+    audit({ ...entry, success: true, metadata: { sessionId: session.id, ...(secondFactor.backupCodeUsed ? { backupCodeUsed: true } : {}) } })
     return succeed({ token: session.token, person })
   })
 }
