@@ -8,16 +8,26 @@ import { type PrivilegePattern, type RoleGrants, isGlobalRole, isKnownPrivilegeP
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/**
+ * Decimal digits only: z.coerce.number() read '' and ' ' as 0 (PORT= listened on a random
+ * port, CUSTOS_AUDIT_CHECKPOINT_ENTRIES= turned checkpoints off) and took 0x50 or 1e1.
+ */
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER, message?: string) =>
+  z.string().regex(/^\d+$/, message ?? 'must be a whole number').transform(Number).pipe(z.number().min(min, message).max(max, message))
+
+/** Bearer tokens are matched as one run of non-space characters (src/http/context.ts). */
+const bearerToken = z.string().min(20, 'must be at least 20 characters').regex(/^\S+$/, 'must not contain spaces').optional()
+
 const environmentSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  PORT: wholeNumber(0, 65_535).default(4000),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional()
     .or(z.literal('').transform(() => undefined)),
   CUSTOS_DATA_DIR: z.string().min(1).default('./data'),
-  CUSTOS_ROOT_TOKEN: z.string().min(20, 'must be at least 20 characters').optional(),
-  CUSTOS_LOGIN_TOKEN: z.string().min(20, 'must be at least 20 characters').optional(),
+  CUSTOS_ROOT_TOKEN: bearerToken,
+  CUSTOS_LOGIN_TOKEN: bearerToken,
   CUSTOS_TRUSTED_PROXIES: z
     .string()
     .default('')
@@ -94,14 +104,14 @@ const environmentSchema = z.object({
         return z.NEVER
       }
     }),
-  CUSTOS_AUDIT_FORWARD_MONTHS: z.coerce.number().int().min(1).max(120).default(3),
+  CUSTOS_AUDIT_FORWARD_MONTHS: wholeNumber(1, 120).default(3),
   CUSTOS_AUDIT_RETENTION_MONTHS: z
     .literal('')
     .transform(() => undefined)
-    .or(z.coerce.number().int().min(1, 'must be a whole number of months, at least 1'))
+    .or(wholeNumber(1, undefined, 'must be a whole number of months, at least 1'))
     .optional(),
-  CUSTOS_AUDIT_CHECKPOINT_ENTRIES: z.coerce.number().int().min(0).default(10_000),
-  CUSTOS_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(0).default(3600),
+  CUSTOS_AUDIT_CHECKPOINT_ENTRIES: wholeNumber(0).default(10_000),
+  CUSTOS_AUDIT_CHECKPOINT_SECONDS: wholeNumber(0).default(3600),
 })
 
 export interface AppConfig {

@@ -29,6 +29,12 @@ export const systemActor: AuditActor = { identityId: null, personId: null, clien
 /** Anything that can insert: the Prisma client or an interactive transaction. */
 type Writer = Pick<Prisma.TransactionClient, 'personAuthLog'>
 
+/**
+ * What a caller typed is kept to this many characters: longer text does not fit
+ * an index entry (about 2,700 bytes), and an attempt must be recorded whatever was typed.
+ */
+export const INPUT_IDENTIFIER_LIMIT = 512
+
 
 /**
  * The one way an entry reaches person_auth_log. Callers pass the transaction
@@ -48,7 +54,7 @@ export async function recordAuditEntry(writer: Writer, actor: AuditActor, entry:
       identityId: entry.identityId !== undefined ? entry.identityId : actor.identityId,
       personId: entry.personId !== undefined ? entry.personId : actor.personId,
       targetPersonId: entry.targetPersonId ?? null,
-      personInputIdentifier: entry.personInputIdentifier ?? null,
+      personInputIdentifier: entry.personInputIdentifier?.slice(0, INPUT_IDENTIFIER_LIMIT) ?? null,
       errorCode: entry.errorCode ?? null,
       clientIp: client.ip,
       userAgent: client.userAgent,

@@ -64,6 +64,17 @@ describe('configuration', () => {
     ['CUSTOS_ROOT_TOKEN', { CUSTOS_ROOT_TOKEN: 'short' }],
     ['CUSTOS_LOGIN_TOKEN', { CUSTOS_LOGIN_TOKEN: 'short' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    // Empty or odd numbers once read as 0 (a random port; checkpoints off) or as hex and exponents.
+    ['PORT', { PORT: '' }],
+    ['PORT', { PORT: ' ' }],
+    ['PORT', { PORT: '0x50' }],
+    ['CUSTOS_AUDIT_CHECKPOINT_ENTRIES', { CUSTOS_AUDIT_CHECKPOINT_ENTRIES: '' }],
+    ['CUSTOS_AUDIT_CHECKPOINT_SECONDS', { CUSTOS_AUDIT_CHECKPOINT_SECONDS: '  ' }],
+    ['CUSTOS_AUDIT_FORWARD_MONTHS', { CUSTOS_AUDIT_FORWARD_MONTHS: '1e1' }],
+    ['CUSTOS_AUDIT_RETENTION_MONTHS', { CUSTOS_AUDIT_RETENTION_MONTHS: ' ' }],
+    // The Authorization header carries one run of non-space characters: such a token could never be used.
+    ['CUSTOS_ROOT_TOKEN', { CUSTOS_ROOT_TOKEN: 'a root token with spaces in it' }],
+    ['CUSTOS_LOGIN_TOKEN', { CUSTOS_LOGIN_TOKEN: ' login-token-with-a-leading-space' }],
   ])('names %s when it is invalid (%o)', (variable, environment) => {
     const error = configError(environment)
     expect(error.message).toMatch(new RegExp(`^\\s+${variable}: `, 'm'))

@@ -1,5 +1,7 @@
 import { signIn } from '../../tenant/auth/signIn.js'
 import { signUp } from '../../tenant/auth/signUp.js'
+import { globalRoleChangeProblem } from '../../tenant/identity/globalRoles.js'
+import { badInputError, forbiddenError } from '../errors.js'
 import { createSessionToken, signOut } from '../../tenant/auth/sessionToken.js'
 import { builder } from '../builder.js'
 import { Person } from '../identity/identity.js'
@@ -78,7 +80,13 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: false }),
       captchaToken: t.arg.string({ required: false }),
     },
-    resolve: (_root, args, context) => signUp(context, args),
+    resolve: (_root, args, context) => {
+      // Bound like addGlobalIdentityRoles; SignUp's error codes have no word for it, so it is a GraphQL error and nothing runs.
+      const problem = globalRoleChangeProblem(context.caller, args.roles ?? [])
+      if (problem?.kind === 'superAdminOnly') throw forbiddenError(problem.message)
+      if (problem) throw badInputError(problem.message, 'roles')
+      return signUp(context, args)
+    },
   }),
   signIn: t.field({
     type: SignInResponse,

@@ -1,5 +1,5 @@
 import { runCommand } from '../command.js'
-import type { TenantContext } from '../context.js'
+import type { Caller, TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
@@ -8,16 +8,26 @@ import { isGlobalRole } from '../permissions.js'
 export type GlobalRolesErrorCode = 'IDENTITY_NOT_FOUND' | 'INVALID_ROLE'
 
 /**
+ * Why `caller` may not hand out or take away `roles`, if it may not: a role that
+ * is not global, or super_admin from a caller who is not a super admin.
+ */
+export function globalRoleChangeProblem(caller: Caller | null, roles: readonly string[]) {
+  const invalid = roles.filter((role) => !isGlobalRole(role))
+  if (invalid.length > 0) return { kind: 'unknown' as const, message: `Unknown global roles: ${invalid.join(', ')}` }
+  if (roles.includes('super_admin') && !caller?.roles.includes('super_admin')) {
+    return { kind: 'superAdminOnly' as const, message: 'Only a super admin can grant or revoke super_admin.' }
+  }
+  return null
+}
+
+/**
  * Adds or removes global roles of an identity, recording the roles before and
  * after. Only a super admin may hand out or take away super_admin.
  */
 export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'revoke', identityId: string, roles: readonly string[]) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const invalid = roles.filter((role) => !isGlobalRole(role))
-    if (invalid.length > 0) return fail('INVALID_ROLE' as const, `Unknown global roles: ${invalid.join(', ')}`)
-    if (roles.includes('super_admin') && !context.caller?.roles.includes('super_admin')) {
-      return fail('INVALID_ROLE' as const, 'Only a super admin can grant or revoke super_admin.')
-    }
+    const problem = globalRoleChangeProblem(context.caller, roles)
+    if (problem) return fail('INVALID_ROLE' as const, problem.message)
     const identity = isUuid(identityId) ? await tx.identity.findUnique({ where: { id: identityId } }) : null
     if (!identity) return fail('IDENTITY_NOT_FOUND' as const, `Identity ${identityId} not found.`)
 
