@@ -10,6 +10,12 @@ export interface CommandScope {
   readonly actor: AuditActor
   /** Queues an audit entry: written with the change on success; failure entries outlive the rollback. */
   audit(entry: AuditEntry): void
+  /**
+   * Lets this attempt's failure commit with its entries instead of rolling back, for a refusal
+   * that changed nothing: a later attempt holding the same row lock then sees the failure in the
+   * log (written after a rollback, it could arrive after that attempt has counted).
+   */
+  commitRefusal(): void
 }
 
 class RolledBack {
@@ -31,8 +37,9 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
   try {
     return await prisma.$transaction(
       async (tx) => {
-        const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry) })
-        if (!outcome.ok) throw new RolledBack(outcome)
+        let refusalCommits = false
+        const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry), commitRefusal: () => (refusalCommits = true) })
+        if (!outcome.ok && !refusalCommits) throw new RolledBack(outcome)
         // Failure entries queued by a successful answer (one that hides a failure, such as a reset
         // request for an unknown email) are written too.
         for (const entry of entries) await recordAuditEntry(tx, actor, entry)

@@ -9,7 +9,7 @@ import { fail, succeed } from '../outcome.js'
 import { callerPerson, findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
-import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
+import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { ipLimitFromLog } from './throttle.js'
 
@@ -183,8 +183,11 @@ export interface SignInPasswordlessInput extends SessionRequest {
 
 /** Completes a passwordless sign-in (`passwordless_login`); the request is used up. */
 export function signInPasswordless(context: TenantContext, input: SignInPasswordlessInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
     const request = await findTokenRequest(tx, input.requestId, 'passwordless')
+    // Attempts on one request take turns: each counts the failures before it, which the wrong
+    // guesses commit (below) before they let the next one in; 40 guesses at once get 5 checks.
+    if (request) await lockPersonToken(tx, request.id)
     const entry: Omit<AuditEntry<'passwordless_login'>, 'success'> = {
       type: 'passwordless_login',
       personId: request?.personId ?? null,
@@ -206,9 +209,16 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
         errorCode: { not: 'OTP_REQUIRED' },
       },
     })
-    if (failedAttempts >= PASSWORDLESS_MAX_FAILED_ATTEMPTS) return refuse('TOKEN_INVALID', 'TOO_MANY_ATTEMPTS')
+    // Nothing has changed yet: these refusals commit their entries while holding the request's lock.
+    if (failedAttempts >= PASSWORDLESS_MAX_FAILED_ATTEMPTS) {
+      commitRefusal()
+      return refuse('TOKEN_INVALID', 'TOO_MANY_ATTEMPTS')
+    }
     const expectedHash = input.validationType === 'token' ? request.tokenHash : request.otpActivatedAt ? request.otpHash : null
-    if (!matchesHash(input.token, expectedHash)) return refuse('TOKEN_INVALID')
+    if (!matchesHash(input.token, expectedHash)) {
+      commitRefusal()
+      return refuse('TOKEN_INVALID')
+    }
     const spent = spentProblem(request)
     if (spent) return refuse(spent)
 
