@@ -52,6 +52,15 @@ describe('sign-in backoff from the log', () => {
     expect(entry!.metadata).toMatchObject({ reason: 'backoff', retryAfter: blocked.data.signIn.error.retryAfter })
   })
 
+  it('holds when the guesses arrive at once: attempts for one person take turns, so one is checked', async () => {
+    await configureTenant(app, { login: { baseBackoff: 'PT1H', maxBackoff: 'PT1H' } })
+    const person = await signUpPerson(app)
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, index) => attempt(index % 2 ? person.email.toUpperCase() : person.email, `wrong-${index}`)))
+    expect(answers.map((answer) => answer.data.signIn.error.code).sort()).toEqual(['INVALID_CREDENTIALS', ...Array(7).fill('RATE_LIMIT_EXCEEDED')])
+    const entries = (await readLog(app, { filter: { types: ['login'], personId: person.id }, limit: 20 })).entries
+    expect(entries.map((entry) => entry.errorCode).sort()).toEqual(['INVALID_PASSWORD', ...Array(7).fill('RATE_LIMIT_EXCEEDED')])
+  })
+
   it('doubles with each consecutive failure and stops at maxBackoff', async () => {
     await configureTenant(app, { login: { baseBackoff: 'PT10S', maxBackoff: 'PT5M', attemptWindow: 'PT1H' } })
     const threeTimes = uniqueEmail('three')

@@ -5,6 +5,7 @@ import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonByEmail } from '../persons/persons.js'
 import { type SecondFactorProof, checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
+import { inTurn } from './inTurn.js'
 import { verifyPassword } from './passwords.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { ipLimitFromLog, signInBackoff } from './throttle.js'
@@ -53,10 +54,15 @@ const messages: Record<SignInErrorCode, string> = {
  * refused by the per-IP limit or the backoff costs none.
  */
 export async function signIn(context: TenantContext, input: SignInInput) {
+  const config = await loadTenantConfig(context.prisma)
+  const person = await findPersonByEmail(context.prisma, input.email)
+  // Attempts for one person (or one typed identifier) take turns in this process, so each reads the failures before it.
+  return inTurn(`sign-in:${person?.id ?? input.email.toLowerCase()}`, () => attempt(context, input, config, person))
+}
+
+async function attempt(context: TenantContext, input: SignInInput, config: TenantConfig, person: Awaited<ReturnType<typeof findPersonByEmail>>) {
   const { prisma, actor } = context
   // Read and verified before the transaction opens, so the password work holds no connection.
-  const config = await loadTenantConfig(prisma)
-  const person = await findPersonByEmail(prisma, input.email)
   const ipWait = await ipLimitFromLog(prisma, 'login', config.rateLimits.loginPerIp, actor.client.ip)
   const retryAfter = ipWait ?? (await signInBackoff(prisma, config.login, { identifier: input.email, personId: person?.id ?? null }))
   const passwordMatches = retryAfter === null && (await verifyPassword(person?.passwordHash, input.password))
