@@ -7,6 +7,7 @@ import {
   addIdentityProvider,
   auditRowsAsText,
   configureTenant,
+  negligibleBackoff,
   createProject,
   idpRedirect,
   mailedPasswordReset,
@@ -37,7 +38,7 @@ beforeAll(async () => {
   idp = await startOidcProvider()
   app = await startTestApp({ SMTP_URL: mail.url })
   await createProject(app, { slug: 'secrets' })
-  await configureTenant(app, { passwordless: { enabled: 'always' } })
+  await configureTenant(app, { passwordless: { enabled: 'always' }, login: negligibleBackoff })
   idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })
 })
 afterAll(async () => {

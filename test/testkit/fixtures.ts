@@ -239,6 +239,12 @@ export async function configureTenant(app: TestApp, config: Record<string, unkno
   if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
 }
 
+/**
+ * Login settings under which no backoff is ever felt: for tests that repeat sign-ins or
+ * mailed requests for one email. The backoffs themselves are tested in test/auth/throttle.test.ts.
+ */
+export const negligibleBackoff = { baseBackoff: 'PT0.001S', maxBackoff: 'PT0.001S' } as const
+
 /** Adds an identity provider with the root token (addIDP, then disableIDP when `disabled`). Returns its slug. */
 export async function addIdentityProvider(
   app: TestApp,

@@ -10,7 +10,7 @@ import { findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { prepareNewPassword } from './passwords.js'
 import { consumePersonToken, findTokenByValue, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
-import { ipLimitFromLog } from './throttle.js'
+import { mailingRequestWait, tooManyRequests } from './throttle.js'
 
 /** How long a reset token works. */
 export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
@@ -18,16 +18,17 @@ export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
 /**
  * Mails a reset token (`password_reset_init`). Unknown and disabled emails get
  * the same answer and no mail, unless login.revealUserExists is on; their
- * attempt is recorded all the same, with the real reason.
+ * attempt is recorded all the same, with the real reason. Requests are
+ * throttled per address and per email (mailingRequestWait).
  */
 export async function createResetPasswordRequest(context: TenantContext, email: string, options: MailOptions | null | undefined) {
   const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
     const config = await loadTenantConfig(tx)
     const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email }
-    const retryAfter = await ipLimitFromLog(tx, 'password_reset_init', config.rateLimits.passwordResetPerIp, actor.client.ip)
-    if (retryAfter !== null) {
-      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: 'ip' } })
-      return fail('RATE_LIMIT_EXCEEDED' as const, 'Too many reset requests from this address; try again later.', { retryAfter })
+    const wait = await mailingRequestWait(tx, config, 'password_reset_init', email, actor.client.ip)
+    if (wait) {
+      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: wait })
+      return fail('RATE_LIMIT_EXCEEDED' as const, tooManyRequests[wait.reason], { retryAfter: wait.retryAfter })
     }
     const person = await findPersonByEmail(tx, email)
     if (!person || person.disabledAt || !person.email) {

@@ -11,7 +11,7 @@ import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
-import { ipLimitFromLog } from './throttle.js'
+import { mailingRequestWait, tooManyRequests } from './throttle.js'
 
 /** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
 export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
@@ -73,7 +73,8 @@ type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'RATE_LIMIT_
  * Mails a sign-in link token and a 6-digit code (`passwordless_login_init`).
  * Unless login.revealUserExists is on, an unknown, disabled or not-enabled
  * person gets an answer like any other (a request id that leads nowhere) and
- * no mail; the log keeps the real reason.
+ * no mail; the log keeps the real reason. Requests are throttled per address
+ * and per email (mailingRequestWait).
  */
 export async function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined) {
   const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
@@ -85,10 +86,8 @@ export async function initSignInPasswordless(context: TenantContext, email: stri
       return fail(code, message, extra)
     }
     if (config.passwordless.enabled === 'never') return refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is turned off.')
-    const retryAfter = await ipLimitFromLog(tx, 'passwordless_login_init', config.rateLimits.passwordlessInitPerIp, actor.client.ip)
-    if (retryAfter !== null) {
-      return refuse('RATE_LIMIT_EXCEEDED', 'Too many requests from this address; try again later.', { metadata: { retryAfter, reason: 'ip' } }, { retryAfter })
-    }
+    const wait = await mailingRequestWait(tx, config, 'passwordless_login_init', email, actor.client.ip)
+    if (wait) return refuse('RATE_LIMIT_EXCEEDED', tooManyRequests[wait.reason], { metadata: wait }, { retryAfter: wait.retryAfter })
 
     const lifetimeMs = intervalMs(config.passwordless.expiration)
     const person = await findPersonByEmail(tx, email)
