@@ -37,15 +37,16 @@ const request = async (mutation: string, email: string) =>
 const mailsTo = (email: string) => mail.received.filter((message) => message.to.includes(email)).length
 
 describe.each(flows)('$mutation: per-email backoff', ({ mutation, type }) => {
-  it('refuses a repeated request until baseBackoff has passed, logs the refusal and mails nothing; an unknown email is treated the same', async () => {
+  it('refuses a repeated request, in any spelling of the email, until baseBackoff has passed, logs the refusal and mails nothing; an unknown email is treated the same', async () => {
     await configureTenant(app, { login: { baseBackoff: 'PT1S', maxBackoff: 'PT1S', attemptWindow: 'PT5M' } })
     const person = await signUpPerson(app)
     const unknown = uniqueEmail('nobody')
     const answers: Record<string, unknown[]> = {}
     for (const email of [person.email, unknown]) {
       const first = await request(mutation, email)
-      const second = await request(mutation, email)
-      const [refusal] = (await readLog(app, { filter: { types: [type], personInputIdentifier: email }, limit: 1 })).entries
+      const respelled = ` ${email.toUpperCase()} `
+      const second = await request(mutation, respelled)
+      const [refusal] = (await readLog(app, { filter: { types: [type], personInputIdentifier: respelled }, limit: 1 })).entries
       expect(refusal).toMatchObject({ success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { reason: 'email', retryAfter: 1 } })
       await new Promise((resolve) => setTimeout(resolve, 1_100)) // the configured backoff
       const beforeThird = mail.received.length

@@ -66,20 +66,22 @@ const mailedNothing = ['RATE_LIMIT_EXCEEDED', 'INVALID_CAPTCHA']
 
 /**
  * The newest counted `type` entries for a typed identifier within the window,
- * served by the (person_input_identifier, created_at DESC) index.
+ * however it was spelled (case, surrounding spaces), served by the index on
+ * (lower(btrim(person_input_identifier)), created_at DESC).
  */
 export const identifierAttemptsSql = (type: string, identifier: string, since: Date, limit: number) => Prisma.sql`
   SELECT created_at AS "createdAt" FROM person_auth_log
-   WHERE person_input_identifier = ${identifier} AND type = ${type} AND created_at >= ${since.toISOString()}::timestamptz
+   WHERE lower(btrim(person_input_identifier)) = lower(btrim(${identifier})) AND type = ${type}
+     AND created_at >= ${since.toISOString()}::timestamptz
      AND (error_code IS NULL OR error_code <> ALL(${mailedNothing}::text[]))
    ORDER BY created_at DESC LIMIT ${limit}`
 
 /**
  * Per-email backoff of the flows that mail (password_reset_init,
  * passwordless_login_init), with the sign-in backoff's settings: every request
- * for the email as typed within attemptWindow is an attempt, whatever came of
- * it, so an unknown email is throttled exactly like a known one (the log's
- * success and person say whether the email exists; this does not look).
+ * for the email, in any spelling, within attemptWindow is an attempt, whatever
+ * came of it, so an unknown email is throttled exactly like a known one (the
+ * log's success and person say whether the email exists; this does not look).
  * Only refusals that mailed nothing (mailedNothing) do not count.
  */
 export async function emailBackoff(tx: Transaction, login: TenantConfig['login'], type: string, email: string, now = Date.now()) {
