@@ -41,7 +41,7 @@ export async function captchaPasses(context: TenantContext, captcha: TenantConfi
     if (!response.ok) return refuseWithWarning(`the provider answered HTTP ${response.status}`)
     answer = await response.json()
   } catch (error) {
-    // The error names the endpoint at most, never the request body.
+    // Only the error's kind is logged, nothing of the request (which holds the secret and the token).
     return refuseWithWarning(
       error instanceof SyntaxError ? 'the provider answered something other than JSON' : `the provider could not be reached (${(error as Error).name})`,
     )
