@@ -75,6 +75,11 @@ const environmentSchema = z.object({
     .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
     .optional()
     .or(z.literal('').transform(() => undefined)),
+  CUSTOS_CAPTCHA_VERIFY_URL: z
+    .string()
+    .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   CUSTOS_AUDIT_READS: z
     .enum(['true', 'false'], { message: 'must be true or false' })
     .default('false')
@@ -129,6 +134,8 @@ export interface AppConfig {
   readonly smtpUrl: string | undefined
   /** Seals secrets at rest (TOTP secrets, the captcha secret, project secrets). Required with DATABASE_URL. */
   readonly encryptionKey: Buffer | undefined
+  /** Replaces every captcha provider's siteverify endpoint: for tests and self-hosted proxies only. */
+  readonly captchaVerifyUrl: string | undefined
   /** Record every authLog read as an auth_log_read entry. */
   readonly auditReads: boolean
   /** Signs authLog cursors; unset, a key file in dataDir is used (src/audit/cursor.ts). */
@@ -174,6 +181,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): AppCon
     logLevel: env.LOG_LEVEL,
     smtpUrl: env.SMTP_URL,
     encryptionKey: env.CUSTOS_ENCRYPTION_KEY,
+    captchaVerifyUrl: env.CUSTOS_CAPTCHA_VERIFY_URL,
     auditReads: env.CUSTOS_AUDIT_READS,
     cursorSecret: env.CUSTOS_CURSOR_SECRET,
     signingKey: env.CUSTOS_SIGNING_KEY,

@@ -69,6 +69,7 @@ export function createContextFactory(services: AppServices) {
       prisma: services.db.prisma,
       mailer: services.mailer,
       encryptionKey: services.encryptionKey,
+      captchaVerifyUrl: services.config.captchaVerifyUrl,
       caller,
       permissions: new Permissions(
         caller?.roles ?? [],

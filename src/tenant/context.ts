@@ -20,6 +20,8 @@ export interface TenantContext {
   readonly mailer: Mailer
   /** Seals secrets at rest (src/crypto/encryption.ts). */
   readonly encryptionKey: Buffer
+  /** Where captcha tokens are verified instead of the provider's endpoint (CUSTOS_CAPTCHA_VERIFY_URL). */
+  readonly captchaVerifyUrl: string | undefined
   readonly caller: Caller | null
   readonly permissions: Permissions
   readonly actor: AuditActor

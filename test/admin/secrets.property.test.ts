@@ -7,6 +7,7 @@ import {
   addIdentityProvider,
   auditRowsAsText,
   configureTenant,
+  negligibleBackoff,
   createProject,
   idpRedirect,
   mailedPasswordReset,
@@ -16,6 +17,7 @@ import {
   uniqueEmail,
 } from '../testkit/fixtures.js'
 import { expectNoEffect } from '../testkit/expectations.js'
+import { type CaptchaTestProvider, startCaptchaProvider } from '../testkit/captcha.js'
 import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
 import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
@@ -31,18 +33,21 @@ let app: TestApp
 let mail: MailCatcher
 let idp: OidcTestProvider
 let idpSlug: string
+let captcha: CaptchaTestProvider
 
 beforeAll(async () => {
   mail = await startMailCatcher()
   idp = await startOidcProvider()
-  app = await startTestApp({ SMTP_URL: mail.url })
+  captcha = await startCaptchaProvider()
+  app = await startTestApp({ SMTP_URL: mail.url, CUSTOS_CAPTCHA_VERIFY_URL: captcha.url })
   await createProject(app, { slug: 'secrets' })
-  await configureTenant(app, { passwordless: { enabled: 'always' } })
+  await configureTenant(app, { passwordless: { enabled: 'always' }, login: negligibleBackoff })
   idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })
 })
 afterAll(async () => {
   await app?.stop()
   await idp?.close()
+  await captcha?.close()
   await mail?.close()
 })
 
@@ -221,6 +226,8 @@ const authenticationInputs = fc.record({
   wrongLinkToken: secretText,
   wrongResetToken: secretText,
   captchaSecret: secretText,
+  captchaToken: secretText,
+  wrongCaptchaToken: secretText,
 })
 
 const SIGN_IN = `mutation ($e: String!, $p: String!, $o: String, $b: String) {
@@ -260,8 +267,16 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       const login = app.loginToken
       const tokenOf = (response: { data?: any }) => (Object.values(response.data ?? {})[0] as { result: { token: string } }).result.token
 
+      // A captcha provider: the secret and the token go to it, and nowhere else.
+      await call('mutation ($s: String) { configure(config: { captcha: { provider: hcaptcha, secret: $s } }) { ok } }', { s: secrets.captchaSecret }, app.rootToken)
+      captcha.answerWith((verify) => ({ json: { success: verify.response?.startsWith('captchaToken-') ?? false } }))
+      const captchaToken = secrets.captchaToken
+      const captchaRequests = captcha.requests.length
+
       // Password sign-in and the second factor.
-      const signedUp = await call('mutation ($e: String!, $p: String!) { signUp(email: $e, password: $p) { ok result { person { id } } } }', { e: email, p: secrets.password }, login)
+      const SIGN_UP = 'mutation ($e: String!, $p: String!, $c: String) { signUp(email: $e, password: $p, captchaToken: $c) { ok error { code } result { person { id } } } }'
+      await call(SIGN_UP, { e: email, p: secrets.password, c: secrets.wrongCaptchaToken }, login, true)
+      const signedUp = await call(SIGN_UP, { e: email, p: secrets.password, c: captchaToken }, login)
       const personId = signedUp.data.signUp.result.person.id as string
       const session = tokenOf(await call(SIGN_IN, { e: email, p: secrets.password }, login))
       const prepared = await call('mutation { prepareOtp { ok result { otpSecret } } }', {}, session)
@@ -278,7 +293,7 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       const backupCodes = [...confirmedCodes, ...(regenerated.data.regenerateBackupCodes.result.backupCodes as string[])]
 
       // Passwordless: the second factor asked for, then by a cross-device code, then by the link token.
-      const first = await mailedPasswordlessRequest(app, mail, email)
+      const first = await mailedPasswordlessRequest(app, mail, email, captchaToken)
       await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'token', t: first.token, m: secrets.wrongMfaCode }, login, true)
       await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'token', t: first.token, b: secrets.wrongBackupCode }, login, true)
       await call('mutation { disableOtp { ok } }', {}, session)
@@ -289,7 +304,7 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       )
       await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'otp', t: secrets.wrongPasswordlessCode }, login, true)
       const codeSession = tokenOf(await call(SIGN_IN_PASSWORDLESS, { r: first.requestId, v: 'otp', t: secrets.deviceCode }, login))
-      const second = await mailedPasswordlessRequest(app, mail, email)
+      const second = await mailedPasswordlessRequest(app, mail, email, captchaToken)
       await call(SIGN_IN_PASSWORDLESS, { r: second.requestId, v: 'token', t: secrets.wrongLinkToken }, login, true)
       const linkSession = tokenOf(await call(SIGN_IN_PASSWORDLESS, { r: second.requestId, v: 'token', t: second.token }, login))
 
@@ -297,7 +312,7 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       await call(CHANGE_MY_PASSWORD, { c: secrets.wrongCurrentPassword, n: secrets.newPassword }, session, true)
       await call(CHANGE_MY_PASSWORD, { c: secrets.password, n: secrets.newPassword }, session)
       await call('mutation ($id: String!, $p: String!) { changePassword(personId: $id, password: $p) { ok } }', { id: personId, p: secrets.adminPassword }, app.rootToken)
-      const reset = await mailedPasswordReset(app, mail, email)
+      const reset = await mailedPasswordReset(app, mail, email, captchaToken)
       const check = await call('query ($r: String!, $t: String!) { checkResetPasswordToken(requestId: $r, token: $t) }', { r: reset.requestId, t: secrets.wrongResetToken }, login)
       expect(check.data.checkResetPasswordToken).toBe('TOKEN_INVALID')
       await call(RESET_PASSWORD, { t: secrets.wrongResetToken, p: secrets.resetPassword }, login, true)
@@ -306,8 +321,12 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       // Last: the backoff this failure starts would hold up a sign-in of this email after it.
       await call(SIGN_IN, { e: email, p: secrets.wrongPassword }, login, true)
 
-      // The captcha secret of configure, and a sign-in through the identity provider.
-      await call('mutation ($s: String) { configure(config: { captcha: { provider: hcaptcha, secret: $s } }) { ok } }', { s: secrets.captchaSecret }, app.rootToken)
+      // Every captcha check reached the provider with the secret (the flows really verified).
+      const verified = captcha.requests.slice(captchaRequests)
+      expect(verified).toHaveLength(5)
+      expect(verified.every((verify) => verify.secret?.startsWith(`captchaSecret-${nonce}-`))).toBe(true)
+
+      // A sign-in through the identity provider.
       const redirect = await idpRedirect(app, idp, idpSlug, { sub: `sub-${personId}`, email, email_verified: true })
       const idpSession = tokenOf(await call('mutation ($s: String!, $d: Json) { signInIDP(identityProvider: $s, data: $d) { ok result { token } } }', { s: idpSlug, d: redirect }, login))
 

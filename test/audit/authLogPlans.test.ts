@@ -11,6 +11,7 @@ import {
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
 import { Prisma } from '../../src/generated/prisma/client.js'
+import { identifierAttemptsSql } from '../../src/tenant/auth/throttle.js'
 import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
 import { syntheticLogInsert } from '../testkit/syntheticLog.js'
 
@@ -186,6 +187,12 @@ describe.runIf(onPostgres)('query plans on a log of 200,000 rows', () => {
     }
     expect(failures).toEqual({})
   }, 120_000)
+
+  it('the per-email backoff of the mailing flows reads the log through an index', async () => {
+    for (const type of ['password_reset_init', 'passwordless_login_init', 'login']) {
+      expect(await logSequentialScansOf(identifierAttemptsSql(type, sample.identifier, daysAgo(1), 10))).toEqual([])
+    }
+  })
 
   it('finds a sequential scan when there is one (the check itself works)', async () => {
     // The seeded months before this one have no partition of their own: they sit in the default partition.

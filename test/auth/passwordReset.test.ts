@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { mailedPasswordReset, readLog, signIn, signUpPerson, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, mailedPasswordReset, negligibleBackoff, readLog, signIn, signUpPerson, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
@@ -9,6 +9,7 @@ let mail: MailCatcher
 beforeAll(async () => {
   mail = await startMailCatcher()
   app = await startTestApp({ SMTP_URL: mail.url })
+  await configureTenant(app, { login: negligibleBackoff })
 })
 afterAll(async () => {
   await app.stop()

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, enableOtp, enableOtpWithBackupCodes, mailedPasswordlessRequest, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, enableOtp, enableOtpWithBackupCodes, mailedPasswordlessRequest, negligibleBackoff, readLog, signUpPerson, signedInPerson, totpCode, uniqueEmail } from '../testkit/fixtures.js'
 import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
@@ -10,7 +10,10 @@ let mail: MailCatcher
 beforeAll(async () => {
   mail = await startMailCatcher()
   app = await startTestApp({ SMTP_URL: mail.url })
-  await configureTenant(app, { passwordless: { enabled: 'always', url: 'https://app.example.test/sign-in', expiration: 'PT10M' } })
+  await configureTenant(app, {
+    passwordless: { enabled: 'always', url: 'https://app.example.test/sign-in', expiration: 'PT10M' },
+    login: negligibleBackoff,
+  })
 })
 afterAll(async () => {
   await app.stop()

@@ -27,6 +27,8 @@ const DATABASE_ONLY: Record<string, string> = {
     'global templates (project_id NULL) unique per type and variant; Prisma cannot express a partial index',
   'person_auth_log INDEX (<expression>)':
     'the pg_trgm GIN index over the text authLog q searches: Prisma cannot index an expression (20261122040000_scale)',
+  'person_auth_log INDEX (<expression>, created_at DESC)':
+    'the typed email folded (lower, btrim) for the per-email backoff: Prisma cannot index an expression (20261122100000_input_identifier_folded_index)',
   'TABLE person_auth_log_head': 'the hash chain head, written only by the chain trigger (migration 20261122030000_integrity)',
 }
 

@@ -239,6 +239,12 @@ export async function configureTenant(app: TestApp, config: Record<string, unkno
   if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
 }
 
+/**
+ * Login settings under which no backoff is ever felt: for tests that repeat sign-ins or
+ * mailed requests for one email. The backoffs themselves are tested in test/auth/throttle.test.ts.
+ */
+export const negligibleBackoff = { baseBackoff: 'PT0.001S', maxBackoff: 'PT0.001S' } as const
+
 /** Adds an identity provider with the root token (addIDP, then disableIDP when `disabled`). Returns its slug. */
 export async function addIdentityProvider(
   app: TestApp,
@@ -463,25 +469,25 @@ export async function seedLogEntries(into: TestApp | Database, entries: SeedLogE
 }
 
 /** Runs a mutation with the login token that mails `email`, and returns its answer and the mail the SMTP catcher received. */
-async function mailingMutation(app: TestApp, mail: MailCatcher, operation: string, email: string, result = '') {
+async function mailingMutation(app: TestApp, mail: MailCatcher, operation: string, email: string, captchaToken: string | undefined, result = '') {
   const since = mail.received.length
-  const response = await app.gql(`mutation ($email: String!) { ${operation}(email: $email) { ok error { code } ${result} } }`, {
-    variables: { email },
-    token: app.loginToken,
-  })
+  const response = await app.gql(
+    `mutation ($email: String!, $captchaToken: String) { ${operation}(email: $email, captchaToken: $captchaToken) { ok error { code } ${result} } }`,
+    { variables: { email, captchaToken }, token: app.loginToken },
+  )
   if (!response.data?.[operation]?.ok) throw new Error(`${operation} failed: ${JSON.stringify(response)}`)
   return { answer: response.data[operation], message: await mail.waitFor(email, { since }) }
 }
 
 /** Requests a password reset; the request id and token come from the mail. */
-export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string) {
-  const { message } = await mailingMutation(app, mail, 'createResetPasswordRequest', email)
+export async function mailedPasswordReset(app: TestApp, mail: MailCatcher, email: string, captchaToken?: string) {
+  const { message } = await mailingMutation(app, mail, 'createResetPasswordRequest', email, captchaToken)
   return { message, requestId: mailField(message, 'Request'), token: mailField(message, 'Reset token') }
 }
 
 /** Starts a passwordless sign-in; request id, link token and code come from the mail. */
-export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher, email: string) {
-  const { answer, message } = await mailingMutation(app, mail, 'initSignInPasswordless', email, 'result { requestId }')
+export async function mailedPasswordlessRequest(app: TestApp, mail: MailCatcher, email: string, captchaToken?: string) {
+  const { answer, message } = await mailingMutation(app, mail, 'initSignInPasswordless', email, captchaToken, 'result { requestId }')
   return {
     message,
     answeredRequestId: answer.result.requestId as string,

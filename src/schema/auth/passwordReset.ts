@@ -1,7 +1,7 @@
 import { checkResetPasswordToken, createResetPasswordRequest, resetPassword } from '../../tenant/auth/passwordReset.js'
 import { builder } from '../builder.js'
 import { defineResponse } from '../responses.js'
-import { retryAfterField, weakPasswordReasonsField } from './signIn.js'
+import { CAPTCHA_TOKEN_DESCRIPTION, retryAfterField, weakPasswordReasonsField } from './signIn.js'
 
 export const MailOptionsFields = {
   mailProject: { required: false, description: 'Slug of the project whose mail template to use.' },
@@ -46,9 +46,9 @@ builder.mutationFields((t) => ({
     args: {
       email: t.arg.string({ required: true }),
       options: t.arg({ type: CreateResetPasswordRequestOptions, required: false }),
-      captchaToken: t.arg.string({ required: false }),
+      captchaToken: t.arg.string({ required: false, description: CAPTCHA_TOKEN_DESCRIPTION }),
     },
-    resolve: (_root, args, context) => createResetPasswordRequest(context, args.email, args.options),
+    resolve: (_root, args, context) => createResetPasswordRequest(context, args.email, args.options, args.captchaToken),
   }),
   resetPassword: t.field({
     type: ResetPasswordResponse,

@@ -3,7 +3,7 @@ import { builder } from '../builder.js'
 import { badInputError } from '../errors.js'
 import { defineResponse } from '../responses.js'
 import { MailOptionsFields } from './passwordReset.js'
-import { SignInOptions, retryAfterField, signInResult } from './signIn.js'
+import { CAPTCHA_TOKEN_DESCRIPTION, SignInOptions, retryAfterField, signInResult } from './signIn.js'
 
 const InitSignInPasswordlessOptions = builder.inputType('InitSignInPasswordlessOptions', {
   fields: (t) => ({ mailVariant: t.string(MailOptionsFields.mailVariant), mailProject: t.string(MailOptionsFields.mailProject) }),
@@ -39,9 +39,9 @@ builder.mutationFields((t) => ({
     args: {
       email: t.arg.string({ required: true }),
       options: t.arg({ type: InitSignInPasswordlessOptions, required: false }),
-      captchaToken: t.arg.string({ required: false }),
+      captchaToken: t.arg.string({ required: false, description: CAPTCHA_TOKEN_DESCRIPTION }),
     },
-    resolve: (_root, args, context) => initSignInPasswordless(context, args.email, args.options),
+    resolve: (_root, args, context) => initSignInPasswordless(context, args.email, args.options, args.captchaToken),
   }),
   activatePasswordlessOtp: t.field({
     type: ActivatePasswordlessOtpResponse,

@@ -23,6 +23,8 @@ export const SignInOptions = builder.inputType('SignInOptions', {
 })
 
 /** The error field that tells how long a rate-limited caller must wait. */
+export const CAPTCHA_TOKEN_DESCRIPTION = 'Verified with the configured captcha provider (config captcha); ignored when none is configured.'
+
 export const retryAfterField = <Code extends string>(t: ObjectFieldBuilder<SchemaTypesOf, OperationError<Code>>) => ({
   retryAfter: t.int({ nullable: true, description: 'Seconds to wait before the next attempt.', resolve: (error) => (error.retryAfter as number) ?? null }),
 })
@@ -78,7 +80,7 @@ builder.mutationFields((t) => ({
       password: t.arg.string({ required: false }),
       roles: t.arg.stringList({ required: false }),
       name: t.arg.string({ required: false }),
-      captchaToken: t.arg.string({ required: false }),
+      captchaToken: t.arg.string({ required: false, description: CAPTCHA_TOKEN_DESCRIPTION }),
     },
     resolve: (_root, args, context) => {
       // Bound like addGlobalIdentityRoles; SignUp's error codes have no word for it, so it is a GraphQL error and nothing runs.

@@ -11,7 +11,8 @@ import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
-import { ipLimitFromLog } from './throttle.js'
+import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
+import { mailingRequestWait, tooManyRequests } from './throttle.js'
 
 /** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
 export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
@@ -67,17 +68,22 @@ function signInLink(base: string | null, requestId: string, token: string): stri
   return url.href
 }
 
-type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'RATE_LIMIT_EXCEEDED'
+type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'INVALID_CAPTCHA' | 'RATE_LIMIT_EXCEEDED'
 
 /**
  * Mails a sign-in link token and a 6-digit code (`passwordless_login_init`).
  * Unless login.revealUserExists is on, an unknown, disabled or not-enabled
  * person gets an answer like any other (a request id that leads nowhere) and
- * no mail; the log keeps the real reason.
+ * no mail; the log keeps the real reason. Requests are throttled per address
+ * and per email (mailingRequestWait), and need a solved captcha when a
+ * provider is configured.
  */
-export async function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined) {
-  const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, actor }) => {
-    const config = await loadTenantConfig(tx)
+export async function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
+  // Decided before the transaction opens, so the call to the captcha provider holds no connection.
+  const config = await loadTenantConfig(context.prisma)
+  const wait = await mailingRequestWait(context.prisma, config, 'passwordless_login_init', email, context.actor.client.ip)
+  const captchaPassed = wait === null && (await captchaPasses(context, config.captcha, captchaToken))
+  const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
     /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
     const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
@@ -85,10 +91,8 @@ export async function initSignInPasswordless(context: TenantContext, email: stri
       return fail(code, message, extra)
     }
     if (config.passwordless.enabled === 'never') return refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is turned off.')
-    const retryAfter = await ipLimitFromLog(tx, 'passwordless_login_init', config.rateLimits.passwordlessInitPerIp, actor.client.ip)
-    if (retryAfter !== null) {
-      return refuse('RATE_LIMIT_EXCEEDED', 'Too many requests from this address; try again later.', { metadata: { retryAfter, reason: 'ip' } }, { retryAfter })
-    }
+    if (wait) return refuse('RATE_LIMIT_EXCEEDED', tooManyRequests[wait.reason], { metadata: wait }, { retryAfter: wait.retryAfter })
+    if (!captchaPassed) return refuse('INVALID_CAPTCHA', CAPTCHA_REFUSED)
 
     const lifetimeMs = intervalMs(config.passwordless.expiration)
     const person = await findPersonByEmail(tx, email)

@@ -4,6 +4,7 @@ import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { prepareNewPassword } from './passwords.js'
+import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
 import { ipLimitFromCounter } from './throttle.js'
 
 export interface SignUpInput {
@@ -12,16 +13,19 @@ export interface SignUpInput {
   readonly name?: string | null
   /** Global roles beyond `person`; the schema lets only role granters pass them. */
   readonly roles?: readonly string[] | null
+  readonly captchaToken?: string | null
 }
 
 /**
  * Creates a person with its identity. Sign-up has no log event, so its per-IP
- * limit is counted in rate_limit_hit; every attempt counts, also a failed one.
+ * limit is counted in rate_limit_hit; every attempt counts, also a failed one
+ * (one refused for its captcha too).
  */
 export async function signUp(context: TenantContext, input: SignUpInput) {
-  const { rateLimits } = await loadTenantConfig(context.prisma)
+  const { rateLimits, captcha } = await loadTenantConfig(context.prisma)
   const retryAfter = await ipLimitFromCounter(context.prisma, 'signUp', rateLimits.signUpPerIp, context.actor.client.ip)
   if (retryAfter !== null) return fail('RATE_LIMIT_EXCEEDED' as const, 'Too many sign-ups from this address; try again later.', { retryAfter })
+  if (!(await captchaPasses(context, captcha, input.captchaToken))) return fail('INVALID_CAPTCHA' as const, CAPTCHA_REFUSED)
   const email = normalizeEmail(input.email)
   if (!isValidEmail(email)) return fail('INVALID_EMAIL_FORMAT' as const, 'The email address is not valid.')
   const password = input.password != null ? await prepareNewPassword(context.prisma, input.password) : null

@@ -1,12 +1,13 @@
-import type { PrismaClient } from '../../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.js'
 import type { Transaction } from '../command.js'
 import { type RateLimitWindow, type TenantConfig, intervalMs } from '../config/tenantConfig.js'
 
 /**
- * Brute-force protection. Sign-in backoff and the per-IP limits of flows that
- * have an event are counted from person_auth_log itself; sign-up, which has no
- * event, is counted in the rate_limit_hit table. Refused attempts
- * (RATE_LIMIT_EXCEEDED) never count, so waiting out the delay always helps.
+ * Brute-force protection. Sign-in backoff, the per-email backoff of the mailing
+ * flows and the per-IP limits of flows that have an event are counted from
+ * person_auth_log itself; sign-up, which has no event, is counted in the
+ * rate_limit_hit table. Refused attempts (RATE_LIMIT_EXCEEDED) never count, so
+ * waiting out the delay always helps.
  */
 
 /** Seconds to wait; at least one. */
@@ -49,11 +50,43 @@ export async function signInBackoff(
     take: failuresToMax(login) + 1,
   })
   const failures = history.findIndex((entry) => entry.success)
-  const consecutive = failures === -1 ? history.length : failures
-  if (consecutive === 0) return null
-  const delay = Math.min(intervalMs(login.baseBackoff) * 2 ** (consecutive - 1), intervalMs(login.maxBackoff))
-  const allowedAt = history[0]!.createdAt.getTime() + delay
+  return backoffWait(login, history.slice(0, failures === -1 ? history.length : failures), now)
+}
+
+/** After n attempts (newest first), the next waits baseBackoff * 2^(n-1) from the newest, capped at maxBackoff; null when not blocked. */
+function backoffWait(login: TenantConfig['login'], attempts: readonly { createdAt: Date }[], now: number): number | null {
+  if (attempts.length === 0) return null
+  const delay = Math.min(intervalMs(login.baseBackoff) * 2 ** (attempts.length - 1), intervalMs(login.maxBackoff))
+  const allowedAt = attempts[0]!.createdAt.getTime() + delay
   return allowedAt > now ? secondsUntil(allowedAt, now) : null
+}
+
+/** Refusals that mail nothing, so they are no attempt to count against an email. */
+const mailedNothing = ['RATE_LIMIT_EXCEEDED', 'INVALID_CAPTCHA']
+
+/**
+ * The newest counted `type` entries for a typed identifier within the window,
+ * however it was spelled (case, surrounding spaces), served by the index on
+ * (lower(btrim(person_input_identifier)), created_at DESC).
+ */
+export const identifierAttemptsSql = (type: string, identifier: string, since: Date, limit: number) => Prisma.sql`
+  SELECT created_at AS "createdAt" FROM person_auth_log
+   WHERE lower(btrim(person_input_identifier)) = lower(btrim(${identifier})) AND type = ${type}
+     AND created_at >= ${since.toISOString()}::timestamptz
+     AND (error_code IS NULL OR error_code <> ALL(${mailedNothing}::text[]))
+   ORDER BY created_at DESC LIMIT ${limit}`
+
+/**
+ * Per-email backoff of the flows that mail (password_reset_init,
+ * passwordless_login_init), with the sign-in backoff's settings: every request
+ * for the email, in any spelling, within attemptWindow is an attempt, whatever
+ * came of it, so an unknown email is throttled exactly like a known one (the
+ * log's success and person say whether the email exists; this does not look).
+ * Only refusals that mailed nothing (mailedNothing) do not count.
+ */
+export async function emailBackoff(tx: Transaction, login: TenantConfig['login'], type: string, email: string, now = Date.now()) {
+  const sql = identifierAttemptsSql(type, email, new Date(now - intervalMs(login.attemptWindow)), failuresToMax(login))
+  return backoffWait(login, await tx.$queryRaw<{ createdAt: Date }[]>(sql), now)
 }
 
 /**
@@ -97,3 +130,23 @@ export async function ipLimitFromCounter(prisma: PrismaClient, bucket: string, l
   if (wait === null && ip && limit.limit !== 0) await prisma.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
   return wait
 }
+
+/** Why a mailing request waits, and how long (seconds); null when it may go ahead. */
+export async function mailingRequestWait(
+  tx: Transaction,
+  config: TenantConfig,
+  type: 'password_reset_init' | 'passwordless_login_init',
+  email: string,
+  ip: string | null,
+): Promise<{ retryAfter: number; reason: 'ip' | 'email' } | null> {
+  const ipLimit = type === 'password_reset_init' ? config.rateLimits.passwordResetPerIp : config.rateLimits.passwordlessInitPerIp
+  const ipRetry = await ipLimitFromLog(tx, type, ipLimit, ip)
+  if (ipRetry !== null) return { retryAfter: ipRetry, reason: 'ip' }
+  const emailRetry = await emailBackoff(tx, config.login, type, email)
+  return emailRetry === null ? null : { retryAfter: emailRetry, reason: 'email' }
+}
+
+export const tooManyRequests = {
+  ip: 'Too many requests from this address; try again later.',
+  email: 'Too many requests for this email; try again later.',
+} as const
