@@ -65,6 +65,16 @@ describe.each(flows)('$mutation: per-email backoff', ({ mutation, type }) => {
     expect(mailsTo(unknown)).toBe(0)
   })
 
+  it('holds for requests sent all at once: they take turns, one mails', async () => {
+    await configureTenant(app, { login: { baseBackoff: 'PT1H', maxBackoff: 'PT1H', attemptWindow: 'PT5M' } })
+    const person = await signUpPerson(app)
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => request(mutation, index % 2 ? person.email.toUpperCase() : person.email)))
+    expect(answers.filter((answer) => answer.ok)).toHaveLength(1)
+    expect(answers.filter((answer) => answer.error?.code === 'RATE_LIMIT_EXCEEDED')).toHaveLength(5)
+    await mail.waitFor(person.email)
+    expect(mailsTo(person.email)).toBe(1)
+  })
+
   it('doubles with each earlier request in attemptWindow, stops at maxBackoff, and counts no refusals', async () => {
     await configureTenant(app, { login: { baseBackoff: 'PT10S', maxBackoff: 'PT1M', attemptWindow: 'PT1H' } })
     const earlier = (email: string, count: number, secondsAgo: number, errorCode: string | null = null) =>

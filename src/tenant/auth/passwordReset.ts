@@ -11,7 +11,8 @@ import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { prepareNewPassword } from './passwords.js'
 import { consumePersonToken, findTokenByValue, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
-import { mailingRequestWait, tooManyRequests } from './throttle.js'
+import { inTurn } from './inTurn.js'
+import { mailingRequestKey, mailingRequestWait, tooManyRequests } from './throttle.js'
 
 /** How long a reset token works. */
 export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
@@ -23,7 +24,12 @@ export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
  * throttled per address and per email (mailingRequestWait), and need a
  * solved captcha when a provider is configured.
  */
-export async function createResetPasswordRequest(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
+export function createResetPasswordRequest(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
+  // Requests for one email take turns in this process, so each reads the ones before it.
+  return inTurn(mailingRequestKey('password_reset_init', email), () => requestPasswordReset(context, email, options, captchaToken))
+}
+
+async function requestPasswordReset(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
   // Decided before the transaction opens, so the call to the captcha provider holds no connection.
   const config = await loadTenantConfig(context.prisma)
   const wait = await mailingRequestWait(context.prisma, config, 'password_reset_init', email, context.actor.client.ip)

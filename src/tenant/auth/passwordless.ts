@@ -12,7 +12,8 @@ import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
-import { mailingRequestWait, tooManyRequests } from './throttle.js'
+import { inTurn } from './inTurn.js'
+import { mailingRequestKey, mailingRequestWait, tooManyRequests } from './throttle.js'
 
 /** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
 export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
@@ -78,7 +79,12 @@ type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'INVALID_CAP
  * and per email (mailingRequestWait), and need a solved captcha when a
  * provider is configured.
  */
-export async function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
+export function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
+  // Requests for one email take turns in this process, so each reads the ones before it.
+  return inTurn(mailingRequestKey('passwordless_login_init', email), () => requestPasswordlessSignIn(context, email, options, captchaToken))
+}
+
+async function requestPasswordlessSignIn(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
   // Decided before the transaction opens, so the call to the captcha provider holds no connection.
   const config = await loadTenantConfig(context.prisma)
   const wait = await mailingRequestWait(context.prisma, config, 'passwordless_login_init', email, context.actor.client.ip)
