@@ -24,7 +24,6 @@ import { exportFields } from '../src/audit/export.js'
 import { type AuthLogFilter, ENTRY_COLUMNS, keysetPageSql, parseAuthLogFilter } from '../src/audit/query.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrator.js'
-import { Prisma } from '../src/generated/prisma/client.js'
 import { syntheticId, syntheticIdentifier, syntheticLogInsert } from '../test/testkit/syntheticLog.js'
 
 export interface ReadingBenchmarkOptions {

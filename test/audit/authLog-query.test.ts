@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, readAuthLogPage } from '../../src/audit/query.js'
 import type { Database } from '../../src/db/database.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { AUTH_LOG_QUERY, type StoredLogRow, seedLogEntries, readLog, sql, storedLogRows } from '../testkit/fixtures.js'
+import { AUTH_LOG_QUERY, type StoredLogRow, seedLogEntries, readLog, storedLogRows } from '../testkit/fixtures.js'
 
 let app: TestApp
 

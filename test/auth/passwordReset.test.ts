@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { configureTenant, mailedPasswordReset, negligibleBackoff, readLog, signIn, signUpPerson, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
-import { type MailCatcher, mailField, startMailCatcher } from '../testkit/mail.js'
+import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
 
 let app: TestApp
 let mail: MailCatcher

@@ -2,7 +2,6 @@ import type { AuditEntry } from '../../audit/recorder.js'
 import type { OutgoingMail } from '../../mail/mailer.js'
 import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
-import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import type { Person, PersonToken, PrismaClient } from '../../generated/prisma/client.js'
@@ -10,9 +9,7 @@ import { findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { prepareNewPassword } from './passwords.js'
 import { consumePersonToken, findTokenByValue, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
-import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
-import { inTurn } from './inTurn.js'
-import { mailingRequestKey, mailingRequestWait, tooManyRequests } from './throttle.js'
+import { throughMailingRequestGate } from './mailingRequestGate.js'
 
 /** How long a reset token works. */
 export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
@@ -20,49 +17,37 @@ export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
 /**
  * Mails a reset token (`password_reset_init`). Unknown and disabled emails get
  * the same answer and no mail, unless login.revealUserExists is on; their
- * attempt is recorded all the same, with the real reason. Requests are
- * throttled per address and per email (mailingRequestWait), and need a
- * solved captcha when a provider is configured.
+ * attempt is recorded all the same, with the real reason. Requests pass the
+ * mailing-request gate first (throttles, captcha).
  */
 export function createResetPasswordRequest(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  // Requests for one email take turns in this process, so each reads the ones before it.
-  return inTurn(mailingRequestKey('password_reset_init', email), () => requestPasswordReset(context, email, options, captchaToken))
-}
-
-async function requestPasswordReset(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  // Decided before the transaction opens, so the call to the captcha provider holds no connection.
-  const config = await loadTenantConfig(context.prisma)
-  const wait = await mailingRequestWait(context.prisma, config, 'password_reset_init', email, context.actor.client.ip)
-  const captchaPassed = wait === null && (await captchaPasses(context, config.captcha, captchaToken))
-  const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email }
-    if (wait) {
-      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: wait })
-      return fail('RATE_LIMIT_EXCEEDED' as const, tooManyRequests[wait.reason], { retryAfter: wait.retryAfter })
-    }
-    if (!captchaPassed) {
-      audit({ ...entry, success: false, errorCode: 'INVALID_CAPTCHA' })
-      return fail('INVALID_CAPTCHA' as const, CAPTCHA_REFUSED)
-    }
-    const person = await findPersonByEmail(tx, email)
-    if (!person || person.disabledAt || !person.email) {
-      audit({ ...entry, personId: person?.id ?? null, success: false, errorCode: person ? 'PERSON_DISABLED' : 'PERSON_NOT_FOUND' })
-      if (!person && config.login.revealUserExists) return fail('PERSON_NOT_FOUND' as const, 'No person has this email.')
-      return succeed(null)
-    }
-    const issued = await issuePersonToken(tx, person.id, 'password_reset', RESET_TOKEN_LIFETIME_MS)
-    audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
-    const mail: OutgoingMail = {
-      to: person.email,
-      type: 'RESET_PASSWORD_REQUEST',
-      variables: { requestId: issued.requestId, token: issued.token, expiresAt: issued.expiresAt.toISOString() },
-      ...(await mailTemplateChoice(tx, options)),
-    }
-    return succeed(mail)
+  return throughMailingRequestGate(context, 'password_reset_init', email, captchaToken, async (config, refusal) => {
+    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+      const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email }
+      if (refusal) {
+        audit({ ...entry, success: false, errorCode: refusal.code, metadata: refusal.wait })
+        return fail(refusal.code, refusal.message, { retryAfter: refusal.wait?.retryAfter })
+      }
+      const person = await findPersonByEmail(tx, email)
+      if (!person || person.disabledAt || !person.email) {
+        audit({ ...entry, personId: person?.id ?? null, success: false, errorCode: person ? 'PERSON_DISABLED' : 'PERSON_NOT_FOUND' })
+        if (!person && config.login.revealUserExists) return fail('PERSON_NOT_FOUND' as const, 'No person has this email.')
+        return succeed(null)
+      }
+      const issued = await issuePersonToken(tx, person.id, 'password_reset', RESET_TOKEN_LIFETIME_MS)
+      audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
+      const mail: OutgoingMail = {
+        to: person.email,
+        type: 'RESET_PASSWORD_REQUEST',
+        variables: { requestId: issued.requestId, token: issued.token, expiresAt: issued.expiresAt.toISOString() },
+        ...(await mailTemplateChoice(tx, options)),
+      }
+      return succeed(mail)
+    })
+    if (!outcome.ok) return outcome
+    if (outcome.result) context.mailer.sendInBackground(outcome.result)
+    return succeed(null)
   })
-  if (!outcome.ok) return outcome
-  if (outcome.result) context.mailer.sendInBackground(outcome.result)
-  return succeed(null)
 }
 
 export type CheckResetPasswordTokenCode = 'VALID' | 'REQUEST_NOT_FOUND' | 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | 'TOKEN_USED' | 'TOKEN_EXPIRED'

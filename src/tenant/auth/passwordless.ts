@@ -11,9 +11,7 @@ import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
-import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
-import { inTurn } from './inTurn.js'
-import { mailingRequestKey, mailingRequestWait, tooManyRequests } from './throttle.js'
+import { throughMailingRequestGate } from './mailingRequestGate.js'
 
 /** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
 export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
@@ -75,71 +73,64 @@ type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'INVALID_CAP
  * Mails a sign-in link token and a 6-digit code (`passwordless_login_init`).
  * Unless login.revealUserExists is on, an unknown, disabled or not-enabled
  * person gets an answer like any other (a request id that leads nowhere) and
- * no mail; the log keeps the real reason. Requests are throttled per address
- * and per email (mailingRequestWait), and need a solved captcha when a
- * provider is configured.
+ * no mail; the log keeps the real reason. Requests pass the mailing-request
+ * gate first (throttles, captcha).
  */
 export function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  // Requests for one email take turns in this process, so each reads the ones before it.
-  return inTurn(mailingRequestKey('passwordless_login_init', email), () => requestPasswordlessSignIn(context, email, options, captchaToken))
-}
-
-async function requestPasswordlessSignIn(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  // Decided before the transaction opens, so the call to the captcha provider holds no connection.
-  const config = await loadTenantConfig(context.prisma)
-  const wait = await mailingRequestWait(context.prisma, config, 'passwordless_login_init', email, context.actor.client.ip)
-  const captchaPassed = wait === null && (await captchaPasses(context, config.captcha, captchaToken))
-  const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
-    /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
-    const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
-      audit({ ...entry, success: false, errorCode: code, ...details })
-      return fail(code, message, extra)
-    }
-    if (config.passwordless.enabled === 'never') return refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is turned off.')
-    if (wait) return refuse('RATE_LIMIT_EXCEEDED', tooManyRequests[wait.reason], { metadata: wait }, { retryAfter: wait.retryAfter })
-    if (!captchaPassed) return refuse('INVALID_CAPTCHA', CAPTCHA_REFUSED)
-
-    const lifetimeMs = intervalMs(config.passwordless.expiration)
-    const person = await findPersonByEmail(tx, email)
-    const problem = !person?.email
-      ? 'PERSON_NOT_FOUND'
-      : person.disabledAt
-        ? 'PERSON_DISABLED'
-        : !passwordlessAllowed(config.passwordless.enabled, person)
-          ? 'PASSWORDLESS_DISABLED'
-          : null
-    if (!person?.email || problem) {
-      const details = { personId: person?.id ?? null, errorCode: problem ?? 'PERSON_NOT_FOUND' }
-      if (config.login.revealUserExists) {
-        return problem === 'PASSWORDLESS_DISABLED'
-          ? refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is off for this person.', details)
-          : refuse('PERSON_NOT_FOUND', 'No person can sign in with this email.', details)
+  return throughMailingRequestGate(context, 'passwordless_login_init', email, captchaToken, async (config, refusal) => {
+    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+      const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
+      /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
+      const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
+        audit({ ...entry, success: false, errorCode: code, ...details })
+        return fail(code, message, extra)
       }
-      audit({ ...entry, ...details, success: false })
-      return succeed({ answer: { requestId: randomUUID(), expiresAt: new Date(Date.now() + lifetimeMs) }, mail: null })
-    }
+      if (config.passwordless.enabled === 'never') return refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is turned off.')
+      if (refusal) {
+        return refuse(refusal.code, refusal.message, { metadata: refusal.wait }, { retryAfter: refusal.wait?.retryAfter })
+      }
 
-    const code = randomInt(0, 1_000_000).toString().padStart(6, '0')
-    const issued = await issuePersonToken(tx, person.id, 'passwordless', lifetimeMs, code)
-    audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
-    const mail: OutgoingMail = {
-      to: person.email,
-      type: 'PASSWORDLESS_SIGN_IN',
-      variables: {
-        requestId: issued.requestId,
-        token: issued.token,
-        code,
-        url: signInLink(config.passwordless.url, issued.requestId, issued.token),
-        expiresAt: issued.expiresAt.toISOString(),
-      },
-      ...(await mailTemplateChoice(tx, options)),
-    }
-    return succeed({ answer: { requestId: issued.requestId, expiresAt: issued.expiresAt }, mail })
+      const lifetimeMs = intervalMs(config.passwordless.expiration)
+      const person = await findPersonByEmail(tx, email)
+      const problem = !person?.email
+        ? 'PERSON_NOT_FOUND'
+        : person.disabledAt
+          ? 'PERSON_DISABLED'
+          : !passwordlessAllowed(config.passwordless.enabled, person)
+            ? 'PASSWORDLESS_DISABLED'
+            : null
+      if (!person?.email || problem) {
+        const details = { personId: person?.id ?? null, errorCode: problem ?? 'PERSON_NOT_FOUND' }
+        if (config.login.revealUserExists) {
+          return problem === 'PASSWORDLESS_DISABLED'
+            ? refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is off for this person.', details)
+            : refuse('PERSON_NOT_FOUND', 'No person can sign in with this email.', details)
+        }
+        audit({ ...entry, ...details, success: false })
+        return succeed({ answer: { requestId: randomUUID(), expiresAt: new Date(Date.now() + lifetimeMs) }, mail: null })
+      }
+
+      const code = randomInt(0, 1_000_000).toString().padStart(6, '0')
+      const issued = await issuePersonToken(tx, person.id, 'passwordless', lifetimeMs, code)
+      audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
+      const mail: OutgoingMail = {
+        to: person.email,
+        type: 'PASSWORDLESS_SIGN_IN',
+        variables: {
+          requestId: issued.requestId,
+          token: issued.token,
+          code,
+          url: signInLink(config.passwordless.url, issued.requestId, issued.token),
+          expiresAt: issued.expiresAt.toISOString(),
+        },
+        ...(await mailTemplateChoice(tx, options)),
+      }
+      return succeed({ answer: { requestId: issued.requestId, expiresAt: issued.expiresAt }, mail })
+    })
+    if (!outcome.ok) return outcome
+    if (outcome.result.mail) context.mailer.sendInBackground(outcome.result.mail)
+    return succeed(outcome.result.answer)
   })
-  if (!outcome.ok) return outcome
-  if (outcome.result.mail) context.mailer.sendInBackground(outcome.result.mail)
-  return succeed(outcome.result.answer)
 }
 
 export type PasswordlessTokenErrorCode = 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_USED'

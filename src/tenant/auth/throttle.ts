@@ -131,9 +131,6 @@ export async function ipLimitFromCounter(prisma: PrismaClient, bucket: string, l
   return wait
 }
 
-/** What mailing requests for one email share, in any spelling (as identifierAttemptsSql matches them). */
-export const mailingRequestKey = (type: 'password_reset_init' | 'passwordless_login_init', email: string) => `${type}:${email.trim().toLowerCase()}`
-
 /** Why a mailing request waits, and how long (seconds); null when it may go ahead. */
 export async function mailingRequestWait(
   tx: Transaction,
