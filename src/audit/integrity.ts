@@ -454,8 +454,13 @@ export interface SliceReport {
 
 const SLICE_FAILED: SliceReport = { ok: false, lastHash: null, hashesAt: [] }
 
+/** A session that can COPY to the client (PostgreSQL): the fast path reads slices that way; PGlite takes the sequential walk. */
+export type CopySession = SqlSession & Required<Pick<SqlSession, 'copyOut'>>
+
+const canCopy = (session: SqlSession): session is CopySession => session.copyOut !== undefined
+
 /** Checks one slice against stored hashes only: no diagnosis, just whether it is whole. */
-export async function checkSlice(session: SqlSession, slice: Slice): Promise<SliceReport> {
+export async function checkSlice(session: CopySession, slice: Slice): Promise<SliceReport> {
   let previous: Uint8Array
   if (slice.anchorHash) previous = slice.anchorHash
   else {
@@ -463,21 +468,7 @@ export async function checkSlice(session: SqlSession, slice: Slice): Promise<Sli
     if (rows.length !== 1) return SLICE_FAILED
     previous = rows[0]![0] as Uint8Array
   }
-  if (session.copyOut) return checkSliceByCopy(session.copyOut, slice.after, slice.last, previous, slice.checkpointSequences)
-  const wanted = new Set(slice.checkpointSequences)
-  const hashesAt: Array<[bigint, Uint8Array]> = []
-  const source = databaseSource(session, slice.after, slice.last)
-  let expected = slice.after + 1n
-  for (;;) {
-    const entry = source.peek(0) ?? (await source.at(0))
-    if (!entry) break
-    if (entry.sequence !== expected || !chainHash(previous, entry).equals(entry.hash)) return SLICE_FAILED
-    if (wanted.has(expected)) hashesAt.push([expected, entry.hash])
-    source.advance(1)
-    previous = entry.hash
-    expected++
-  }
-  return expected === slice.last + 1n ? { ok: true, lastHash: previous, hashesAt } : SLICE_FAILED
+  return checkSliceByCopy(session.copyOut, slice.after, slice.last, previous, slice.checkpointSequences)
 }
 
 /** A thread checking slices on a connection of its own (./verifyWorker.js), one at a time. */
@@ -557,7 +548,7 @@ async function checkedInSlices(
   const threads = options.threads ?? availableParallelism()
   const sliceEntries = BigInt(options.sliceEntries ?? SLICE_ENTRIES)
   // Without binary COPY (PGlite) a slice costs what the walk costs: the walk alone.
-  if (threads < 2 || !db.url || !session.copyOut || last <= anchor.sequence) return null
+  if (threads < 2 || !db.url || !canCopy(session) || last <= anchor.sequence) return null
   const reached = checkpoints.filter((checkpoint) => checkpoint.sequence > anchor.sequence && checkpoint.sequence <= last)
   if (reached.some((checkpoint) => !checkpoint.valid)) return null
   const slices: Slice[] = []
