@@ -1,3 +1,6 @@
+-- Passwordless sign-in turned on and off by the person (enableMyPasswordless, disableMyPasswordless)
+-- and TOTP backup codes (regenerateBackupCodes).
+
 -- TOTP backup codes: only the sha256 (hex) of each single-use code is stored. custos_app gets
 -- SELECT, INSERT, UPDATE, DELETE on the new table through the default privileges of
 -- 20261122030000_integrity.
@@ -12,8 +15,9 @@ CREATE TABLE "person_backup_code" (
 CREATE UNIQUE INDEX "person_backup_code_code_hash_key" ON "person_backup_code"("code_hash");
 CREATE INDEX "person_backup_code_person_id_idx" ON "person_backup_code"("person_id");
 
--- 2fa_backup_codes_regenerate: a person replaced their backup codes (regenerateBackupCodes).
--- The list only grows, so every stored entry passes the new constraint.
+-- New event types passwordless_enable, passwordless_disable and 2fa_backup_codes_regenerate, in
+-- one replacement of the constraint: each replacement checks every stored entry again. The list
+-- only grows, so every stored entry passes.
 -- Keep in step with src/audit/catalog.ts (a test compares them).
 ALTER TABLE "person_auth_log" DROP CONSTRAINT "person_auth_log_type_check";
 ALTER TABLE "person_auth_log" ADD CONSTRAINT "person_auth_log_type_check" CHECK ("type" IN (
