@@ -4,7 +4,7 @@ import { closeSessions } from '../apiKeys/sessions.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import { findPersonById } from '../persons/persons.js'
+import { callerPerson, findPersonById } from '../persons/persons.js'
 import { type NewPassword, prepareNewPassword, verifyPassword } from './passwords.js'
 
 type Refuse<Code extends string> = (code: Code, message: string, extra?: Record<string, unknown>) => ReturnType<typeof fail<Code>>
@@ -54,7 +54,7 @@ export type ChangeMyPasswordErrorCode = 'TOO_WEAK' | 'NOT_A_PERSON' | 'INVALID_P
 /** A person changes their own password (`password_change`); their other sessions end. */
 export async function changeMyPassword(context: TenantContext, currentPassword: string, newPassword: string) {
   const caller = context.caller
-  const person = caller?.personId ? await context.prisma.person.findUnique({ where: { id: caller.personId } }) : null
+  const person = await callerPerson(context, context.prisma)
   // Only a caller who knows the current password gets the new one hashed.
   const currentMatches = person !== null && (await verifyPassword(person.passwordHash, currentPassword))
   const prepared = currentMatches ? await prepareNewPassword(context.prisma, newPassword) : null
