@@ -9,7 +9,7 @@ import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
 import { auditSigner } from '../../src/crypto/signingKey.js'
 import type { Database } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
-import { type MigratedTestDatabase, migratedTestDatabase, onPostgres } from '../testkit/database.js'
+import { type MigratedTestDatabase, migratedTestDatabase, onPostgres, withMigratedTestDatabase } from '../testkit/database.js'
 import { restoreLogRows, snapshotLogRows, tamper } from '../testkit/fixtures.js'
 
 /**
@@ -178,17 +178,8 @@ describe('partitions and retention', () => {
 })
 
 describe('a month without a partition', () => {
-  let testDatabase: MigratedTestDatabase
   let db: Database
-
-  beforeAll(async () => {
-    testDatabase = await migratedTestDatabase()
-    db = testDatabase.db
-  })
-
-  afterAll(async () => {
-    await testDatabase?.close()
-  })
+  withMigratedTestDatabase((opened) => (db = opened))
 
   it('has nothing to checkpoint while the log is empty', async () => {
     expect(await createCheckpoint(db, signer, { reason: 'on_demand', actor: systemActor })).toMatchObject({ ok: false, error: { code: 'EMPTY_LOG' } })
@@ -219,17 +210,8 @@ describe('a month without a partition', () => {
 })
 
 describe('retention while the default partition still takes inserts', () => {
-  let testDatabase: MigratedTestDatabase
   let db: Database
-
-  beforeAll(async () => {
-    testDatabase = await migratedTestDatabase()
-    db = testDatabase.db
-  })
-
-  afterAll(async () => {
-    await testDatabase?.close()
-  })
+  withMigratedTestDatabase((opened) => (db = opened))
 
   // An entry committed after retention read the default partition's extent, before it dropped the
   // partition: what happens when a month without a partition begins while retention verifies.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import pg from 'pg'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 import { type Database, type DatabaseTarget, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
 
@@ -86,4 +86,19 @@ export async function migratedTestDatabase(): Promise<MigratedTestDatabase> {
       await database.drop()
     },
   }
+}
+
+/**
+ * A migrated database for the enclosing describe: made before its tests (handed to `opened`)
+ * and dropped after them.
+ */
+export function withMigratedTestDatabase(opened: (db: Database) => void): void {
+  let database: MigratedTestDatabase | undefined
+  beforeAll(async () => {
+    database = await migratedTestDatabase()
+    opened(database.db)
+  })
+  afterAll(async () => {
+    await database?.close()
+  })
 }
