@@ -25,8 +25,8 @@ class RolledBack {
 /**
  * Runs one tenant operation in a transaction together with its audit entries.
  * A successful outcome commits the change and its entries together.
- * A failed outcome rolls every change back, then records its failure entries
- * on their own, so a refused sign-in is logged even though nothing else stays.
+ * A failed outcome, or an unexpected error, rolls every change back, then records its failure
+ * entries on their own, so a refused sign-in is logged even though nothing else stays.
  */
 export async function runCommand<Answer extends Outcome<unknown, string>>(
   prisma: PrismaClient,
@@ -48,13 +48,25 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
       { timeout: 30_000, maxWait: 30_000 },
     )
   } catch (error) {
-    if (!(error instanceof RolledBack)) throw error
-    const failures = entries.filter((entry) => !entry.success)
-    if (failures.length > 0) {
-      await prisma.$transaction(async (tx) => {
-        for (const entry of failures) await recordAuditEntry(tx, actor, entry)
-      })
+    if (error instanceof RolledBack) {
+      await recordFailures(prisma, actor, entries)
+      return error.outcome as Answer
     }
-    return error.outcome as Answer
+    // The unexpected error is the one to report: if the failures cannot be written either (the
+    // database is down), that second error would hide the first.
+    await recordFailures(prisma, actor, entries).catch(() => undefined)
+    throw error
   }
+}
+
+/**
+ * Records the failure entries of an attempt that rolled back, in a transaction of their own.
+ * Its success entries are dropped: they describe changes that did not happen.
+ */
+async function recordFailures(prisma: PrismaClient, actor: AuditActor, entries: readonly AuditEntry[]): Promise<void> {
+  const failures = entries.filter((entry) => !entry.success)
+  if (failures.length === 0) return
+  await prisma.$transaction(async (tx) => {
+    for (const entry of failures) await recordAuditEntry(tx, actor, entry)
+  })
 }

@@ -131,17 +131,49 @@ describe('runCommand', () => {
     expect(await storedLogRows(app)).toEqual(before)
   })
 
-  it('rolls back the change when the work throws, recording nothing', async () => {
+  const entriesOf = async (marker: string) =>
+    (await storedLogRows(app)).filter((row) => row.person_input_identifier === marker).map((row) => [row.type, row.success, row.error_code])
+
+  it('rolls back the change when the work throws, still recording the failure entries', async () => {
     const description = `thrown ${randomUUID()}`
-    const before = await storedLogRows(app)
+    const marker = `marker-${randomUUID()}@example.test`
     await expect(
       runCommand(app.app.services.db.prisma, actor, async ({ tx, audit }) => {
         await tx.identity.create({ data: { description, roles: [] } })
-        audit({ type: 'login', success: false, errorCode: 'X' })
+        audit({ type: 'login', success: true, personInputIdentifier: marker })
+        audit({ type: 'login', success: false, errorCode: 'INVALID_PASSWORD', personInputIdentifier: marker })
         throw new Error('boom')
       }),
     ).rejects.toThrow('boom')
     expect(await identityExists(description)).toBe(false)
-    expect(await storedLogRows(app)).toEqual(before)
+    expect(await entriesOf(marker)).toEqual([['login', false, 'INVALID_PASSWORD']])
+  })
+
+  it('still records the failure entries when the database refuses a statement of the work', async () => {
+    const id = randomUUID()
+    const marker = `marker-${randomUUID()}@example.test`
+    await expect(
+      runCommand(app.app.services.db.prisma, actor, async ({ tx, audit }) => {
+        audit({ type: 'login', success: false, errorCode: 'INVALID_PASSWORD', personInputIdentifier: marker })
+        await tx.$executeRaw`INSERT INTO identity (id) VALUES (${id}::uuid)`
+        await tx.$executeRaw`INSERT INTO identity (id) VALUES (${id}::uuid)`
+        return succeed(null)
+      }),
+    ).rejects.toThrow(/identity_pkey|unique/i)
+    expect(await sql(app, 'SELECT id FROM identity WHERE id = $1', [id])).toEqual([])
+    expect(await entriesOf(marker)).toEqual([['login', false, 'INVALID_PASSWORD']])
+  })
+
+  it("throws the work's own error when the failure entries cannot be written either", async () => {
+    const marker = `marker-${randomUUID()}@example.test`
+    await whileLogRefuses('login', () =>
+      expect(
+        runCommand(app.app.services.db.prisma, actor, async ({ audit }) => {
+          audit({ type: 'login', success: false, errorCode: 'INVALID_PASSWORD', personInputIdentifier: marker })
+          throw new Error('boom')
+        }),
+      ).rejects.toThrow(/^boom$/),
+    )
+    expect(await entriesOf(marker)).toEqual([])
   })
 })
