@@ -90,7 +90,11 @@ const event = (category: EventCategory, description: string, eventData: EventDef
 export const auditCatalog = {
   login: event('authentication', 'Password sign-in (signIn); metadata.backupCodeUsed when a backup code stood in for the TOTP code.'),
   create_session_token: event('authentication', 'A session token minted for a person by a privileged caller (createSessionToken).'),
-  idp_login: event('authentication', 'Sign-in through an external identity provider (signInIDP).', z.object({ identityProvider: z.string() })),
+  idp_login: event(
+    'authentication',
+    "Sign-in through an external identity provider (signInIDP); metadata.externalIdentifier is the provider's subject (sub) once it answered.",
+    z.object({ identityProvider: z.string() }),
+  ),
   passwordless_login_init: event('authentication', 'A passwordless sign-in link and code were requested (initSignInPasswordless).'),
   passwordless_login_exchange: event('authentication', 'A passwordless link was activated for OTP sign-in (activatePasswordlessOtp).'),
   passwordless_login: event('authentication', 'Passwordless sign-in completed (signInPasswordless); metadata.backupCodeUsed as for login.', z.object({ validationType: z.enum(['otp', 'token']) })),

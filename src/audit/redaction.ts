@@ -9,6 +9,8 @@ const metadataSchema = z.object({
   reason: z.string().optional(),
   retryAfter: z.number().optional(),
   identityProvider: z.string().optional(),
+  /** The identity provider's subject (`sub`) of an idp_login: an account identifier, not a credential. */
+  externalIdentifier: z.string().optional(),
   /** The id of a password reset or passwordless request (person_token.id); never its token. */
   requestId: z.string().optional(),
   /** A sign-in's second factor was a backup code (never the code). */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { addIdentityProvider, idpRedirect, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
-import { type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
+import { type OidcAccount, type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 let app: TestApp
 let idp: OidcTestProvider
@@ -33,13 +33,26 @@ const completeSignIn = (identityProvider: string, data: unknown) =>
     { variables: { identityProvider, data }, token: app.loginToken },
   )
 
-/** The whole browser round trip: init, the provider's sign-in as `email`, back with its redirect. */
-async function signInThroughProvider(provider: string, email: string, extra: { email_verified?: boolean } = {}) {
-  const data = await idpRedirect(app, idp, provider, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
+/** The whole browser round trip: init, the provider's sign-in as `account`, back with its redirect. */
+async function signInAs(provider: string, account: OidcAccount) {
+  const data = await idpRedirect(app, idp, provider, account)
   return { response: await completeSignIn(provider, data), callbackUrl: data.url, sessionData: data.sessionData }
 }
 
+/** signInAs the provider account `sub-<email>` with that email. */
+const signInThroughProvider = (provider: string, email: string, extra: { email_verified?: boolean } = {}) =>
+  signInAs(provider, { sub: `sub-${email}`, email, email_verified: extra.email_verified ?? true, name: 'Idp Person' })
+
 const lastIdpEntry = async () => (await readLog(app, { filter: { types: ['idp_login'] }, limit: 1 })).entries[0]
+
+const prisma = () => app.app.services.db.prisma
+
+/** The person's links to provider subjects, by provider slug. */
+const linksOf = async (personId: string) =>
+  (await prisma().personIdentityProvider.findMany({ where: { personId }, include: { identityProvider: true } })).map((link) => ({
+    identityProvider: link.identityProvider.slug,
+    externalIdentifier: link.externalIdentifier,
+  }))
 
 describe('OpenID Connect sign-in', () => {
   it('starts with an authorization URL using PKCE and returns session data to keep', async () => {
@@ -67,7 +80,7 @@ describe('OpenID Connect sign-in', () => {
     expect(me.data.me.person.id).toBe(person.id)
     const entry = await lastIdpEntry()
     expect(entry).toMatchObject({ success: true, personId: person.id, personInputIdentifier: person.email, eventData: { identityProvider: slug } })
-    expect(entry!.metadata).toEqual({ identityProvider: slug, sessionId: expect.any(String) })
+    expect(entry!.metadata).toEqual({ identityProvider: slug, externalIdentifier: `sub-${person.email}`, sessionId: expect.any(String) })
   })
 
   it('keeps signing in after updateIDP merges a change into a provider whose client secret is sealed', async () => {
@@ -104,8 +117,10 @@ describe('OpenID Connect sign-in', () => {
     const autoSlug = await addIdentityProvider(app, { configuration: idp.configuration, autoSignUp: true, initReturnsConfig: true })
     const created = await signInThroughProvider(autoSlug, email)
     expect(created.response.data.signInIDP).toMatchObject({ ok: true, result: { person: { email } } })
+    const createdId = created.response.data.signInIDP.result.person.id
     const entry = await lastIdpEntry()
-    expect(entry).toMatchObject({ success: true, personId: created.response.data.signInIDP.result.person.id })
+    expect(entry).toMatchObject({ success: true, personId: createdId })
+    expect(await linksOf(createdId)).toEqual([{ identityProvider: autoSlug, externalIdentifier: `sub-${email}` }])
     const init = await initSignIn(autoSlug)
     expect(init.data.initSignInIDP.result.idpConfiguration).toEqual({
       url: idp.issuer,
@@ -140,5 +155,72 @@ describe('OpenID Connect sign-in', () => {
     const unreachable = await addIdentityProvider(app, { configuration: { ...idp.configuration, url: 'http://127.0.0.1:9/' } })
     const init = await initSignIn(unreachable)
     expect(init.data.initSignInIDP.error.code).toBe('IDP_VALIDATION_FAILED')
+  })
+})
+
+describe('the link between a person and the provider subject', () => {
+  const account = (sub: string, email: string): OidcAccount => ({ sub, email, email_verified: true })
+  const personOf = (response: { data?: any }) => response.data?.signInIDP.result?.person.id
+
+  it('is made by the first sign-in, matched by email', async () => {
+    const person = await signUpPerson(app)
+    const { response } = await signInAs(slug, account('first-link', person.email))
+    expect(personOf(response)).toBe(person.id)
+    expect(await linksOf(person.id)).toEqual([{ identityProvider: slug, externalIdentifier: 'first-link' }])
+  })
+
+  it('signs the linked person in after either email changed, even to another person\'s email', async () => {
+    const person = await signUpPerson(app)
+    const sub = `moving-${person.id}`
+    expect(personOf((await signInAs(slug, account(sub, person.email))).response)).toBe(person.id)
+
+    const changed = await app.gql('mutation ($id: String!, $email: String) { changeProfile(personId: $id, email: $email) { ok } }', {
+      variables: { id: person.id, email: uniqueEmail('changed') },
+      token: app.rootToken,
+    })
+    expect(changed.data.changeProfile.ok).toBe(true)
+    expect(personOf((await signInAs(slug, account(sub, person.email))).response)).toBe(person.id)
+    expect(personOf((await signInAs(slug, { sub, email: uniqueEmail('renamed-at-idp') })).response)).toBe(person.id)
+
+    const other = await signUpPerson(app)
+    expect(personOf((await signInAs(slug, account(sub, other.email))).response)).toBe(person.id)
+    expect(await lastIdpEntry()).toMatchObject({ success: true, personId: person.id, personInputIdentifier: other.email })
+    expect(await linksOf(other.id)).toEqual([])
+  })
+
+  it('refuses another account of the provider with a linked person\'s email (SUBJECT_MISMATCH), changing nothing', async () => {
+    const person = await signUpPerson(app)
+    await signInAs(slug, account(`owner-${person.id}`, person.email))
+    const sessionsBefore = await prisma().apiKey.count({ where: { identityId: person.identityId } })
+
+    const { response } = await signInAs(slug, account(`taker-${person.id}`, person.email))
+    expect(response.data.signInIDP).toMatchObject({ ok: false, error: { code: 'INVALID_IDP_RESPONSE' }, result: null })
+    const entry = await lastIdpEntry()
+    expect(entry).toMatchObject({ success: false, errorCode: 'SUBJECT_MISMATCH', personId: person.id, personInputIdentifier: person.email })
+    expect(entry!.metadata).toEqual({ identityProvider: slug, externalIdentifier: `taker-${person.id}` })
+    expect(await linksOf(person.id)).toEqual([{ identityProvider: slug, externalIdentifier: `owner-${person.id}` }])
+    expect(await prisma().apiKey.count({ where: { identityId: person.identityId } })).toBe(sessionsBefore)
+  })
+
+  it('links a person once per provider: the same subject at another provider is a link of its own', async () => {
+    const person = await signUpPerson(app)
+    const second = await addIdentityProvider(app, { configuration: idp.configuration })
+    await signInAs(slug, account(`both-${person.id}`, person.email))
+    expect(personOf((await signInAs(second, account(`both-${person.id}`, person.email))).response)).toBe(person.id)
+    expect(await linksOf(person.id)).toEqual(
+      expect.arrayContaining([
+        { identityProvider: slug, externalIdentifier: `both-${person.id}` },
+        { identityProvider: second, externalIdentifier: `both-${person.id}` },
+      ]),
+    )
+  })
+
+  it('is not made by a refused sign-in (PERSON_DISABLED rolls it back)', async () => {
+    const person = await signUpPerson(app)
+    await prisma().person.update({ where: { id: person.id }, data: { disabledAt: new Date() } })
+    const { response } = await signInAs(slug, account(`disabled-${person.id}`, person.email))
+    expect(response.data.signInIDP.error.code).toBe('PERSON_DISABLED')
+    expect(await lastIdpEntry()).toMatchObject({ success: false, errorCode: 'PERSON_DISABLED', personId: person.id })
+    expect(await linksOf(person.id)).toEqual([])
   })
 })

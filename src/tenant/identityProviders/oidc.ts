@@ -99,6 +99,7 @@ export async function initOidcSignIn(configuration: OidcConfiguration, data: unk
 }
 
 export interface OidcIdentity {
+  /** The ID token's `sub` (required there; userinfo must repeat it): the account's stable identifier at the provider, unlike its email. */
   readonly subject: string
   readonly email: string | null
   readonly emailVerified: boolean | null

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../../audit/recorder.js'
 import type { IdentityProvider } from '../../generated/prisma/client.js'
 import { openPersonSession, type SessionRequest } from '../auth/sessionLifetime.js'
-import { runCommand } from '../command.js'
+import { type Transaction, runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { type Failure, fail, succeed } from '../outcome.js'
@@ -47,6 +47,20 @@ function idpFailure(error: unknown) {
   return validationFailure(error)
 }
 
+/**
+ * Links a person to the provider's subject, unless the person is linked to another
+ * subject of that provider. ON CONFLICT DO NOTHING: a concurrent sign-in that made the
+ * same link counts as linked, not as a unique violation.
+ */
+async function linkSubject(tx: Transaction, link: { personId: string; identityProviderId: string; externalIdentifier: string }) {
+  const { count } = await tx.personIdentityProvider.createMany({ data: [link], skipDuplicates: true })
+  if (count > 0) return true
+  const existing = await tx.personIdentityProvider.findUnique({
+    where: { personId_identityProviderId: { personId: link.personId, identityProviderId: link.identityProviderId } },
+  })
+  return existing?.externalIdentifier === link.externalIdentifier
+}
+
 /** Starts a sign-in: the authorization URL to send the browser to, and the session data to keep. */
 export async function initSignInIDP(context: TenantContext, slug: string, data: unknown) {
   const lookup = await findProvider(context, slug)
@@ -71,9 +85,13 @@ type Exchange =
 
 /**
  * Completes a sign-in with the provider's redirect (`idp_login`). The person is
- * found by the email the provider vouches for; with the provider's autoSignUp
- * an unknown email becomes a new person. The code is redeemed before the
- * transaction starts, so no database transaction waits on the network.
+ * the one linked to the provider's subject (`sub`), whatever either email is now.
+ * Without a link, the person is found by the email the provider vouches for
+ * (with the provider's autoSignUp an unknown email becomes a new person) and
+ * linked in the same transaction; a person linked to another subject of the
+ * provider is refused, so an email taken over at the provider takes over nothing.
+ * The code is redeemed before the transaction starts, so no database
+ * transaction waits on the network.
  */
 export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
   const lookup = await findProvider(context, input.identityProvider)
@@ -98,39 +116,47 @@ export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
       return fail(exchange.error.code, exchange.error.developerMessage)
     }
     const { identity, provider } = exchange
+    const answered = { ...entry, personInputIdentifier: identity.email, metadata: { ...entry.metadata, externalIdentifier: identity.subject } }
     const refuse = <Code extends 'INVALID_IDP_RESPONSE' | 'PERSON_NOT_FOUND' | 'PERSON_DISABLED'>(
       code: Code,
       message: string,
       details: Partial<AuditEntry> & { errorCode?: string } = {},
     ) => {
-      audit({ ...entry, personInputIdentifier: identity.email, success: false, errorCode: code, ...details })
+      audit({ ...answered, success: false, errorCode: code, ...details })
       return fail(code, message)
     }
-    if (!identity.email) return refuse('INVALID_IDP_RESPONSE', 'The provider did not tell the email address.', { errorCode: 'EMAIL_MISSING' })
-    if (identity.emailVerified === false) {
-      return refuse('INVALID_IDP_RESPONSE', 'The provider has not verified this email address.', { errorCode: 'EMAIL_NOT_VERIFIED' })
+    const link = { identityProviderId: provider.id, externalIdentifier: identity.subject }
+    const linked = await tx.personIdentityProvider.findUnique({
+      where: { identityProviderId_externalIdentifier: link },
+      include: { person: { include: { identity: true } } },
+    })
+    let person = linked?.person ?? null
+    if (!person) {
+      if (!identity.email) return refuse('INVALID_IDP_RESPONSE', 'The provider did not tell the email address.', { errorCode: 'EMAIL_MISSING' })
+      if (identity.emailVerified === false) {
+        return refuse('INVALID_IDP_RESPONSE', 'The provider has not verified this email address.', { errorCode: 'EMAIL_NOT_VERIFIED' })
+      }
+      person = await findPersonByEmail(tx, identity.email)
+      if (!person && provider.autoSignUp) {
+        const created = await tx.identity.create({ data: { roles: ['person'] } })
+        person = await tx.person.create({
+          data: { email: normalizeEmail(identity.email), name: identity.name, identityId: created.id },
+          include: { identity: true },
+        })
+      }
+      if (!person) return refuse('PERSON_NOT_FOUND', 'No person has the email the provider returned.')
+      if (!(await linkSubject(tx, { ...link, personId: person.id }))) {
+        return refuse('INVALID_IDP_RESPONSE', 'The person with this email signs in with another account of this provider.', {
+          personId: person.id,
+          errorCode: 'SUBJECT_MISMATCH',
+        })
+      }
     }
-
-    let person = await findPersonByEmail(tx, identity.email)
-    if (!person && provider.autoSignUp) {
-      const created = await tx.identity.create({ data: { roles: ['person'] } })
-      person = await tx.person.create({
-        data: { email: normalizeEmail(identity.email), name: identity.name, identityId: created.id },
-        include: { identity: true },
-      })
-    }
-    if (!person) return refuse('PERSON_NOT_FOUND', 'No person has the email the provider returned.')
     if (person.disabledAt) return refuse('PERSON_DISABLED', 'This person is disabled.', { personId: person.id })
 
     const config = await loadTenantConfig(tx)
     const session = await openPersonSession(context, tx, config.login, person.identityId, input)
-    audit({
-      ...entry,
-      personInputIdentifier: identity.email,
-      personId: person.id,
-      success: true,
-      metadata: { ...entry.metadata, sessionId: session.id },
-    })
+    audit({ ...answered, personId: person.id, success: true, metadata: { ...answered.metadata, sessionId: session.id } })
     return succeed({ token: session.token, person })
   })
 }
