@@ -68,10 +68,12 @@ describe.each(flows)('$mutation: per-email backoff', ({ mutation, type }) => {
   it('holds for requests sent all at once: they take turns, one mails', async () => {
     await configureTenant(app, { login: { baseBackoff: 'PT1H', maxBackoff: 'PT1H', attemptWindow: 'PT5M' } })
     const person = await signUpPerson(app)
+    // The mail may arrive before the last answer.
+    const before = mail.received.length
     const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => request(mutation, index % 2 ? person.email.toUpperCase() : person.email)))
     expect(answers.filter((answer) => answer.ok)).toHaveLength(1)
     expect(answers.filter((answer) => answer.error?.code === 'RATE_LIMIT_EXCEEDED')).toHaveLength(5)
-    await mail.waitFor(person.email)
+    await mail.waitFor(person.email, { since: before })
     expect(mailsTo(person.email)).toBe(1)
   })
 
