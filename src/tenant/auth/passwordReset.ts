@@ -21,8 +21,9 @@ export const RESET_TOKEN_LIFETIME_MS = 60 * 60_000
  * mailing-request gate first (throttles, captcha).
  */
 export function createResetPasswordRequest(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  return throughMailingRequestGate(context, 'password_reset_init', email, captchaToken, async (config, refusal) => {
-    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+  return throughMailingRequestGate(context, 'password_reset_init', email, captchaToken, async (config, passGate) => {
+    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
+      const refusal = await passGate({ tx, commitRefusal })
       const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email }
       if (refusal) {
         audit({ ...entry, success: false, errorCode: refusal.code, metadata: refusal.wait })

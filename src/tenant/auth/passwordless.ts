@@ -77,8 +77,9 @@ type InitErrorCode = 'PERSON_NOT_FOUND' | 'PASSWORDLESS_DISABLED' | 'INVALID_CAP
  * gate first (throttles, captcha).
  */
 export function initSignInPasswordless(context: TenantContext, email: string, options: MailOptions | null | undefined, captchaToken?: string | null) {
-  return throughMailingRequestGate(context, 'passwordless_login_init', email, captchaToken, async (config, refusal) => {
-    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+  return throughMailingRequestGate(context, 'passwordless_login_init', email, captchaToken, async (config, passGate) => {
+    const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
+      const refusal = await passGate({ tx, commitRefusal })
       const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
       /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
       const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {

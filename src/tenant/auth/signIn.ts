@@ -5,7 +5,7 @@ import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonByEmail } from '../persons/persons.js'
 import { type SecondFactorProof, checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
-import { inTurn } from './inTurn.js'
+import { type HoldTurn, inTurn } from './inTurn.js'
 import { verifyPassword } from './passwords.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { ipLimitFromLog, signInBackoff } from './throttle.js'
@@ -51,28 +51,41 @@ const messages: Record<SignInErrorCode, string> = {
  * Password sign-in. Every attempt is recorded as `login`, failures with the
  * real reason in error_code even when the client sees INVALID_CREDENTIALS.
  * An unknown email costs the same password work as a known one; an attempt
- * refused by the per-IP limit or the backoff costs none.
+ * refused by the per-IP limit or the backoff costs none (unless the failure
+ * refusing it was recorded by another instance while its password was checked).
  */
 export async function signIn(context: TenantContext, input: SignInInput) {
   const config = await loadTenantConfig(context.prisma)
   const person = await findPersonByEmail(context.prisma, input.email)
-  // Attempts for one person (or one typed identifier) take turns in this process, so each reads the failures before it.
-  return inTurn(`sign-in:${person?.id ?? input.email.toLowerCase()}`, () => attempt(context, input, config, person))
+  // Attempts for one person (or one typed identifier) take turns, so each reads the failures before it.
+  return inTurn(`sign-in:${person?.id ?? input.email.toLowerCase()}`, (holdTurn) => attempt(context, input, config, person, holdTurn))
 }
 
-async function attempt(context: TenantContext, input: SignInInput, config: TenantConfig, person: Awaited<ReturnType<typeof findPersonByEmail>>) {
+async function attempt(
+  context: TenantContext,
+  input: SignInInput,
+  config: TenantConfig,
+  person: Awaited<ReturnType<typeof findPersonByEmail>>,
+  holdTurn: HoldTurn,
+) {
   const { prisma, actor } = context
+  const who = { identifier: input.email, personId: person?.id ?? null }
   // Read and verified before the transaction opens, so the password work holds no connection.
   const ipWait = await ipLimitFromLog(prisma, 'login', config.rateLimits.loginPerIp, actor.client.ip)
-  const retryAfter = ipWait ?? (await signInBackoff(prisma, config.login, { identifier: input.email, personId: person?.id ?? null }))
-  const passwordMatches = retryAfter === null && (await verifyPassword(person?.passwordHash, input.password))
-  return runCommand(prisma, actor, async ({ tx, audit }) => {
+  const earlyWait = ipWait ?? (await signInBackoff(prisma, config.login, who))
+  const passwordMatches = earlyWait === null && (await verifyPassword(person?.passwordHash, input.password))
+  return runCommand(prisma, actor, async ({ tx, audit, commitRefusal }) => {
+    await holdTurn(tx)
+    // Read again holding the turn: an attempt on another instance may have failed meanwhile.
+    const retryAfter = earlyWait ?? (await signInBackoff(tx, config.login, who))
     const entry: Omit<AuditEntry<'login'>, 'success'> = {
       type: 'login',
       personInputIdentifier: input.email,
       personId: person?.id ?? null,
     }
+    // Nothing has changed before a refusal: it commits with its entry while the turn is held, for the next attempt to count.
     const refuse = (code: SignInProblem) => {
+      commitRefusal()
       audit({ ...entry, success: false, errorCode: code })
       const shown = visibleCode(code, config.login)
       return fail(shown, messages[shown])
