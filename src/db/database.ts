@@ -91,10 +91,11 @@ async function openPglite(dataDir: string | undefined, initialData: Blob | undef
     throw error
   })
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
+  const query: SqlSession['query'] = async (text, params) => (await pglite.query(text, params)).rows as never[]
   const session: SqlSession = {
-    async query(text, params) {
-      return (await pglite.query(text, params)).rows as never[]
-    },
+    query,
+    // One connection in this process: nothing to gain from naming statements.
+    queryPrepared: (_name, text, params) => query(text, params),
     async queryArrays(text, params) {
       return (await pglite.query<unknown[]>(text, params, { rowMode: 'array' })).rows
     },
