@@ -85,6 +85,29 @@ export async function createCheckpoint(
   return succeed(checkpoint)
 }
 
+/** A checkpoint as authLogCheckpoints returns it, and as `custos export --checkpoints` writes it. */
+export interface CheckpointJson {
+  readonly id: string
+  readonly sequence: number
+  /** Lowercase hex. */
+  readonly hash: string
+  readonly createdAt: string
+  readonly payload: string
+  /** Base64. */
+  readonly signature: string
+  readonly reason: string
+}
+
+export const checkpointJson = (checkpoint: AuthLogCheckpoint): CheckpointJson => ({
+  id: checkpoint.id,
+  sequence: Number(checkpoint.sequence),
+  hash: Buffer.from(checkpoint.hash).toString('hex'),
+  createdAt: checkpoint.createdAt.toISOString(),
+  payload: checkpointPayload(checkpoint),
+  signature: Buffer.from(checkpoint.signature).toString('base64'),
+  reason: checkpoint.reason.toUpperCase(),
+})
+
 /** Checkpoints, newest first. */
 export async function listCheckpoints(prisma: PrismaClient, page: { limit: number; offset: number }): Promise<AuthLogCheckpoint[]> {
   return prisma.authLogCheckpoint.findMany({

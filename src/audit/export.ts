@@ -63,14 +63,15 @@ const quotedSql = (text: string) => `'"' || replace(${text}, '"', '""') || '"'`
 
 /**
  * RFC 4180: a field holding a comma, quote, CR or LF is quoted, quotes doubled; NULL is an empty
- * field (concat writes NULL as nothing). JSON is always quoted (it nearly always holds a quote or
+ * field (concat writes NULL as nothing), an empty text `""`, so the two stay apart (the chain hashes
+ * them differently). JSON is always quoted (it nearly always holds a quote or
  * comma); tokens never need it.
  */
 function csvValueSql({ sql, kind }: ExportField): string {
   if (kind === 'json') return quotedSql(sql)
   if (kind === 'boolean') return `CASE WHEN ${sql} THEN 'true' ELSE 'false' END`
   if (kind === 'token' || kind === 'number') return sql
-  return `CASE WHEN ${sql} ~ '[",\r\n]' THEN ${quotedSql(sql)} ELSE ${sql} END`
+  return `CASE WHEN ${sql} ~ '[",\r\n]' OR ${sql} = '' THEN ${quotedSql(sql)} ELSE ${sql} END`
 }
 
 const literalSql = (text: string) => `'${text.replaceAll("'", "''")}'`

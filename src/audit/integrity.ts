@@ -675,7 +675,12 @@ export async function verifyRange(
   }
   const covered = inRange.some((checkpoint) => checkpoint.valid && checkpoint.sequence === lastEntry.sequence)
   if (!covered) {
-    return result(broken('NOT_ANCHORED', lastEntry.sequence, lastEntry.id, `No signed checkpoint at ${lastEntry.sequence}: the end of the range cannot be proven. Export up to a checkpoint.`))
+    // The walk compared every checkpoint it passed: the entries up to the last of them are proven.
+    const lastSigned = inRange.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence > anchor.sequence)
+    const proven = lastSigned ? `; the entries through ${lastSigned.sequence}, the last signed checkpoint in it, are proven` : ''
+    return result(
+      broken('NOT_ANCHORED', lastEntry.sequence, lastEntry.id, `No signed checkpoint at ${lastEntry.sequence}: the end of the range cannot be proven${proven}. Verify or export up to a checkpoint.`),
+    )
   }
   return result(null)
 }

@@ -1,8 +1,9 @@
 import { createWriteStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { rename, rm, writeFile } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { type ExportFormat, exportFormats } from '../audit/export.js'
-import { type ExportProgress, openLogSource } from './logSource.js'
+import type { CheckpointJson } from '../audit/checkpoints.js'
+import { type ExportProgress, type LogSource, openLogSource } from './logSource.js'
 import { UsageError, filterFromOptions, filterOptions, filterUsage, parseCommandLine } from './options.js'
 
 export const exportUsage = `Usage: custos export --format jsonl|csv --out FILE [filters]
@@ -12,6 +13,9 @@ complete), with a progress bar on standard error. The export is itself recorded 
 
   --format jsonl|csv    JSON Lines (GraphQL AuthLogEntry shape) or CSV (RFC 4180; see README)
   --out FILE            where to write
+  --checkpoints FILE    also write the signed checkpoints (authLogCheckpoints, JSON), read after the
+                        export: with the audit public key, custos verify --file proves the export
+                        without the database (README "An exported range proves itself")
   --no-progress         no progress bar
 ${filterUsage}`
 
@@ -67,11 +71,25 @@ class ProgressBar implements ExportProgress {
   }
 }
 
+/** authLogCheckpoints' largest page. */
+const CHECKPOINT_PAGE = 500
+
+/** Every signed checkpoint, newest first: few (one an hour by default), and the verifier picks those of the range. */
+async function allCheckpoints(source: LogSource): Promise<CheckpointJson[]> {
+  const checkpoints: CheckpointJson[] = []
+  for (let offset = 0; ; offset += CHECKPOINT_PAGE) {
+    const page = await source.checkpoints(CHECKPOINT_PAGE, offset)
+    checkpoints.push(...page)
+    if (page.length < CHECKPOINT_PAGE) return checkpoints
+  }
+}
+
 export async function runExport(args: string[]) {
   const values = parseCommandLine(args, {
     ...filterOptions,
     format: { type: 'string' },
     out: { type: 'string', short: 'o' },
+    checkpoints: { type: 'string' },
     'no-progress': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -91,6 +109,11 @@ export async function runExport(args: string[]) {
     await finished(file)
     await rename(partial, values.out)
     progress.finish(written, values.out)
+    if (values.checkpoints) {
+      const checkpoints = await allCheckpoints(source)
+      await writeFile(values.checkpoints, `${JSON.stringify(checkpoints, null, 2)}\n`)
+      process.stderr.write(`Wrote ${checkpoints.length} signed checkpoint${checkpoints.length === 1 ? '' : 's'} to ${values.checkpoints}\n`)
+    }
   } catch (error) {
     file.destroy()
     await rm(partial, { force: true })

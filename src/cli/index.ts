@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config.js'
 import { DataDirLockedError } from '../db/dataDirLock.js'
 import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
-import { auditCommandsUsage, runPartitions, runVerify } from './audit.js'
+import { auditCommandsUsage, runPartitions, runVerify, verifyUsage } from './audit.js'
 import { exportUsage, runExport } from './export.js'
 import { logUsage, runLog } from './log.js'
 import { SourceError } from './logSource.js'
@@ -29,7 +29,7 @@ async function runMigrate() {
 }
 
 const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, log: runLog, export: runExport, verify: runVerify, partitions: runPartitions }
-const commandUsage: Record<string, string> = { log: logUsage, export: exportUsage }
+const commandUsage: Record<string, string> = { log: logUsage, export: exportUsage, verify: verifyUsage }
 
 const [name, ...args] = process.argv.slice(2)
 const command = name ? commands[name] : undefined

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Writable } from 'node:stream'
 import { databaseTarget } from '../app.js'
+import { type CheckpointJson, checkpointJson, listCheckpoints } from '../audit/checkpoints.js'
 import { CursorCodec } from '../audit/cursor.js'
 import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
 import { filterToParams } from '../audit/filterParams.js'
@@ -29,6 +30,8 @@ export interface LogSource {
   page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage>
   /** Writes the export to `out`; resolves with the number of entries written. */
   export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number>
+  /** Signed checkpoints as authLogCheckpoints returns them, newest first. */
+  checkpoints(limit: number, offset: number): Promise<CheckpointJson[]>
   close(): Promise<void>
 }
 
@@ -37,6 +40,7 @@ export class SourceError extends Error {}
 
 const ENTRY_FIELDS =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData sequence hash'
+const CHECKPOINT_FIELDS = 'id sequence hash createdAt payload signature reason'
 
 const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
   id: row.id,
@@ -104,6 +108,10 @@ class DirectSource implements LogSource {
     })
   }
 
+  async checkpoints(limit: number, offset: number): Promise<CheckpointJson[]> {
+    return (await listCheckpoints(this.db.prisma, { limit, offset })).map(checkpointJson)
+  }
+
   close() {
     return this.db.close()
   }
@@ -145,20 +153,35 @@ class ServerSource implements LogSource {
     return response
   }
 
-  async page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
+  /** One GraphQL query's field, or its errors as a SourceError. */
+  private async query<T>(field: string, query: string, variables: Record<string, unknown>): Promise<T> {
     const response = await this.request('/tenant', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        query: `query ($filter: AuthLogFilter, $limit: Int, $cursor: String) {
+      body: JSON.stringify({ query, variables }),
+    })
+    const result = (await response.json()) as { data?: Record<string, T | null>; errors?: { message: string }[] }
+    const value = result.data?.[field]
+    if (!value) throw new SourceError(result.errors?.map((error) => error.message).join('; ') ?? `${field} failed`)
+    return value
+  }
+
+  page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
+    return this.query<LogPage>(
+      'authLog',
+      `query ($filter: AuthLogFilter, $limit: Int, $cursor: String) {
           authLog(filter: $filter, limit: $limit, cursor: $cursor) { nextCursor entries { ${ENTRY_FIELDS} } }
         }`,
-        variables: { filter, limit, cursor },
-      }),
-    })
-    const result = (await response.json()) as { data?: { authLog: LogPage | null }; errors?: { message: string }[] }
-    if (!result.data?.authLog) throw new SourceError(result.errors?.map((error) => error.message).join('; ') ?? 'authLog failed')
-    return result.data.authLog
+      { filter, limit, cursor },
+    )
+  }
+
+  checkpoints(limit: number, offset: number): Promise<CheckpointJson[]> {
+    return this.query<CheckpointJson[]>(
+      'authLogCheckpoints',
+      `query ($limit: Int, $offset: Int) { authLogCheckpoints(limit: $limit, offset: $offset) { ${CHECKPOINT_FIELDS} } }`,
+      { limit, offset },
+    )
   }
 
   async export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number> {

@@ -1,38 +1,27 @@
-import { execFile } from 'node:child_process'
 import { createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
 import { createCheckpoint } from '../../src/audit/checkpoints.js'
 import { SIGNING_KEY_FILE, auditSigner } from '../../src/crypto/signingKey.js'
-import { type DatabaseTarget, openDatabase } from '../../src/db/database.js'
-import { migrate } from '../../src/db/migrator.js'
-import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
+import { type CliDatabase, cliDatabase, custos as runCustos } from '../testkit/cli.js'
+import { onPostgres } from '../testkit/database.js'
 import { tamper } from '../testkit/fixtures.js'
 
 /** `custos verify` and `custos partitions` as an operator runs them, in a process of their own. */
 
-const cli = fileURLToPath(new URL('../../bin/custos.js', import.meta.url))
 const privateKey = generateKeyPairSync('ed25519').privateKey
 const privatePem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
 
 let dataDir: string
-let testDatabase: TestDatabase
-let target: DatabaseTarget
-/** What points the command line at the same database. */
-let environment: Record<string, string>
+let database: CliDatabase
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'custos-cli-'))
-  testDatabase = await createTestDatabase()
-  // PGlite is reachable from another process only through files: the data dir.
-  target = testDatabase.url ? testDatabase.target : { dataDir }
-  environment = testDatabase.url ? { DATABASE_URL: testDatabase.url } : { CUSTOS_DATA_DIR: dataDir }
+  database = await cliDatabase(dataDir)
   await withDatabase(async (db) => {
-    await migrate(db)
     for (let index = 0; index < 5; index++) {
       await db.prisma.$transaction((tx) => recordAuditEntry(tx, systemActor, { type: 'login', success: false, errorCode: 'UNKNOWN_EMAIL' }))
     }
@@ -41,27 +30,12 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await testDatabase?.drop()
+  await database?.drop()
   await rm(dataDir, { recursive: true, force: true })
 })
 
-/** Opens the database only for `work`: PGlite admits one process at a time. */
-async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
-  const db = await openDatabase(target)
-  try {
-    return await work(db)
-  } finally {
-    await db.close()
-  }
-}
-
-function custos(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...environment, ...extra } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    )
-  })
-}
+const withDatabase: CliDatabase['withDatabase'] = (work) => database.withDatabase(work)
+const custos = (args: string[], extra: Record<string, string> = {}) => runCustos(args, { ...database.environment, ...extra })
 
 describe('custos verify', () => {
   it('reports a whole chain with exit code 0', async () => {
