@@ -102,12 +102,15 @@ export async function runVerify(args: string[]) {
   const config = loadConfig()
   const from = sequenceOption(values.from, 'from')
   const to = sequenceOption(values.to, 'to')
-  if (values.file === undefined && values.checkpoints !== undefined) throw new UsageError('--checkpoints goes with --file EXPORT')
+  const { file, checkpoints: checkpointsFile, 'public-key': publicKeyFile } = values
+  if ((file === undefined) !== (checkpointsFile === undefined)) {
+    throw new UsageError(file ? '--file needs --checkpoints FILE: the signed checkpoints (authLogCheckpoints) that cover it' : '--checkpoints goes with --file EXPORT')
+  }
   const result =
-    values.file === undefined
-      ? await verifyDatabase(config, { from, to, publicKeyFile: values['public-key'] })
-      : await verifyExportFile(config, { from, to, file: values.file, checkpointsFile: values.checkpoints, publicKeyFile: values['public-key'] })
-  process.stdout.write(values.json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : describe(result, values.file === undefined ? 'Audit log' : `Export ${values.file}`))
+    file === undefined || checkpointsFile === undefined
+      ? await verifyDatabase(config, { from, to, publicKeyFile })
+      : await verifyExportFile(config, { from, to, file, checkpointsFile, publicKeyFile })
+  process.stdout.write(values.json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : describe(result, file === undefined ? 'Audit log' : `Export ${file}`))
   if (!result.ok) process.exitCode = 1
 }
 
@@ -141,14 +144,14 @@ async function readInput<T>(option: string, file: string, read: () => Promise<T>
  * --from or --to, the entries from the nearest checkpoint before `from` through `to` (as the
  * database's verification starts), so the part of an export that ends on a checkpoint can be proven.
  */
-async function verifyExportFile(config: AppConfig, options: VerifyOptions & { file: string; checkpointsFile: string | undefined }): Promise<VerificationResult> {
-  if (!options.checkpointsFile) throw new UsageError('--file needs --checkpoints FILE: the signed checkpoints (authLogCheckpoints) that cover it')
+async function verifyExportFile(config: AppConfig, options: VerifyOptions & { file: string; checkpointsFile: string }): Promise<VerificationResult> {
   if (!options.publicKeyFile) throw new UsageError('--file needs --public-key FILE: the audit public key (GET /.well-known/custos-audit-key)')
   const publicKey = await verificationKeys(config, options.publicKeyFile)
-  const checkpoints = await readInput('checkpoints', options.checkpointsFile, async () => readCheckpointsFile(await readFile(options.checkpointsFile!, 'utf8')))
-  const entries = await readInput('file', options.file, () => readExportFile(createReadStream(options.file, 'utf8')))
-  const { from, to } = options
-  const start = from === undefined ? 0n : checkpoints.map((checkpoint) => BigInt(checkpoint.sequence)).filter((sequence) => sequence < from).reduce((a, b) => (a > b ? a : b), 0n)
+  const { file, checkpointsFile, from, to } = options
+  const checkpoints = await readInput('checkpoints', checkpointsFile, async () => readCheckpointsFile(await readFile(checkpointsFile, 'utf8')))
+  const entries = await readInput('file', file, () => readExportFile(createReadStream(file, 'utf8')))
+  const before = checkpoints.map((checkpoint) => BigInt(checkpoint.sequence)).filter((sequence) => from !== undefined && sequence < from)
+  const start = before.reduce((a, b) => (a > b ? a : b), 0n)
   const selected = entries.filter((entry) => BigInt(entry.sequence) > start && (to === undefined || BigInt(entry.sequence) <= to))
   return verifyRange(selected, checkpoints, publicKey)
 }
