@@ -2,12 +2,13 @@ import SchemaBuilder from '@pothos/core'
 import PrismaPlugin from '@pothos/plugin-prisma'
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects'
 import ScopeAuthPlugin, { type AuthFailure, AuthScopeFailureType } from '@pothos/plugin-scope-auth'
+import { GraphQLError, GraphQLScalarType } from 'graphql'
 import { BigIntResolver, DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import type PrismaTypes from '../generated/pothos-prisma-types.js'
 import { getDatamodel } from '../generated/pothos-prisma-types.js'
 import type { RequestContext } from '../http/context.js'
 import { type Privilege, type ProjectPrivilege, deniedMessage } from '../tenant/permissions.js'
-import { forbiddenError } from './errors.js'
+import { badInputError, forbiddenError } from './errors.js'
 
 /** The privilege a failed scope check was about, for the error message. */
 function deniedPrivilege(failure: AuthFailure): Privilege | undefined {
@@ -76,9 +77,28 @@ export const builder = new SchemaBuilder<{
   },
 })
 
-builder.addScalarType('DateTime', DateTimeResolver)
-builder.addScalarType('Json', JSONResolver)
-builder.addScalarType('BigInt', BigIntResolver)
+/**
+ * The scalar, its variables refused as BAD_USER_INPUT whatever its parseValue throws: an error that is
+ * not a GraphQLError (BigInt's SyntaxError for "abc") would reach the client masked as an internal
+ * one. Literals need nothing: validation reports them whatever they throw.
+ */
+function refusingBadVariables(scalar: GraphQLScalarType): GraphQLScalarType {
+  return new GraphQLScalarType({
+    ...scalar.toConfig(),
+    parseValue: (value) => {
+      try {
+        return scalar.parseValue(value)
+      } catch (error) {
+        if (error instanceof GraphQLError) throw error
+        throw badInputError(`${scalar.name} cannot represent ${JSON.stringify(value)}`)
+      }
+    },
+  })
+}
+
+builder.addScalarType('DateTime', refusingBadVariables(DateTimeResolver))
+builder.addScalarType('Json', refusingBadVariables(JSONResolver))
+builder.addScalarType('BigInt', refusingBadVariables(BigIntResolver))
 
 builder.queryType({})
 builder.mutationType({})

@@ -4,6 +4,7 @@ import { chainHash } from '../../src/audit/canonical.js'
 import { verifyRange } from '../../src/audit/integrity.js'
 import type { Database } from '../../src/db/database.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
+import { logSize } from '../testkit/expectations.js'
 import {
   addLogEntries,
   checkpointFields,
@@ -244,5 +245,13 @@ describe('access and input', () => {
   ])('answers %s with BAD_USER_INPUT', async (_case, operation, argument) => {
     const response = await app.gql(operation, { token: app.rootToken })
     expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument })
+  })
+
+  it.each(['abc', 1.5, '1e3', true, {}])('answers a BigInt variable %j that is not a whole number with BAD_USER_INPUT', async (from) => {
+    const mark = await logSize(app)
+    const response = await app.gql('query ($from: BigInt) { verifyAuthLog(from: $from) { ok } }', { variables: { from }, token: app.rootToken })
+    expect(response.errors).toHaveLength(1)
+    expect(response.errors![0]).toMatchObject({ message: expect.stringContaining('$from'), extensions: { code: 'BAD_USER_INPUT' } })
+    expect(await logSize(app)).toBe(mark)
   })
 })
