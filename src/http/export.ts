@@ -140,21 +140,25 @@ function writeChunk(res: ServerResponse, chunk: Buffer | string): Promise<boolea
 }
 
 export async function handleAuditLogExport(services: AppServices, req: IncomingMessage, res: ServerResponse, format: ExportFormat) {
-  let actor
-  let parameters
   try {
-    if (req.method !== 'GET') throw new ExportRefusal(405, 'METHOD_NOT_ALLOWED', 'Use GET.')
-    actor = await authorize(services, req)
-    parameters = readParameters(new URL(req.url ?? '/', 'http://localhost'))
+    await runExport(services, req, res, format)
   } catch (error) {
     if (error instanceof ExportRefusal) return sendError(res, error)
-    throw error
+    services.logger.error({ err: error }, 'audit log export failed')
+    // Data has been sent: ending normally would pass a cut-off export for a whole one.
+    if (res.headersSent) res.destroy()
+    else sendError(res, new ExportRefusal(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'))
   }
-  const { criteria, count } = parameters
+}
+
+async function runExport(services: AppServices, req: IncomingMessage, res: ServerResponse, format: ExportFormat) {
+  if (req.method !== 'GET') throw new ExportRefusal(405, 'METHOD_NOT_ALLOWED', 'Use GET.')
+  const actor = await authorize(services, req)
+  const { criteria, count } = readParameters(new URL(req.url ?? '/', 'http://localhost'))
   const release = await slotsFor(services.db).take(EXPORT_QUEUE_WAIT_MS)
   if (!release) {
     res.setHeader('retry-after', String(EXPORT_QUEUE_WAIT_MS / 1000))
-    return sendError(res, new ExportRefusal(503, 'EXPORTS_BUSY', `${CONCURRENT_EXPORTS} exports are running; try again later.`))
+    throw new ExportRefusal(503, 'EXPORTS_BUSY', `${CONCURRENT_EXPORTS} exports are running; try again later.`)
   }
   try {
     // The client left while it waited.
@@ -178,16 +182,10 @@ async function streamExport(services: AppServices, res: ServerResponse, format: 
       'x-content-type-options': 'nosniff',
       ...(total !== undefined ? { 'x-total-count': String(total) } : {}),
     })
-    try {
-      for await (const { data } of exportAuthLog(session, criteria, format)) {
-        // The client went away: stop reading the log.
-        if (!(await writeChunk(res, data))) return
-      }
-      res.end()
-    } catch (error) {
-      // Data has been sent: ending normally would pass a cut-off export for a whole one.
-      services.logger.error({ err: error }, 'audit log export failed')
-      res.destroy()
+    for await (const { data } of exportAuthLog(session, criteria, format)) {
+      // The client went away: stop reading the log.
+      if (!(await writeChunk(res, data))) return
     }
+    res.end()
   })
 }

@@ -257,6 +257,24 @@ describe('audit log export', () => {
     }
     expect((await readLog(app, { filter: { types: ['auth_log_export'] } })).entries).toHaveLength(before)
   })
+
+  it('answers an unexpected failure before any data with a JSON 500, and cuts off an export that fails after data went out', async () => {
+    const db = app.app.services.db
+    const { session } = db
+    // A log that fails every read: count=true reads before the headers, the CSV header goes out before the rows.
+    db.session = (work) =>
+      session((real) => work({ ...real, copyOut: undefined, query: () => Promise.reject(new Error('the disk is on fire')) }))
+    try {
+      const counted = await exportLog('csv', `${WINDOW}&count=true`)
+      expect(counted.status).toBe(500)
+      expect(counted.headers.get('content-type')).toBe('application/json; charset=utf-8')
+      expect(await counted.json()).toEqual({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error.' } })
+      // Reset, whether before or after the client saw the headers: never ended as if complete.
+      await expect(exportLog('csv', WINDOW).then((response) => response.text())).rejects.toThrow()
+    } finally {
+      db.session = session
+    }
+  })
 })
 
 describe('audit log export under load', () => {
