@@ -43,18 +43,21 @@ function parseBoolean(text: string, name: string): boolean {
 /**
  * Reads a filter from query parameters. `extra` names further parameters the caller handles
  * itself; any other unknown parameter is an error, so a misspelt filter never widens an export.
+ * Only lists may repeat; any other parameter given twice (an extra one too) has no single meaning.
  */
 export function filterFromParams(params: URLSearchParams, extra: readonly string[] = []): AuthLogFilter {
   const filter: Record<string, unknown> = {}
   const single = (name: string) => {
-    const values = params.getAll(name)
-    if (values.length > 1) throw new AuthLogQueryError(`${name} may be given only once`, name)
-    if (values[0] === '') throw new AuthLogQueryError(`${name} is empty`, name)
-    return values[0]
+    const value = params.get(name) ?? undefined
+    if (value === '') throw new AuthLogQueryError(`${name} is empty`, name)
+    return value
   }
   for (const name of new Set(params.keys())) {
     if (!([...listParams, ...textParams, ...dateParams, ...booleanParams] as string[]).includes(name) && !extra.includes(name)) {
       throw new AuthLogQueryError(`Unknown parameter: ${name}`, name)
+    }
+    if (!(listParams as readonly string[]).includes(name) && params.getAll(name).length > 1) {
+      throw new AuthLogQueryError(`${name} may be given only once`, name)
     }
   }
   for (const name of listParams) {

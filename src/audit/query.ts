@@ -8,7 +8,7 @@ import { isUuid } from '../tenant/ids.js'
 import { auditEventTypes, isAuditEventType } from './catalog.js'
 import type { AuthLogColumns } from './columns.js'
 import type { AuthLogPosition, CursorCodec } from './cursor.js'
-import { type AuditActor, recordAuditEntry } from './recorder.js'
+import { type AuditActor, INPUT_IDENTIFIER_LIMIT, recordAuditEntry } from './recorder.js'
 
 /**
  * Reading person_auth_log: filters, keyset and offset paging, and the analytics queries.
@@ -109,9 +109,38 @@ function singleId(value: string | null | undefined, argument: string): string | 
   return value.toLowerCase()
 }
 
+/**
+ * The instants a filter may name. Dates travel to PostgreSQL as ISO strings, and it takes no year 0,
+ * nor the six-digit signed years JavaScript writes outside 0000–9999.
+ */
+const EARLIEST_DATE = new Date('0001-01-01T00:00:00.000Z')
+const LATEST_DATE = new Date('9999-12-31T23:59:59.999Z')
+
 function validDate(value: Date | null | undefined, argument: string): Date | undefined {
   if (value == null) return undefined
   if (Number.isNaN(value.getTime())) throw new AuthLogQueryError(`${argument} is not a valid date`, argument)
+  if (value < EARLIEST_DATE || value > LATEST_DATE) {
+    throw new AuthLogQueryError(`${argument} must be between 0001-01-01 and 9999-12-31 (UTC)`, argument)
+  }
+  return value
+}
+
+/** PostgreSQL text cannot hold U+0000: no entry holds one, and a filter holding one could not be recorded. */
+function rejectNul(filter: AuthLogFilter) {
+  for (const [name, value] of Object.entries(filter)) {
+    const texts: unknown[] = Array.isArray(value) ? value : [value]
+    if (texts.some((text) => typeof text === 'string' && text.includes('\0'))) {
+      throw new AuthLogQueryError(`filter.${name} must not contain the NUL character (U+0000)`, `filter.${name}`)
+    }
+  }
+}
+
+/** Identifiers are stored cut to INPUT_IDENTIFIER_LIMIT characters: a longer one matches nothing. */
+function inputIdentifier(value: string | null | undefined): string | undefined {
+  if (value == null) return undefined
+  if (value.length > INPUT_IDENTIFIER_LIMIT) {
+    throw new AuthLogQueryError(`filter.personInputIdentifier may be at most ${INPUT_IDENTIFIER_LIMIT} characters`, 'filter.personInputIdentifier')
+  }
   return value
 }
 
@@ -142,6 +171,7 @@ function ipOrCidr(value: string | null | undefined): string | undefined {
 /** Checks a filter and normalizes it; never lets a malformed value reach the database. */
 export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}): AuthLogCriteria {
   filter ??= {}
+  rejectNul(filter)
   const unknownTypes = (filter.types ?? []).filter((type) => !isAuditEventType(type))
   if (unknownTypes.length > 0) throw new AuthLogQueryError(`Unknown event types: ${unknownTypes.join(', ')}`, 'filter.types')
   const typePrefix = filter.typePrefix ?? undefined
@@ -157,7 +187,7 @@ export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}
     personId: singleId(filter.personId, 'filter.personId'),
     personIds: idList(filter.personIds, 'filter.personIds'),
     targetPersonId: singleId(filter.targetPersonId, 'filter.targetPersonId'),
-    personInputIdentifier: filter.personInputIdentifier ?? undefined,
+    personInputIdentifier: inputIdentifier(filter.personInputIdentifier),
     q: searchText(filter.q),
     clientIp: ipOrCidr(filter.clientIp),
     createdAfter: validDate(filter.createdAfter, 'filter.createdAfter'),
@@ -283,7 +313,8 @@ export async function readAuthLogPage(db: Database, request: AuthLogPageRequest,
   const digest = criteriaDigest(criteria)
   let after: AuthLogPosition | undefined
   if (request.cursor != null) {
-    if (offset > 0) throw new AuthLogQueryError('cursor and offset cannot be combined', 'cursor')
+    // Any offset, 0 too: a client sending both has confused the two ways of paging.
+    if (request.offset != null) throw new AuthLogQueryError('cursor and offset cannot be combined', 'cursor')
     const decoded = options.cursors.decode(request.cursor, digest)
     if (!decoded.ok) throw new AuthLogQueryError(decoded.problem, 'cursor')
     after = decoded.position
@@ -404,7 +435,7 @@ export interface BucketCount {
 
 export interface AuthLogStats {
   readonly bucket: AuthLogBucket
-  /** The window counted: createdAfter (default 30 days ago) to createdBefore (default now). */
+  /** The window counted: createdAfter (default 30 days before `to`) to createdBefore (default now). */
   readonly from: Date
   readonly to: Date
   readonly total: number
@@ -429,9 +460,14 @@ export async function authLogStats(
   now = new Date(),
 ): Promise<AuthLogStats> {
   const criteria = parseAuthLogFilter(filter)
-  const from = criteria.createdAfter ?? new Date(now.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS)
   const to = criteria.createdBefore ?? now
-  if (from >= to) throw new AuthLogQueryError('filter.createdAfter must be before filter.createdBefore', 'filter.createdAfter')
+  // By default the 30 days before the window's end, whether createdBefore or now.
+  const from = criteria.createdAfter ?? new Date(Math.max(to.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS, EARLIEST_DATE.getTime()))
+  if (from >= to) {
+    // Without createdAfter only a createdBefore at the earliest date leaves no window.
+    const argument = criteria.createdAfter ? 'filter.createdAfter' : 'filter.createdBefore'
+    throw new AuthLogQueryError('filter.createdAfter must be before filter.createdBefore', argument)
+  }
   const size = authLogBuckets[bucket]
   const firstStart = Math.floor(from.getTime() / size) * size
   const bucketCount = Math.ceil((to.getTime() - firstStart) / size)

@@ -1,10 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CursorCodec } from '../../src/audit/cursor.js'
+import { INPUT_IDENTIFIER_LIMIT } from '../../src/audit/recorder.js'
 import { keysetPageSql, parseAuthLogFilter } from '../../src/audit/query.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { Prisma } from '../../src/generated/prisma/client.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
+import { logSize } from '../testkit/expectations.js'
 import { type SeedLogEntry, readLog, seedLogEntries, signedInPerson } from '../testkit/fixtures.js'
 
 let app: TestApp
@@ -197,7 +199,9 @@ describe('authLog paging with cursor', () => {
       code: 'BAD_USER_INPUT',
       argument: 'cursor',
     })
-    expect(await authLogError({ filter, limit: 1, cursor: nextCursor, offset: 1 })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
+    for (const offset of [1, 0]) {
+      expect(await authLogError({ filter, limit: 1, cursor: nextCursor, offset })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
+    }
     // The untouched cursor still works.
     expect((await readLog(app, { filter, limit: 1, cursor: nextCursor })).entries).toHaveLength(1)
   })
@@ -275,11 +279,107 @@ describe('authLogStats', () => {
     expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' })
   })
 
+  it('without createdAfter counts the 30 days before createdBefore; without createdBefore, up to now', async () => {
+    const { at } = testWindow()
+    const personId = randomUUID()
+    await seedLogEntries(app, [
+      { personId, createdAt: at(-31 * 24 * 60) },
+      { personId, createdAt: at(-29 * 24 * 60) },
+      { personId, createdAt: at(0) },
+    ])
+    const end = at(60)
+    const endingThen = (await gqlData(STATS, { filter: { personId, createdBefore: end.toISOString() } })).data.authLogStats
+    expect(endingThen).toMatchObject({ from: new Date(end.getTime() - 30 * 86_400_000).toISOString(), to: end.toISOString(), total: 2 })
+    expect(endingThen.buckets).toHaveLength(31)
+
+    const start = new Date(Date.now() - 2 * 86_400_000)
+    await seedLogEntries(app, [{ personId, createdAt: new Date(start.getTime() + 60_000) }])
+    const asked = Date.now()
+    const sinceThen = (await gqlData(STATS, { filter: { personId, createdAfter: start.toISOString() } })).data.authLogStats
+    expect(sinceThen).toMatchObject({ from: start.toISOString(), total: 1 })
+    expect(Date.parse(sinceThen.to)).toBeGreaterThanOrEqual(asked)
+    expect(Date.parse(sinceThen.to)).toBeLessThanOrEqual(Date.now())
+  })
+
   it('requires system:viewAuthLog, like authLog and authLogTypes', async () => {
     const person = await signedInPerson(app)
     for (const query of [STATS, '{ authLogTypes { type } }', '{ authLog { hasMore } }']) {
       const response = await gqlData(query, {}, person.token)
       expect(response.errors?.[0]).toMatchObject({ message: 'You are not allowed to view the audit log.', extensions: { code: 'FORBIDDEN' } })
+    }
+  })
+})
+
+describe('dates PostgreSQL cannot hold', () => {
+  it('accepts 0001-01-01 to 9999-12-31, and a default window that would start before 0001 starts there', async () => {
+    const everything = { createdAfter: '0001-01-01T00:00:00Z', createdBefore: '9999-12-31T23:59:59.999Z' }
+    expect((await gqlData(`query ($filter: AuthLogFilter) { authLog(filter: $filter, limit: 1) { hasMore } }`, { filter: everything })).errors).toBeUndefined()
+    expect((await gqlData(`{ authLogTypes(since: "0001-01-01T00:00:00Z") { type } }`, {})).errors).toBeUndefined()
+    const early = (await gqlData(STATS, { filter: { createdBefore: '0001-01-10T00:00:00Z' } })).data.authLogStats
+    expect(early).toMatchObject({ from: '0001-01-01T00:00:00.000Z', to: '0001-01-10T00:00:00.000Z', total: 0 })
+  })
+})
+
+describe('refused reads, with CUSTOS_AUDIT_READS=true', () => {
+  let auditing: TestApp
+
+  beforeAll(async () => {
+    auditing = await startTestApp({ CUSTOS_AUDIT_READS: 'true' })
+  })
+
+  afterAll(async () => {
+    await auditing?.stop()
+  })
+
+  /** The error `query` is refused with: no data, and the log (auth_log_read included) left as it was. */
+  async function refusal(query: string, variables: Record<string, unknown>) {
+    const mark = await logSize(auditing)
+    const response = await auditing.gql(query, { variables, token: auditing.rootToken })
+    expect(response.data ?? null).toBeNull()
+    expect(response.errors).toHaveLength(1)
+    expect(await logSize(auditing)).toBe(mark)
+    return response.errors![0]!.extensions
+  }
+
+  const AUTH_LOG = `query ($filter: AuthLogFilter, $offset: Int, $cursor: String) { authLog(filter: $filter, offset: $offset, cursor: $cursor) { hasMore } }`
+
+  // Year 0 PostgreSQL does not have; beyond 9999, or before 0001 once in UTC, JavaScript writes a six-digit year it cannot read.
+  it.each(['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '9999-12-31T23:00:00-05:00'])('refuses %s in every reading operation', async (date) => {
+    const operations: [string, Record<string, unknown>, string][] = [
+      [AUTH_LOG, { filter: { createdAfter: date } }, 'filter.createdAfter'],
+      [AUTH_LOG, { filter: { createdBefore: date } }, 'filter.createdBefore'],
+      [`query ($since: DateTime) { authLogTypes(since: $since) { type } }`, { since: date }, 'since'],
+      [STATS, { filter: { createdAfter: date } }, 'filter.createdAfter'],
+      [STATS, { filter: { createdBefore: date } }, 'filter.createdBefore'],
+      [STATS, { filter: { createdAfter: '0001-01-01T00:00:00Z', createdBefore: date } }, 'filter.createdBefore'],
+    ]
+    for (const [query, variables, argument] of operations) {
+      expect(await refusal(query, variables), JSON.stringify(variables)).toMatchObject({ code: 'BAD_USER_INPUT', argument })
+    }
+    expect(await refusal(`{ authLog(filter: { createdAfter: "${date}" }) { hasMore } }`, {})).toMatchObject({ code: 'BAD_USER_INPUT' })
+  })
+
+  it('refuses a personInputIdentifier longer than an entry can hold', async () => {
+    const tooLong = 'x'.repeat(INPUT_IDENTIFIER_LIMIT + 1)
+    expect(await refusal(AUTH_LOG, { filter: { personInputIdentifier: tooLong } })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'filter.personInputIdentifier',
+    })
+    expect(await refusal(`{ authLogStats(filter: { personInputIdentifier: "${tooLong}" }) { total } }`, {})).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'filter.personInputIdentifier',
+    })
+    const longest = 'x'.repeat(INPUT_IDENTIFIER_LIMIT)
+    await seedLogEntries(auditing, [{ personInputIdentifier: longest }])
+    expect((await readLog(auditing, { filter: { personInputIdentifier: longest } })).entries).toHaveLength(1)
+  })
+
+  it('refuses a cursor with any offset, 0 included', async () => {
+    const personId = randomUUID()
+    await seedLogEntries(auditing, [{ personId }, { personId }])
+    const { nextCursor } = await readLog(auditing, { filter: { personId }, limit: 1 })
+    for (const offset of [0, 1]) {
+      expect(await refusal(AUTH_LOG, { filter: { personId }, cursor: nextCursor, offset })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
     }
   })
 })

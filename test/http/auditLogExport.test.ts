@@ -248,14 +248,33 @@ describe('audit log export', () => {
       ['types=', 'types'],
       ['fliter=x', 'fliter'],
       ['count=yes', 'count'],
+      ['count=true&count=true', 'count'],
+      ['count=false&count=true', 'count'],
+      // Dates PostgreSQL cannot hold: year 0, and years JavaScript writes with six digits (in UTC).
+      ['createdAfter=0000-01-01', 'createdAfter'],
+      ['createdAfter=0000-01-01&count=true', 'createdAfter'],
+      ['createdBefore=0001-01-01T00:30:00%2B01:00', 'createdBefore'],
+      ['createdBefore=9999-12-31T23:00:00-05:00', 'createdBefore'],
+      ['personInputIdentifier=a%00b', 'personInputIdentifier'],
+      ['q=abc%00def', 'q'],
+      ['types=login%00', 'types'],
+      [`personInputIdentifier=${'x'.repeat(513)}`, 'personInputIdentifier'],
     ]
-    for (const [query, parameter] of cases) {
-      const response = await exportLog('csv', query)
-      expect(response.status, query).toBe(400)
-      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
-      expect(await response.json(), query).toMatchObject({ error: { code: 'BAD_USER_INPUT', parameter, message: expect.any(String) } })
+    for (const format of ['csv', 'jsonl']) {
+      for (const [query, parameter] of cases) {
+        const response = await exportLog(format, query)
+        expect(response.status, query).toBe(400)
+        expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
+        expect(await response.json(), query).toMatchObject({ error: { code: 'BAD_USER_INPUT', parameter, message: expect.any(String) } })
+      }
     }
     expect((await readLog(app, { filter: { types: ['auth_log_export'] } })).entries).toHaveLength(before)
+  })
+
+  it('accepts the earliest and the latest date it can hold', async () => {
+    const response = await exportLog('jsonl', 'createdAfter=0001-01-01&createdBefore=9999-12-31T23:59:59.999Z&types=login&success=false&count=true')
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-total-count')).toBe(String((await response.text()).split('\n').filter(Boolean).length))
   })
 
   it('answers an unexpected failure before any data with a JSON 500, and cuts off an export that fails after data went out', async () => {

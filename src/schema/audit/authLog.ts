@@ -94,7 +94,7 @@ const AuthLogBucketCount = builder.objectRef<BucketCount>('AuthLogBucketCount').
 const AuthLogStats = builder.objectRef<AuthLogStatsResult>('AuthLogStats').implement({
   fields: (t) => ({
     bucket: t.field({ type: AuthLogBucket, resolve: (stats) => stats.bucket }),
-    from: t.expose('from', { type: 'DateTime', description: 'createdAfter, by default 30 days ago.' }),
+    from: t.expose('from', { type: 'DateTime', description: 'createdAfter, by default 30 days before `to`.' }),
     to: t.expose('to', { type: 'DateTime', description: 'createdBefore, by default now.' }),
     total: t.exposeInt('total'),
     types: t.field({ type: [AuthLogTypeCount], description: 'Per type over the whole window, most frequent first.', resolve: (stats) => stats.types }),
@@ -140,7 +140,7 @@ builder.queryFields((t) => ({
   }),
   authLogStats: t.field({
     type: AuthLogStats,
-    description: `Entry counts per bucket and per type, for charts. The window is the filter's createdAfter/createdBefore (default: the last 30 days), at most ${MAX_STATS_BUCKETS} buckets. Requires system:viewAuthLog.`,
+    description: `Entry counts per bucket and per type, for charts. The window is the filter's createdAfter/createdBefore (default: createdBefore now, createdAfter 30 days before createdBefore), at most ${MAX_STATS_BUCKETS} buckets. Requires system:viewAuthLog.`,
     authScopes: { privilege: 'system:viewAuthLog' },
     args: {
       filter: t.arg({ type: AuthLogFilter, required: false }),
