@@ -38,7 +38,7 @@ export const exportFields = [
   { name: 'targetPersonId', sql: 'target_person_id::text', kind: 'token' },
   { name: 'personInputIdentifier', sql: 'person_input_identifier', kind: 'text' },
   { name: 'errorCode', sql: 'error_code', kind: 'text' },
-  { name: 'clientIp', sql: 'host(client_ip)', kind: 'token' },
+  { name: 'clientIp', sql: 'abbrev(client_ip)', kind: 'token' },
   { name: 'userAgent', sql: 'user_agent', kind: 'text' },
   { name: 'metadata', sql: 'metadata::text', kind: 'json' },
   { name: 'eventData', sql: 'event_data::text', kind: 'json' },

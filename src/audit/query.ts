@@ -272,7 +272,7 @@ export interface AuthLogRow extends AuthLogColumns<Date, Record<string, unknown>
 /** The columns of an AuthLogRow, as authLog reads them. */
 export const ENTRY_COLUMNS = Prisma.raw(
   `id::text AS id, type, success, created_at AS "createdAt", person_id::text AS "personId", identity_id::text AS "identityId",
-   target_person_id::text AS "targetPersonId", host(client_ip) AS "clientIp", user_agent AS "userAgent",
+   target_person_id::text AS "targetPersonId", abbrev(client_ip) AS "clientIp", user_agent AS "userAgent",
    person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData",
    sequence::text AS sequence, encode(hash, 'hex') AS hash`,
 )

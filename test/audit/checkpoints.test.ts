@@ -183,6 +183,19 @@ describe('verifyRange: an exported range, its checkpoints and the public key', (
     expect(result).toMatchObject({ ok: true, entriesChecked: 4, checkpointsChecked: 1, firstBroken: null })
   })
 
+  it('proves a range holding a network address, written as PostgreSQL prints it', async () => {
+    const start = await createLogCheckpoint(app)
+    // The server writes host addresses only; anyone inserting by SQL may write a network.
+    await db.session((session) =>
+      session.query("INSERT INTO person_auth_log (id, type, success, client_ip) VALUES (gen_random_uuid(), 'login', false, '10.20.0.0/16')"),
+    )
+    const end = await createLogCheckpoint(app)
+    const range = (await exportLog(app)).filter((entry) => entry.sequence > start.sequence && entry.sequence <= end.sequence)
+
+    expect(range.find((entry) => entry.type === 'login')?.clientIp).toBe('10.20.0.0/16')
+    expect(await verifyRange(range, await listLogCheckpoints(app), publishedKey)).toMatchObject({ ok: true, entriesChecked: 2 })
+  })
+
   it('finds a changed entry in the export', async () => {
     const { range, checkpoints } = await exportedRange()
     const victim = range[1]!
