@@ -80,7 +80,7 @@ export async function startApp(
 ): Promise<RunningApp> {
   const encryptionKey = await loadEncryptionKey(config)
   const signer = await loadAuditSigner(config)
-  const db = await openDatabase(target)
+  const db = await openDatabase(target, { warn: (message) => logger.warn(message) })
   let cursors
   let auditMaintenance: AuditMaintenance
   try {

@@ -12,7 +12,8 @@ export async function loadOrCreateKeyFile(dataDir: string, name: string, create:
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
-  await mkdir(dataDir, { recursive: true })
+  // Only the owner's: the embedded database keeps its files here too (src/db/privateDir.ts).
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const key = create()
   // 'wx' refuses to overwrite a key another process wrote in the meantime.
   await writeFile(path, `${key}\n`, { flag: 'wx', mode: 0o600 }).catch(async (error: NodeJS.ErrnoException) => {

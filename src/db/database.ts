@@ -6,6 +6,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { lockDataDir } from './dataDirLock.js'
 import { flushAfterCommit } from './flushAfterCommit.js'
+import { makePrivateDir, octal } from './privateDir.js'
 import { type SqlSession, clientSession } from './session.js'
 
 export type { SqlSession } from './session.js'
@@ -29,8 +30,13 @@ export interface Database {
  */
 export type DatabaseTarget = { url: string } | { dataDir: string | undefined; initialData?: Blob }
 
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
-  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir, target.initialData)
+export interface OpenOptions {
+  /** Told when the embedded database's directory was open to other users and had to be closed. */
+  warn?: (message: string) => void
+}
+
+export async function openDatabase(target: DatabaseTarget, { warn = (message) => process.stderr.write(`${message}\n`) }: OpenOptions = {}): Promise<Database> {
+  const database = 'url' in target ? openPostgres(target.url) : await openPglite(target.dataDir, target.initialData, warn)
   return {
     ...database,
     ping: () =>
@@ -84,7 +90,15 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
  * dump (tests). pg_trgm ships inside the package and is loaded so the log's search index exists
  * here too (see README, PGlite notes).
  */
-async function openPglite(dataDir: string | undefined, initialData: Blob | undefined): Promise<Omit<Database, 'ping'>> {
+async function openPglite(
+  dataDir: string | undefined,
+  initialData: Blob | undefined,
+  warn: (message: string) => void,
+): Promise<Omit<Database, 'ping'>> {
+  if (dataDir !== undefined) {
+    const openMode = await makePrivateDir(dataDir)
+    if (openMode !== undefined) warn(`The data directory ${dataDir} was open to other users (mode ${octal(openMode)}): closed it (mode 0700).`)
+  }
   const unlock = dataDir === undefined ? async () => {} : await lockDataDir(dataDir)
   const pglite = await PGlite.create({ dataDir, loadDataDir: initialData, extensions: { pg_trgm } }).catch(async (error: unknown) => {
     await unlock()

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -28,6 +28,8 @@ export default async function setup(project: TestProject) {
   }
   const dir = await mkdtemp(join(tmpdir(), 'custos-snapshots-'))
   const dataDir = join(dir, 'db')
+  // Private, as openDatabase would make it (it says so when it has to).
+  await mkdir(dataDir, { mode: 0o700 })
   const dump = async (name: string) => {
     const pglite = await PGlite.create(dataDir)
     const path = join(dir, `${name}.tar`)

@@ -1,0 +1,62 @@
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { openDatabase } from '../../src/db/database.js'
+import { createLogger } from '../../src/logger.js'
+
+/**
+ * The embedded database's directory (CUSTOS_DATA_DIR) is its owner's alone: PGlite writes its
+ * files for everyone (0666), so the directory is what keeps other local users out of them.
+ * On PostgreSQL runs too: the data directory is the embedded default's either way.
+ */
+let scratch: string
+let umask: number
+
+beforeAll(async () => {
+  // The usual umask, under which the directory used to be created 0755.
+  umask = process.umask(0o022)
+  scratch = await mkdtemp(join(tmpdir(), 'custos-private-'))
+})
+
+afterAll(async () => {
+  process.umask(umask)
+  await rm(scratch, { recursive: true, force: true })
+})
+
+const modeOf = async (path: string) => (await stat(path)).mode & 0o777
+
+it('creates the data directory, and any missing parent, for its owner only', async () => {
+  const dataDir = join(scratch, 'parent', 'data')
+  const warnings: string[] = []
+  const db = await openDatabase({ dataDir }, { warn: (message) => warnings.push(message) })
+  await db.close()
+  expect(await modeOf(dataDir)).toBe(0o700)
+  expect(await modeOf(join(scratch, 'parent'))).toBe(0o700)
+  // PGlite keeps its files in the directory itself, not below a subdirectory of it.
+  expect(await readdir(dataDir)).toContain('PG_VERSION')
+  expect(warnings).toEqual([])
+})
+
+it('the server closes an existing data directory open to others, says so, and keeps its key files 0600', async () => {
+  const dataDir = join(scratch, 'existing')
+  await mkdir(dataDir)
+  await chmod(dataDir, 0o755)
+  const logged: string[] = []
+  const log = new Writable({
+    write(chunk, _encoding, done) {
+      logged.push(String(chunk))
+      done()
+    },
+  })
+  const config = loadConfig({ PORT: '0', CUSTOS_DATA_DIR: dataDir })
+  const app = await startApp(config, createLogger('info', log), undefined, new Writable({ write: (_chunk, _encoding, done) => done() }))
+  await app.stop()
+  expect(await modeOf(dataDir)).toBe(0o700)
+  const warnings = logged.map((line) => JSON.parse(line)).filter((line) => line.level === 40)
+  expect(warnings.map((line) => line.msg)).toEqual([`The data directory ${dataDir} was open to other users (mode 0755): closed it (mode 0700).`])
+  for (const keyFile of ['encryption.key', 'audit-signing-key.pem', 'cursor.key']) expect(await modeOf(join(dataDir, keyFile)), keyFile).toBe(0o600)
+})
