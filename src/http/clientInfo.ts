@@ -11,7 +11,31 @@ export interface ClientInfo {
 
 const USER_AGENT_LIMIT = 512
 
-const trimUserAgent = (value: string | null | undefined) => (value ? value.slice(0, USER_AGENT_LIMIT) : null)
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * A header value as the text the client meant. Node reads header bytes as Latin-1, one character
+ * each, while clients send UTF-8 beyond ASCII: bytes that are valid UTF-8 are read as such, any
+ * others keep their Latin-1 reading.
+ */
+function headerText(value: string): string {
+  // Only bytes beyond ASCII read differently; a character beyond 0xFF came from no byte.
+  if (!/[\x80-\xff]/.test(value) || /[^\x00-\xff]/.test(value)) return value
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'))
+  } catch {
+    return value
+  }
+}
+
+/** The user agent as sent, cut to its first USER_AGENT_LIMIT characters (code points: no pair is split). */
+function trimUserAgent(value: string | null | undefined): string | null {
+  if (!value) return null
+  const text = headerText(value)
+  let end = 0
+  for (let count = 0; count < USER_AGENT_LIMIT && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1
+  return text.slice(0, end)
+}
 
 /** A valid IP address, without the IPv4-mapped IPv6 prefix; anything else is null. */
 export function normalizeIp(value: string | null | undefined): string | null {

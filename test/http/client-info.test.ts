@@ -106,6 +106,44 @@ describe('X-Contember-Client-IP / -User-Agent', () => {
   })
 })
 
+describe('user agents beyond ASCII', () => {
+  /** A header carrying `bytes`: fetch puts each character of a header value on the wire as one byte (Latin-1). */
+  const sending = (bytes: Buffer) => bytes.toString('latin1')
+  const text = 'Ünï 日本 🚀'
+
+  it('are stored as the UTF-8 text the client sent, forwarded or not', async () => {
+    const entry = await loginEntry(direct, direct.loginToken, { 'user-agent': sending(Buffer.from(text)) })
+    expect(entry.userAgent).toBe(text)
+    const forwarded = await loginEntry(proxied, trustedLoginKey, {
+      'user-agent': sending(Buffer.from(`${text} forwarder`)),
+      'x-contember-client-user-agent': sending(Buffer.from(text)),
+    })
+    expect(forwarded).toMatchObject({ userAgent: text, metadata: { forwarderUserAgent: `${text} forwarder` } })
+  })
+
+  it('are stored as sent by the export endpoint too', async () => {
+    const response = await fetch(`${direct.url}/tenant/audit-log/export.jsonl?types=auth_log_export`, {
+      headers: { authorization: `Bearer ${direct.rootToken}`, 'user-agent': sending(Buffer.from(`${text} export`)) },
+    })
+    expect(response.status).toBe(200)
+    await response.text()
+    const { entries } = await readLog(direct, { filter: { types: ['auth_log_export'] } })
+    expect(entries.map((entry) => entry.userAgent)).toContain(`${text} export`)
+  })
+
+  it('keep their Latin-1 reading when their bytes are not UTF-8', async () => {
+    const entry = await loginEntry(direct, direct.loginToken, { 'user-agent': sending(Buffer.from([0x41, 0xe9, 0x74, 0xe9, 0xff])) })
+    expect(entry.userAgent).toBe('Aétéÿ')
+  })
+
+  it('are cut to 512 characters after decoding, never inside one', async () => {
+    const emoji = await loginEntry(direct, direct.loginToken, { 'user-agent': sending(Buffer.from(`${'a'.repeat(511)}🚀🚀`)) })
+    expect(emoji.userAgent).toBe(`${'a'.repeat(511)}🚀`)
+    const whole = `${'a'.repeat(508)}日本語🚀`
+    expect((await loginEntry(direct, direct.loginToken, { 'user-agent': sending(Buffer.from(whole)) })).userAgent).toBe(whole)
+  })
+})
+
 describe('sessions minted with trustForwardedClientInfo', () => {
   const SIGN_IN = `mutation ($email: String!, $password: String!, $options: SignInOptions) {
     signIn(email: $email, password: $password, options: $options) { ok result { token } }
