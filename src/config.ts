@@ -110,11 +110,12 @@ const environmentSchema = z.object({
       }
     }),
   CUSTOS_AUDIT_FORWARD_MONTHS: wholeNumber(1, 120).default(3),
+  // Empty is unset (everything kept). Not a union with '': a union's failure is only "Invalid input".
   CUSTOS_AUDIT_RETENTION_MONTHS: z
-    .literal('')
-    .transform(() => undefined)
-    .or(wholeNumber(1, undefined, 'must be a whole number of months, at least 1'))
-    .optional(),
+    .string()
+    .optional()
+    .transform((value) => value || undefined)
+    .pipe(wholeNumber(1, undefined, 'must be a whole number of months, at least 1').optional()),
   CUSTOS_AUDIT_CHECKPOINT_ENTRIES: wholeNumber(0).default(10_000),
   CUSTOS_AUDIT_CHECKPOINT_SECONDS: wholeNumber(0).default(3600),
 })

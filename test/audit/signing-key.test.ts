@@ -104,4 +104,14 @@ describe('audit log settings', () => {
   ])('refuse %s=%s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name))
   })
+
+  it.each(['abc', '-1', '1.5', '0'])('refuse CUSTOS_AUDIT_RETENTION_MONTHS=%s saying what it takes', (value) => {
+    expect(() => loadConfig({ CUSTOS_AUDIT_RETENTION_MONTHS: value })).toThrow(
+      'Invalid configuration:\n  CUSTOS_AUDIT_RETENTION_MONTHS: must be a whole number of months, at least 1',
+    )
+  })
+
+  it('keep everything when CUSTOS_AUDIT_RETENTION_MONTHS is empty', () => {
+    expect(loadConfig({ CUSTOS_AUDIT_RETENTION_MONTHS: '' }).auditLog.retentionMonths).toBeUndefined()
+  })
 })
