@@ -50,8 +50,8 @@ export async function createForwardPartitions(db: Database, now: Date, forwardMo
   await db.session(async (session) => {
     for (let ahead = 0; ahead <= forwardMonths; ahead++) {
       const month = monthStart(now.getUTCFullYear(), now.getUTCMonth() + ahead)
-      // A function running as the table's owner, so the least-privilege role can call it too.
-      const [row] = await session.query<{ name: string | null }>('SELECT person_auth_log_create_partition($1::date) AS name', [isoDate(month)])
+      // A function running as the table's owner, so the least-privilege role can call it too (for these months only).
+      const [row] = await session.query<{ name: string | null }>('SELECT person_auth_log_create_partition_ahead($1::date) AS name', [isoDate(month)])
       if (row?.name) created.push(row.name)
     }
   })

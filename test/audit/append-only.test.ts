@@ -71,6 +71,12 @@ describe('the triggers stop even the owner and superusers', () => {
   })
 })
 
+/** The first day of the month `months` from this one (UTC), as a date. */
+function monthFromNow(months: number) {
+  const now = new Date()
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + months, 1)).toISOString().slice(0, 10)
+}
+
 /** The privileges custos_app holds, tried through `run` (SQL as that role). */
 function leastPrivilegeCases(run: (sql: string) => Promise<unknown>) {
   it('may insert entries, leaving created_at, sequence and hash to the database', async () => {
@@ -87,6 +93,7 @@ function leastPrivilegeCases(run: (sql: string) => Promise<unknown>) {
     ['rewrite a checkpoint', 'DELETE FROM person_auth_log_checkpoint'],
     ['drop a partition', 'DROP TABLE person_auth_log_default'],
     ['write a partition directly', "INSERT INTO person_auth_log_default (id, type, success, created_at, sequence, hash) VALUES (gen_random_uuid(), 'login', true, now(), 1, '')"],
+    ['make a partition for any month', "SELECT person_auth_log_create_partition('1900-02-01')"],
   ])('may not %s', async (_what, sql) => {
     await expect(run(sql)).rejects.toThrow(/permission denied|must be owner/)
   })
@@ -98,8 +105,15 @@ function leastPrivilegeCases(run: (sql: string) => Promise<unknown>) {
     await expect(run('DELETE FROM mail_outbox WHERE false')).resolves.toBeDefined()
   })
 
-  it('keeps partitions ahead through the owner-run function', async () => {
-    await expect(run("SELECT person_auth_log_create_partition('2031-01-01')")).resolves.toBeDefined()
+  it('keeps partitions ahead through the owner-run function: from the previous month to 121 months ahead', async () => {
+    for (const months of [-1, 0, 60, 121]) {
+      await expect(run(`SELECT person_auth_log_create_partition_ahead('${monthFromNow(months)}')`), `${months}`).resolves.toBeDefined()
+    }
+  })
+
+  // Rows get created_at from the database: a month outside that reach would stay empty, one more table for every read.
+  it.each([['1900-02-01'], [monthFromNow(-2)], [monthFromNow(122)], ['9999-12-01']])('may not make a partition for %s', async (month) => {
+    await expect(run(`SELECT person_auth_log_create_partition_ahead('${month}')`)).rejects.toThrow(/no partition for .*: the months from/)
   })
 }
 
