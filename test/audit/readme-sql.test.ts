@@ -27,6 +27,28 @@ beforeAll(async () => {
 
 afterAll(() => app?.stop())
 
+/** The first cells (code spans) of the table under `### heading`. */
+function tableNames(heading: string): string[] {
+  const start = section.indexOf(`### ${heading}\n`)
+  const table = section.slice(start, section.indexOf('\n### ', start + 1))
+  return [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((match) => match[1]!)
+}
+
+describe('README tables of person_auth_log', () => {
+  it('name every column, in order', async () => {
+    const columns = await sql<{ name: string }>(
+      app,
+      "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'person_auth_log' AND table_schema = current_schema() ORDER BY ordinal_position",
+    )
+    expect(tableNames('Columns')).toEqual(columns.map((column) => column.name))
+  })
+
+  it('name every index', async () => {
+    const indexes = await sql<{ name: string }>(app, "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'person_auth_log' AND schemaname = current_schema()")
+    expect(tableNames('Indexes').sort()).toEqual(indexes.map((index) => index.name).sort())
+  })
+})
+
 describe('README SQL examples', () => {
   it('are there', () => {
     expect(examples.length).toBeGreaterThanOrEqual(5)

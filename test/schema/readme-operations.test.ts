@@ -73,4 +73,19 @@ describe('README Permissions', () => {
     expect(new Set(named)).toEqual(new Set(Object.keys(privilegeCatalog)))
   })
 
+  it('names, beside each privilege, every operation that checks it', () => {
+    const rows = tableRows(section('Permissions'))
+    // `add/update/removeProjectMember` stands for each of the three.
+    const operationsOf = (cell: string) =>
+      codeSpans(cell).flatMap((span) => {
+        const shorthand = /^((?:[a-z]+\/)+[a-z]+)([A-Z]\w*)$/.exec(span)
+        return shorthand ? shorthand[1]!.split('/').map((verb) => verb + shorthand[2]) : [span]
+      })
+    for (const [name, field] of Object.entries(rootFields())) {
+      for (const privilege of privilegesOf(field)) {
+        const row = rows.find(([privileges = '']) => codeSpans(privileges).includes(privilege))
+        expect(operationsOf(row?.[1] ?? ''), `${privilege}: ${name}`).toContain(name)
+      }
+    }
+  })
 })
