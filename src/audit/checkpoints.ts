@@ -57,7 +57,8 @@ export async function createCheckpoint(
     select: { sequence: true },
   })
   const verification = await verifyAuthLog(db, {
-    from: previous ? previous.sequence + 1n : undefined,
+    // A checkpoint at `sequence` already (retention signing again after a drop that failed): from the one before it.
+    from: previous ? (previous.sequence < sequence ? previous.sequence + 1n : sequence) : undefined,
     to: sequence,
     publicKey: signer.verificationKeys,
   })

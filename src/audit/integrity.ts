@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { type AuditPublicKeys, publicKeyObjects } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
+import { InvalidInputError } from '../tenant/invalidInput.js'
 import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid, retentionSignatureValid } from './checkpointFormat.js'
 import { checkSliceByCopy } from './sliceCopy.js'
@@ -365,11 +366,96 @@ async function beginning(session: SqlSession, checkpoints: readonly CheckedCheck
   )
 }
 
-export interface VerifyAuthLogOptions {
-  /** First sequence to verify; recomputation starts at the nearest signed checkpoint before it. */
-  readonly from?: bigint
-  /** Last sequence to verify; default: the chain head. */
-  readonly to?: bigint
+// ---------------------------------------------------------------------------
+// The range asked for
+
+/** The largest sequence the bigint column holds. */
+const MAX_SEQUENCE = 2n ** 63n - 1n
+
+type RangeArgument = 'from' | 'to'
+
+/** `from` or `to` as a caller has it: a GraphQL BigInt, command-line text, a bigint. */
+export type SequenceInput = bigint | number | string | null | undefined
+
+export interface RangeRequest {
+  /** First sequence to verify; recomputation starts at the nearest signed checkpoint before it. Default: the beginning. */
+  readonly from?: SequenceInput
+  /** Last sequence to verify. Default: the chain head (the last entry of an exported range). */
+  readonly to?: SequenceInput
+}
+
+interface VerificationRange {
+  readonly from: bigint | undefined
+  readonly to: bigint | undefined
+}
+
+/**
+ * A `from` or `to` that names no entry to verify. Its message names the arguments as GraphQL does;
+ * messageNaming words it for a caller that names them otherwise (`--from` on the command line).
+ */
+export class VerificationRangeError extends InvalidInputError {
+  constructor(
+    argument: RangeArgument,
+    private readonly problem: (name: (argument: RangeArgument) => string) => string,
+  ) {
+    super(problem((name) => name), argument)
+  }
+
+  messageNaming(name: (argument: RangeArgument) => string): string {
+    return this.problem(name)
+  }
+}
+
+function sequenceBound(value: SequenceInput, argument: RangeArgument): bigint | undefined {
+  if (value === null || value === undefined) return undefined
+  const whole =
+    typeof value === 'bigint'
+      ? value
+      : typeof value === 'number'
+        ? Number.isSafeInteger(value) ? BigInt(value) : undefined
+        : /^\d+$/.test(value) ? BigInt(value) : undefined
+  if (whole === undefined || whole < 1n || whole > MAX_SEQUENCE) {
+    throw new VerificationRangeError(argument, (name) => `${name(argument)} must be a sequence number from 1 to ${MAX_SEQUENCE}, not ${value}`)
+  }
+  return whole
+}
+
+/**
+ * The rules every verification applies to the range it is asked for, before it reads an entry:
+ * `from` and `to` are sequence numbers (1 to bigint's largest) and `to` is not less than `from`.
+ */
+export function verificationRange(request: RangeRequest): VerificationRange {
+  const range = { from: sequenceBound(request.from, 'from'), to: sequenceBound(request.to, 'to') }
+  if (range.from !== undefined && range.to !== undefined && range.to < range.from) {
+    throw new VerificationRangeError('to', (name) => `${name('to')} must not be less than ${name('from')}`)
+  }
+  return range
+}
+
+/** The entries there are to verify: `first` through `last` (none when last < first). */
+interface Extent {
+  readonly first: bigint
+  readonly last: bigint
+  /** Signed retention dropped the entries before `first`: a `from` among them starts at `first`, as a whole verification does. */
+  readonly frontDropped: boolean
+}
+
+/**
+ * The rules against the entries there are: a range that names entries past the last one, or (but
+ * for a `from` in front that retention dropped) before the first one, is refused, never reported verified.
+ */
+function checkRangeWithin(range: VerificationRange, extent: Extent): void {
+  const refuse = (argument: RangeArgument, problem: string) => new VerificationRangeError(argument, (name) => `${name(argument)} ${problem}`)
+  const pastLast = extent.last < extent.first ? 'names an entry, and there are none' : `is past the last entry, ${extent.last}`
+  const beforeFirst = `is before the first entry, ${extent.first}${extent.frontDropped ? ': retention dropped the entries before it' : ''}`
+  const { from, to } = range
+  if (from !== undefined && from > extent.last) throw refuse('from', pastLast)
+  if (to !== undefined && to > extent.last) throw refuse('to', pastLast)
+  if (from !== undefined && from < extent.first && !extent.frontDropped) throw refuse('from', beforeFirst)
+  if (to !== undefined && to < extent.first) throw refuse('to', beforeFirst)
+}
+
+export interface VerifyAuthLogOptions extends RangeRequest {
   /** The audit public key (PEM) that checkpoint signatures must verify with, or several (current and retired): any one suffices. */
   readonly publicKey: AuditPublicKeys
   /** Threads that check slices of the chain at once (PostgreSQL only); default: one per core, 1: the sequential walk alone. */
@@ -378,12 +464,16 @@ export interface VerifyAuthLogOptions {
   readonly sliceEntries?: number
 }
 
-/** Verifies person_auth_log (or a sequence range of it) in the database. */
+/**
+ * Verifies person_auth_log (or a sequence range of it) in the database. A range that breaks the
+ * rules of verificationRange or names entries the chain does not hold throws VerificationRangeError.
+ */
 export async function verifyAuthLog(db: Database, options: VerifyAuthLogOptions): Promise<VerificationResult> {
-  const result = await verifyOnce(db, options)
+  const range = verificationRange(options)
+  const result = await verifyOnce(db, range, options)
   // Retention may drop the oldest partition while we read it; from its new checkpoint the log is whole again.
   if (result.firstBroken?.reason === 'ENTRY_MISSING' && (await retentionMovedBeginning(db, options, result.anchor))) {
-    return verifyOnce(db, options)
+    return verifyOnce(db, range, options)
   }
   return result
 }
@@ -395,19 +485,23 @@ async function retentionMovedBeginning(db: Database, options: VerifyAuthLogOptio
   })
 }
 
-async function verifyOnce(db: Database, options: VerifyAuthLogOptions): Promise<VerificationResult> {
+async function verifyOnce(db: Database, range: VerificationRange, options: VerifyAuthLogOptions): Promise<VerificationResult> {
   return db.session(async (session) => {
     const [head] = await session.query<{ sequence: string; hash: Uint8Array }>('SELECT sequence::text AS sequence, hash FROM person_auth_log_head')
     const headSequence = BigInt(head!.sequence)
     const headHash = toBuffer(head!.hash)
     const checkpoints = await loadCheckpoints(session, options.publicKey)
-    const last = options.to !== undefined && options.to < headSequence ? options.to : headSequence
-    const toHead = last === headSequence
 
     let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints, options.publicKey)
-    if (options.from !== undefined) {
+    // A front missing without a signed drop is no reason to refuse: the verification reports it.
+    const retained = 'reason' in start ? 0n : start.sequence
+    checkRangeWithin(range, { first: retained + 1n, last: headSequence, frontDropped: retained > 0n })
+    const last = range.to ?? headSequence
+    const toHead = last === headSequence
+    const { from } = range
+    if (from !== undefined) {
       const startSequence = 'reason' in start ? -1n : start.sequence
-      const nearer = checkpoints.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < options.from! && checkpoint.sequence >= startSequence)
+      const nearer = checkpoints.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < from && checkpoint.sequence >= startSequence)
       if (nearer && ('reason' in start || nearer.sequence > start.sequence)) start = anchorAt(nearer)
     }
     if ('reason' in start) {
@@ -637,15 +731,19 @@ const bytes = (value: string | Uint8Array, encoding: 'hex' | 'base64') => (typeo
 /**
  * Proves an exported range untouched with nothing but the checkpoints and the
  * audit public key: the range must start right after a signed checkpoint (or at
- * entry 1) and end on one; every entry in between is recomputed.
+ * entry 1) and end on one; every entry in between is recomputed. With `from` or
+ * `to`, the part of the entries from the nearest signed checkpoint before `from`
+ * through `to`, under the rules verifyAuthLog applies (the entries' first and
+ * last stand for the chain's).
  */
 export async function verifyRange(
   entries: readonly RangeEntry[],
   checkpoints: readonly RangeCheckpoint[],
   publicKey: AuditPublicKeys,
+  request: RangeRequest = {},
 ): Promise<VerificationResult> {
   const keys = publicKeyObjects(publicKey)
-  const stored = entries.map((entry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') }))
+  const given = entries.map((entry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') }))
   const checked = checkpoints
     .map((checkpoint) => {
       const signed = {
@@ -657,19 +755,32 @@ export async function verifyRange(
       return { ...signed, valid: checkpointSignatureValid(signed, keys) }
     })
     .sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0))
+  const range = verificationRange(request)
+  checkRangeWithin(range, { first: given[0]?.sequence ?? 1n, last: given.at(-1)?.sequence ?? 0n, frontDropped: false })
+  const { from, to } = range
+  const startCheckpoint = from === undefined ? undefined : checked.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < from)
+  const after = startCheckpoint?.sequence ?? 0n
+  const stored = given.filter((entry) => entry.sequence > after && (to === undefined || entry.sequence <= to))
+  const end = to ?? given.at(-1)?.sequence ?? 0n
   const first = stored[0]
   if (!first) {
-    return { ok: true, entriesChecked: 0, checkpointsChecked: 0, anchor: GENESIS, lastSequence: 0n, lastHash: GENESIS_HASH, firstBroken: null }
+    // Only a range can select nothing from entries there are: a gap in the file holds all it names.
+    const anchor = startCheckpoint ? anchorAt(startCheckpoint) : GENESIS
+    const missing = end > after ? broken('ENTRY_MISSING', after + 1n, null, `Entries ${after + 1n} to ${end} are missing.`) : null
+    return { ok: !missing, entriesChecked: 0, checkpointsChecked: 0, anchor, lastSequence: anchor.sequence, lastHash: anchor.hash, firstBroken: missing }
   }
   const lastEntry = stored.at(-1)!
   const inRange = checked.filter((checkpoint) => checkpoint.sequence >= first.sequence - 1n && checkpoint.sequence <= lastEntry.sequence)
-  const startCheckpoint = inRange.find((checkpoint) => checkpoint.valid && checkpoint.sequence === first.sequence - 1n)
-  const anchored = first.sequence === 1n || startCheckpoint !== undefined
+  const anchorCheckpoint = inRange.find((checkpoint) => checkpoint.valid && checkpoint.sequence === first.sequence - 1n)
+  const anchored = first.sequence === 1n || anchorCheckpoint !== undefined
   // Unanchored, the first entry's own hash is taken on trust so the rest can still be checked.
-  const anchor: ChainAnchor = first.sequence === 1n ? GENESIS : startCheckpoint ? anchorAt(startCheckpoint) : { sequence: first.sequence, hash: toBuffer(first.hash), checkpointId: null }
+  const anchor: ChainAnchor = first.sequence === 1n ? GENESIS : anchorCheckpoint ? anchorAt(anchorCheckpoint) : { sequence: first.sequence, hash: toBuffer(first.hash), checkpointId: null }
   const walked = await walkChain(arraySource(anchored ? stored : stored.slice(1)), anchor, inRange)
   const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
   if (walked.firstBroken) return result(walked.firstBroken)
+  if (lastEntry.sequence < end) {
+    return result(broken('ENTRY_MISSING', lastEntry.sequence + 1n, null, `Entries ${lastEntry.sequence + 1n} to ${end} are missing.`))
+  }
   if (!anchored) {
     return result(broken('NOT_ANCHORED', first.sequence, first.id, `No signed checkpoint at ${first.sequence - 1n}: entry ${first.sequence} cannot be proven. Export from the entry after a checkpoint.`))
   }
