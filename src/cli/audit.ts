@@ -4,12 +4,13 @@ import { join } from 'node:path'
 import { databaseTarget, loadAuditSigner } from '../app.js'
 import { createReadStream } from 'node:fs'
 import { readCheckpointsFile, readExportFile } from '../audit/exportFile.js'
-import { type VerificationResult, verifyAuthLog, verifyRange } from '../audit/integrity.js'
+import { type VerificationResult, VerificationRangeError, verificationRange, verifyAuthLog, verifyRange } from '../audit/integrity.js'
 import { maintainPartitions } from '../audit/partitions.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { SIGNING_KEY_FILE, parsePublicKeys, parseSigningKey } from '../crypto/signingKey.js'
 import { openDatabase } from '../db/database.js'
 import { createLogger } from '../logger.js'
+import { SourceInputError, serverSource } from './logSource.js'
 import { UsageError, parseCommandLine } from './options.js'
 
 export const auditCommandsUsage = `  verify     recompute the audit log's hash chain and check its signed checkpoints, or prove an exported
@@ -19,28 +20,29 @@ export const auditCommandsUsage = `  verify     recompute the audit log's hash c
 `
 
 export const verifyUsage = `Usage: custos verify [--from N] [--to N] [--public-key FILE] [--json]
+       custos verify --url URL --token TOKEN [--from N] [--to N] [--json]
        custos verify --file EXPORT --checkpoints FILE --public-key FILE [--from N] [--to N] [--json]
 
 Recomputes the audit log's hash chain, checks every signed checkpoint it passes, and names the first
-broken entry. Exit status 0 when whole, 1 when broken, 2 for wrong arguments or unreadable input.
+broken entry. Exit status 0 when whole, 1 when broken (or the server refused the token), 2 for wrong
+arguments, a refused range or unreadable input.
 
-  --from N, --to N      sequence range (default: all); a range starts at the nearest signed checkpoint before N
+  --from N, --to N      sequence range (default: all); a range starts at the nearest signed checkpoint before N.
+                        It must name entries there are: N from 1 to the last entry (of the file, with --file),
+                        --to not below --from; after retention --to not before the first entry kept
   --public-key FILE     PEM public key(s) the checkpoints must verify with (the file may hold several
                         blocks: the current key and retired ones); default: from CUSTOS_SIGNING_KEY or the
                         data dir. Keys in CUSTOS_SIGNING_KEY_RETIRED are accepted as well
   --json                print the result as JSON
+On a running server (verifyAuthLog; it checks the checkpoints with its own keys):
+  --url URL             the server (or CUSTOS_URL), e.g. http://localhost:4000
+  --token TOKEN         its bearer token with system:viewAuthLog (or CUSTOS_TOKEN)
 Without the database (an export and what the server published):
   --file EXPORT         a JSONL or CSV file written by custos export or GET /tenant/audit-log/export.*,
                         in any order; it proves itself only from a signed checkpoint (or entry 1) to one
   --checkpoints FILE    authLogCheckpoints as JSON: the array, or the whole GraphQL response
                         (custos export --checkpoints FILE writes it)
 `
-
-const sequenceOption = (value: string | undefined, name: string): bigint | undefined => {
-  if (value === undefined) return undefined
-  if (!/^[1-9]\d*$/.test(value)) throw new ConfigError(`--${name} must be a sequence number (1 or more), not ${value}`)
-  return BigInt(value)
-}
 
 /**
  * The keys checkpoints must verify with: those in --public-key FILE (one PEM
@@ -88,28 +90,50 @@ const resultJson = (result: VerificationResult) => ({
   firstBroken: result.firstBroken && { ...result.firstBroken, sequence: result.firstBroken.sequence.toString() },
 })
 
+const isRangeArgument = (argument: string | undefined): argument is 'from' | 'to' => argument === 'from' || argument === 'to'
+
+/** A range refused here or by the server, with its arguments named as options: unusable input, exit status 2. */
+async function namingOptions<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (error instanceof VerificationRangeError) throw new ConfigError(error.messageNaming((argument) => `--${argument}`))
+    if (error instanceof SourceInputError && isRangeArgument(error.argument)) throw new ConfigError(error.message.replace(error.argument, `--${error.argument}`))
+    throw error
+  }
+}
+
 export async function runVerify(args: string[]) {
   const values = parseCommandLine(args, {
     from: { type: 'string' },
     to: { type: 'string' },
     'public-key': { type: 'string' },
     json: { type: 'boolean' },
+    url: { type: 'string' },
+    token: { type: 'string' },
     file: { type: 'string' },
     checkpoints: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) return void process.stdout.write(verifyUsage)
-  const config = loadConfig()
-  const from = sequenceOption(values.from, 'from')
-  const to = sequenceOption(values.to, 'to')
+  // Checked before anything is opened; what the range names, against the entries there are.
+  const range = await namingOptions(async () => verificationRange(values))
   const { file, checkpoints: checkpointsFile, 'public-key': publicKeyFile } = values
   if ((file === undefined) !== (checkpointsFile === undefined)) {
     throw new UsageError(file ? '--file needs --checkpoints FILE: the signed checkpoints (authLogCheckpoints) that cover it' : '--checkpoints goes with --file EXPORT')
   }
-  const result =
-    file === undefined || checkpointsFile === undefined
-      ? await verifyDatabase(config, { from, to, publicKeyFile })
-      : await verifyExportFile(config, { from, to, file, checkpointsFile, publicKeyFile })
+  if (file !== undefined && values.url !== undefined) throw new UsageError('--file and --url exclude each other: --file proves an export without a database or a server')
+  const server = file === undefined ? serverSource(values) : undefined
+  if (server && publicKeyFile !== undefined) {
+    throw new UsageError('--public-key does not go with --url: the server checks the checkpoints with its own keys (to check them with yours, verify an export with --file)')
+  }
+  const result = await namingOptions(() =>
+    server
+      ? server.verify(range)
+      : file === undefined || checkpointsFile === undefined
+        ? verifyDatabase(loadConfig(), { ...range, publicKeyFile })
+        : verifyExportFile(loadConfig(), { ...range, file, checkpointsFile, publicKeyFile }),
+  )
   process.stdout.write(values.json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : describe(result, file === undefined ? 'Audit log' : `Export ${file}`))
   if (!result.ok) process.exitCode = 1
 }
@@ -139,21 +163,14 @@ async function readInput<T>(option: string, file: string, read: () => Promise<T>
   }
 }
 
-/**
- * An export proven with its checkpoints and the public key alone: no database, no data dir. With
- * --from or --to, the entries from the nearest checkpoint before `from` through `to` (as the
- * database's verification starts), so the part of an export that ends on a checkpoint can be proven.
- */
+/** An export proven with its checkpoints and the public key alone: no database, no data dir. */
 async function verifyExportFile(config: AppConfig, options: VerifyOptions & { file: string; checkpointsFile: string }): Promise<VerificationResult> {
   if (!options.publicKeyFile) throw new UsageError('--file needs --public-key FILE: the audit public key (GET /.well-known/custos-audit-key)')
   const publicKey = await verificationKeys(config, options.publicKeyFile)
   const { file, checkpointsFile, from, to } = options
   const checkpoints = await readInput('checkpoints', checkpointsFile, async () => readCheckpointsFile(await readFile(checkpointsFile, 'utf8')))
   const entries = await readInput('file', file, () => readExportFile(createReadStream(file, 'utf8')))
-  const before = checkpoints.map((checkpoint) => BigInt(checkpoint.sequence)).filter((sequence) => from !== undefined && sequence < from)
-  const start = before.reduce((a, b) => (a > b ? a : b), 0n)
-  const selected = entries.filter((entry) => BigInt(entry.sequence) > start && (to === undefined || BigInt(entry.sequence) <= to))
-  return verifyRange(selected, checkpoints, publicKey)
+  return verifyRange(entries, checkpoints, publicKey, { from, to })
 }
 
 export async function runPartitions() {

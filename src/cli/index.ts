@@ -6,7 +6,7 @@ import { MigrationError, migrate } from '../db/migrator.js'
 import { auditCommandsUsage, runPartitions, runVerify, verifyUsage } from './audit.js'
 import { exportUsage, runExport } from './export.js'
 import { logUsage, runLog } from './log.js'
-import { SourceError } from './logSource.js'
+import { SourceError, SourceInputError } from './logSource.js'
 import { UsageError } from './options.js'
 
 const usage = `Usage: custos <command> [options]
@@ -49,6 +49,10 @@ try {
   }
   if (error instanceof UsageError) {
     process.stderr.write(`custos ${name}: ${error.message}\n\n${commandUsage[name!] ?? usage}`)
+    process.exit(2)
+  }
+  if (error instanceof SourceInputError) {
+    process.stderr.write(`custos ${name}: ${error.message}\n`)
     process.exit(2)
   }
   if (error instanceof SourceError || error instanceof DataDirLockedError) {

@@ -5,6 +5,7 @@ import { type CheckpointJson, checkpointJson, listCheckpoints } from '../audit/c
 import { CursorCodec } from '../audit/cursor.js'
 import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
 import { filterToParams } from '../audit/filterParams.js'
+import { type BreakReason, type VerificationResult } from '../audit/integrity.js'
 import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
 import { loadConfig } from '../config.js'
@@ -12,7 +13,8 @@ import { type Database, openDatabase } from '../db/database.js'
 
 /**
  * Where the command line reads the log: the database itself (DATABASE_URL, or the embedded one in
- * CUSTOS_DATA_DIR), or a running server (--url and --token) through authLog and the export endpoint.
+ * CUSTOS_DATA_DIR), or a running server (--url and --token) through authLog, the export endpoint and
+ * verifyAuthLog.
  */
 
 export interface LogPage {
@@ -38,9 +40,40 @@ export interface LogSource {
 /** A problem to report in one line (exit status 1), not a crash. */
 export class SourceError extends Error {}
 
+/** The server refused an argument (BAD_USER_INPUT): wrong input, exit status 2. */
+export class SourceInputError extends SourceError {
+  constructor(
+    message: string,
+    readonly argument: string | undefined,
+  ) {
+    super(message)
+  }
+}
+
 const ENTRY_FIELDS =
   'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData sequence hash'
 const CHECKPOINT_FIELDS = 'id sequence hash createdAt payload signature reason'
+const VERIFICATION_FIELDS =
+  'ok entriesChecked checkpointsChecked lastSequence lastHash anchor { sequence hash checkpointId } firstBroken { sequence entryId reason message }'
+
+/** verifyAuthLog's answer: BigInt as a JSON number (or a string past 2^53), hashes as hex. */
+interface VerificationJson {
+  ok: boolean
+  entriesChecked: number
+  checkpointsChecked: number
+  lastSequence: number | string
+  lastHash: string
+  anchor: { sequence: number | string; hash: string; checkpointId: string | null }
+  firstBroken: { sequence: number | string; entryId: string | null; reason: BreakReason; message: string } | null
+}
+
+const verificationResult = (json: VerificationJson): VerificationResult => ({
+  ...json,
+  anchor: { ...json.anchor, sequence: BigInt(json.anchor.sequence), hash: Buffer.from(json.anchor.hash, 'hex') },
+  lastSequence: BigInt(json.lastSequence),
+  lastHash: Buffer.from(json.lastHash, 'hex'),
+  firstBroken: json.firstBroken && { ...json.firstBroken, sequence: BigInt(json.firstBroken.sequence) },
+})
 
 const entryJson = (row: AuthLogRow): AuthLogEntryJson => ({
   id: row.id,
@@ -132,7 +165,7 @@ class CsvRecordCounter {
   }
 }
 
-class ServerSource implements LogSource {
+export class ServerSource implements LogSource {
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
@@ -160,10 +193,23 @@ class ServerSource implements LogSource {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query, variables }),
     })
-    const result = (await response.json()) as { data?: Record<string, T | null>; errors?: { message: string }[] }
+    const result = (await response.json()) as { data?: Record<string, T | null>; errors?: { message: string; extensions?: { code?: string; argument?: string } }[] }
     const value = result.data?.[field]
-    if (!value) throw new SourceError(result.errors?.map((error) => error.message).join('; ') ?? `${field} failed`)
-    return value
+    if (value) return value
+    const refused = result.errors?.find((error) => error.extensions?.code === 'BAD_USER_INPUT')
+    if (refused) throw new SourceInputError(refused.message, refused.extensions?.argument)
+    throw new SourceError(result.errors?.map((error) => error.message).join('; ') ?? `${field} failed`)
+  }
+
+  /** verifyAuthLog: the server recomputes the chain and checks its checkpoints with its own keys. */
+  async verify(range: { from: bigint | undefined; to: bigint | undefined }): Promise<VerificationResult> {
+    const json = await this.query<VerificationJson>(
+      'verifyAuthLog',
+      `query ($from: BigInt, $to: BigInt) { verifyAuthLog(from: $from, to: $to) { ${VERIFICATION_FIELDS} } }`,
+      // As text: a JSON number past 2^53 would lose digits.
+      { from: range.from?.toString(), to: range.to?.toString() },
+    )
+    return verificationResult(json)
   }
 
   page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
@@ -214,14 +260,19 @@ export interface SourceOptions {
   token?: string | undefined
 }
 
+/** The server --url (or CUSTOS_URL) names, with its token; undefined when none is named. */
+export function serverSource(options: SourceOptions): ServerSource | undefined {
+  const url = options.url ?? process.env.CUSTOS_URL
+  if (!url) return undefined
+  const token = options.token ?? process.env.CUSTOS_TOKEN
+  if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
+  return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
+}
+
 /** A server when --url (or CUSTOS_URL) is given, else the configured database. */
 export async function openLogSource(options: SourceOptions): Promise<LogSource> {
-  const url = options.url ?? process.env.CUSTOS_URL
-  if (url) {
-    const token = options.token ?? process.env.CUSTOS_TOKEN
-    if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
-    return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
-  }
+  const server = serverSource(options)
+  if (server) return server
   const config = loadConfig()
   return new DirectSource(await openDatabase(databaseTarget(config)), config.auditReads)
 }

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordAuditEntry, systemActor } from '../../src/audit/recorder.js'
 import { createCheckpoint } from '../../src/audit/checkpoints.js'
 import { SIGNING_KEY_FILE, auditSigner } from '../../src/crypto/signingKey.js'
+import { type TestApp, startTestApp } from '../testkit/app.js'
 import { type CliDatabase, cliDatabase, custos as runCustos } from '../testkit/cli.js'
 import { onPostgres } from '../testkit/database.js'
-import { tamper } from '../testkit/fixtures.js'
+import { addLogEntries, restoreLogRows, signedInPerson, snapshotLogRows, tamper, verifyLog } from '../testkit/fixtures.js'
 
 /** `custos verify` and `custos partitions` as an operator runs them, in a process of their own. */
 
@@ -71,16 +72,105 @@ describe('custos verify', () => {
   it.each([
     [['verify', '--from', 'zero'], '--from must be a sequence number'],
     [['verify', '--colour'], "Unknown option '--colour'"],
+    [['verify', '--public-key', '/missing.pub'], '--public-key /missing.pub: no such file\n'],
   ])('refuses %j with exit code 2', async (args, message) => {
     const result = await custos(args, { CUSTOS_SIGNING_KEY: privatePem })
     expect(result.code).toBe(2)
     expect(result.stderr).toContain(message)
   })
 
+  // The rules of verifyAuthLog(from, to): a range that names entries the log does not hold is not verified.
+  it.each([
+    [['--from', '10', '--to', '5'], '--to must not be less than --from'],
+    [['--from', '99999999999999999999'], '--from must be a sequence number from 1 to 9223372036854775807, not 99999999999999999999'],
+    [['--from', '6'], '--from is past the last entry, 5'],
+    [['--from', '9999'], '--from is past the last entry, 5'],
+    [['--to', '6'], '--to is past the last entry, 5'],
+  ])('refuses the range %j with exit code 2', async (range, message) => {
+    const result = await custos(['verify', ...range], { CUSTOS_SIGNING_KEY: privatePem })
+    expect(result).toEqual({ code: 2, stdout: '', stderr: `${message}\n` })
+  })
+
+  it('verifies a range through the last entry', async () => {
+    const result = await custos(['verify', '--from', '5', '--to', '5'], { CUSTOS_SIGNING_KEY: privatePem })
+    expect(result.stdout).toMatch(/verified: ok\n {2}entries checked: +5 \(from the beginning through 5\)/)
+    expect(result.code).toBe(0)
+  })
+
   it('asks for a public key when it has none', async () => {
     const result = await custos(['verify'])
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('No audit public key: pass --public-key FILE')
+  })
+})
+
+// Each test runs the command line several times: seconds each.
+describe('custos verify against a server (--url, --token)', { timeout: 120_000 }, () => {
+  let app: TestApp
+  let server: string[]
+
+  beforeAll(async () => {
+    app = await startTestApp()
+    await addLogEntries(app, 3)
+    server = ['--url', app.url, '--token', app.rootToken]
+  })
+
+  afterAll(async () => {
+    await app?.stop()
+  })
+
+  // No database in its environment: everything comes from the server's verifyAuthLog.
+  it('prints what verifyAuthLog reports, as on the database', async () => {
+    const { lastSequence, checkpointsChecked } = await verifyLog(app)
+    const whole = await runCustos(['verify', ...server])
+    expect(whole).toEqual({
+      code: 0,
+      stdout: `Audit log verified: ok\n  entries checked:     ${lastSequence} (from the beginning through ${lastSequence})\n  checkpoints checked: ${checkpointsChecked}\n`,
+      stderr: '',
+    })
+    const range = await runCustos(['verify', '--json', '--from', '2', '--to', '3', ...server])
+    expect(JSON.parse(range.stdout)).toMatchObject({ ok: true, entriesChecked: 3, lastSequence: '3', anchor: { sequence: '0' }, firstBroken: null })
+    expect(range.code).toBe(0)
+  })
+
+  it('names the first broken entry and exits 1', async () => {
+    const db = app.app.services.db
+    const kept = await snapshotLogRows(db, 'sequence = 2')
+    await tamper(db, "UPDATE person_auth_log SET user_agent = 'forged' WHERE sequence = 2")
+    try {
+      const result = await runCustos(['verify', ...server])
+      expect(result.stdout).toContain('Audit log verification FAILED')
+      expect(result.stdout).toContain(`first broken entry:  sequence 2 (id ${kept[0]!.id}): CONTENT_CHANGED`)
+      expect(result.code).toBe(1)
+    } finally {
+      await restoreLogRows(db, kept)
+    }
+  })
+
+  it('answers a range the server refuses with its message and exit code 2', async () => {
+    const { lastSequence } = await verifyLog(app)
+    for (const [range, message] of [
+      [['--from', String(lastSequence + 1)], `--from is past the last entry, ${lastSequence}`],
+      [['--to', String(lastSequence + 1)], `--to is past the last entry, ${lastSequence}`],
+      [['--from', '10', '--to', '5'], '--to must not be less than --from'],
+    ] as const) {
+      expect(await runCustos(['verify', ...range, ...server]), range.join(' ')).toEqual({ code: 2, stdout: '', stderr: `${message}\n` })
+    }
+  })
+
+  it('reports a refused token, or one without system:viewAuthLog, with exit code 1', async () => {
+    const unknown = await runCustos(['verify', '--url', app.url, '--token', 'not-the-right-token'])
+    expect(unknown).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^custos verify: 401 .*bearer token is not valid/) })
+    const person = await signedInPerson(app)
+    const forbidden = await runCustos(['verify', '--url', app.url, '--token', person.token])
+    expect(forbidden).toEqual({ code: 1, stdout: '', stderr: 'custos verify: You are not allowed to view the audit log.\n' })
+  })
+
+  it('refuses options that do not go with a server, with exit code 2', async () => {
+    const publicKey = await runCustos(['verify', ...server, '--public-key', join(dataDir, 'public.pem')])
+    expect(publicKey).toMatchObject({ code: 2, stderr: expect.stringContaining('--public-key does not go with --url') })
+    const file = await runCustos(['verify', ...server, '--file', 'audit.jsonl', '--checkpoints', 'checkpoints.json'])
+    expect(file).toMatchObject({ code: 2, stderr: expect.stringContaining('--file and --url exclude each other') })
   })
 })
 

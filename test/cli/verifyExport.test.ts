@@ -124,6 +124,33 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
     expect(result.code).toBe(0)
   })
 
+  // verifyAuthLog's rules, with the file's first and last entries for the chain's.
+  it('refuses a range that names entries the file does not hold, with exit status 2', async () => {
+    const late = await altered('export.jsonl', 'late.jsonl', (text) => text.replace(/^.*"(ann@example\.test|)".*\n/gm, ''))
+    const cases: [string, string[], string][] = [
+      ['export.jsonl', ['--from', '4', '--to', '3'], '--to must not be less than --from'],
+      // The JSONL export holds entries 1 to 5, itself the last.
+      ['export.jsonl', ['--from', '9999'], '--from is past the last entry, 5'],
+      ['export.jsonl', ['--to', '6'], '--to is past the last entry, 5'],
+      [late, ['--from', '1', '--to', '4'], '--from is before the first entry, 3'],
+      [late, ['--to', '2'], '--to is before the first entry, 3'],
+    ]
+    for (const [name, range, message] of cases) {
+      const result = await verifyFile({ export: name }, range)
+      expect(result, `${name} ${range.join(' ')}`).toEqual({ code: 2, stdout: '', stderr: `${message}\n` })
+    }
+    const fromCheckpoint = await verifyFile({ export: late }, ['--from', '3', '--to', '4'])
+    expect(fromCheckpoint.stdout).toMatch(/verified: ok\n {2}entries checked: +2 \(from the signed checkpoint at 2 through 4\)/)
+    expect(fromCheckpoint.code).toBe(0)
+  })
+
+  it('reports the entries a range names in a gap of the file as missing, not verified', async () => {
+    const gap = await altered('export.jsonl', 'gap.jsonl', (text) => text.replace(/^.*"bob@example\.test".*\n/m, ''))
+    const result = await verifyFile({ export: gap }, ['--from', '3', '--to', '3', '--json'])
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, entriesChecked: 0, anchor: { sequence: '2' }, firstBroken: { reason: 'ENTRY_MISSING', sequence: '3' } })
+    expect(result.code).toBe(1)
+  })
+
   it('reads the CSV export the same way: quoted line breaks, and an empty text apart from NULL', async () => {
     expect(await readFile(file('export.csv'), 'utf8')).toContain(',"",INVALID_PASSWORD,,"",')
     const result = await verifyFile({ export: 'export.csv' }, ['--to', '4', '--json'])
