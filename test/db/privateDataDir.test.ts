@@ -60,3 +60,11 @@ it('the server closes an existing data directory open to others, says so, and ke
   expect(warnings.map((line) => line.msg)).toEqual([`The data directory ${dataDir} was open to other users (mode 0755): closed it (mode 0700).`])
   for (const keyFile of ['encryption.key', 'audit-signing-key.pem', 'cursor.key']) expect(await modeOf(join(dataDir, keyFile)), keyFile).toBe(0o600)
 })
+
+it('refuses a shared directory such as /tmp (sticky bit) instead of closing it to everyone else', async () => {
+  const shared = join(scratch, 'shared')
+  await mkdir(shared)
+  await chmod(shared, 0o1777)
+  await expect(openDatabase({ dataDir: shared })).rejects.toThrow(/CUSTOS_DATA_DIR: .* is shared by all users/)
+  expect((await stat(shared)).mode & 0o7777).toBe(0o1777)
+})
