@@ -95,9 +95,13 @@ export async function startTestApp(environment: Record<string, string> = {}, opt
       return { status: response.status, ...((await response.json()) as object) }
     },
     async stop() {
-      await running.stop()
-      if (!options.database) await database.drop()
-      await rm(dataDir, { recursive: true, force: true })
+      try {
+        await running.stop()
+      } finally {
+        // Also when stopping fails (a test that closed the database itself): nothing outlives the run.
+        if (!options.database) await database.drop()
+        await rm(dataDir, { recursive: true, force: true })
+      }
     },
   }
 }
