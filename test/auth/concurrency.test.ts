@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, startTestApp } from '../testkit/app.js'
+import { describe, expect, it } from 'vitest'
+import type { TestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { configureTenant, enableOtp, mailedPasswordReset, mailedPasswordlessRequest, signedInPerson, strongPassword, totpCode } from '../testkit/fixtures.js'
-import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
+import { withMailingTestApp, enableOtp, mailedPasswordReset, mailedPasswordlessRequest, signedInPerson, strongPassword, totpCode } from '../testkit/fixtures.js'
+import type { MailCatcher } from '../testkit/mail.js'
 
 /** Single-use secrets stay single-use when several requests race (PostgreSQL: real parallel transactions). */
 describe.runIf(onPostgres)('racing requests', () => {
   let app: TestApp
   let mail: MailCatcher
 
-  beforeAll(async () => {
-    mail = await startMailCatcher()
-    app = await startTestApp({ SMTP_URL: mail.url })
-    await configureTenant(app, { passwordless: { enabled: 'always' } })
-  })
-  afterAll(async () => {
-    await app.stop()
-    await mail.close()
+  withMailingTestApp((started, catcher) => {
+    app = started
+    mail = catcher
   })
 
   const race = <T>(count: number, request: () => Promise<T>) => Promise.all(Array.from({ length: count }, request))

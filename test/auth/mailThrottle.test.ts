@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, readLog, seedLogEntries, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
-import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
+import { describe, expect, it } from 'vitest'
+import type { TestApp } from '../testkit/app.js'
+import { configureTenant, withMailingTestApp, readLog, seedLogEntries, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
+import type { MailCatcher } from '../testkit/mail.js'
 
 /**
  * Per-email backoff of createResetPasswordRequest and initSignInPasswordless: every request
@@ -11,14 +11,9 @@ import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
 let app: TestApp
 let mail: MailCatcher
 
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  app = await startTestApp({ SMTP_URL: mail.url })
-  await configureTenant(app, { passwordless: { enabled: 'always' } })
-})
-afterAll(async () => {
-  await app.stop()
-  await mail.close()
+withMailingTestApp((started, catcher) => {
+  app = started
+  mail = catcher
 })
 
 const flows = [

@@ -2,8 +2,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { generate as generateTotp } from 'otplib'
 import type { AuthLogEntryJson } from '../../src/audit/export.js'
 import type { Database } from '../../src/db/database.js'
-import type { GraphQLResponse, TestApp } from './app.js'
-import { type MailCatcher, mailField } from './mail.js'
+import { afterAll, beforeAll } from 'vitest'
+import { type GraphQLResponse, type TestApp, startTestApp } from './app.js'
+import { type MailCatcher, mailField, startMailCatcher } from './mail.js'
 import type { OidcAccount, OidcTestProvider } from './oidc.js'
 
 /** Fixture builders: each creates what one test needs through the public API. */
@@ -237,6 +238,26 @@ export async function configureTenant(app: TestApp, config: Record<string, unkno
     { variables: { config }, token: app.rootToken },
   )
   if (!response.data?.configure?.ok) throw new Error(`configure failed: ${JSON.stringify(response)}`)
+}
+
+/**
+ * For a suite of mailing flows: a test app sending through a mail catcher on loopback, with
+ * passwordless sign-in on for everyone, started before the suite's tests and stopped after them.
+ * `started` hands both to the suite's own variables.
+ */
+export function withMailingTestApp(started: (app: TestApp, mail: MailCatcher) => void): void {
+  let app: TestApp | undefined
+  let mail: MailCatcher | undefined
+  beforeAll(async () => {
+    mail = await startMailCatcher()
+    app = await startTestApp({ SMTP_URL: mail.url })
+    await configureTenant(app, { passwordless: { enabled: 'always' } })
+    started(app, mail)
+  })
+  afterAll(async () => {
+    await app?.stop()
+    await mail?.close()
+  })
 }
 
 /**
