@@ -3,7 +3,7 @@ import { type Writable } from 'node:stream'
 import { databaseTarget } from '../app.js'
 import { type CheckpointJson, checkpointJson, listCheckpoints } from '../audit/checkpoints.js'
 import { CursorCodec } from '../audit/cursor.js'
-import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, recordExport } from '../audit/export.js'
+import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, exportFields, recordExport } from '../audit/export.js'
 import { filterToParams } from '../audit/filterParams.js'
 import { type BreakReason, type VerificationResult } from '../audit/integrity.js'
 import { type AuditActor } from '../audit/recorder.js'
@@ -50,8 +50,8 @@ export class SourceInputError extends SourceError {
   }
 }
 
-const ENTRY_FIELDS =
-  'id createdAt type success invokedByIdentityId personId targetPersonId personInputIdentifier errorCode clientIp userAgent metadata eventData sequence hash'
+// An export line's fields are the GraphQL entry's, in the same order.
+const ENTRY_FIELDS = exportFields.map((field) => field.name).join(' ')
 const CHECKPOINT_FIELDS = 'id sequence hash createdAt payload signature reason'
 const VERIFICATION_FIELDS =
   'ok entriesChecked checkpointsChecked lastSequence lastHash anchor { sequence hash checkpointId } firstBroken { sequence entryId reason message }'
