@@ -143,3 +143,22 @@ describe('entries', () => {
     expect(report.hashesAt.map(([sequence, hash]) => [sequence, Buffer.from(hash).toString('hex')])).toEqual([[2n, second!.hash]])
   })
 })
+
+describe("the chain trigger's encoding", () => {
+  // Not inlined, each part runs through the SQL-function executor, which parses and plans its body
+  // again in every transaction (the time under the chain lock): migration 20261204000000.
+  it('inlines into the statements that call it: no encoding function is left in their plans', async () => {
+    const plan = await sql<{ 'QUERY PLAN': string }>(
+      `EXPLAIN (VERBOSE, COSTS OFF)
+       SELECT person_auth_log_canonical_opening(l.client_ip), person_auth_log_canonical_time(l.created_at),
+              person_auth_log_canonical_middle(l.id, l.person_id, l.identity_id, l.person_input_identifier, l.error_code, l.metadata, l.event_data),
+              person_auth_log_canonical_closing(l.type, l.success, l.target_person_id, l.user_agent)
+         FROM person_auth_log AS l`,
+    )
+    const output = plan.map((row) => row['QUERY PLAN']).join('\n')
+    expect(output).toContain('to_char')
+    expect(output).not.toMatch(/person_auth_log_canonical_(opening|time|middle|closing)/)
+    // Only a non-empty JSON object needs the plpgsql canonical JSON.
+    expect(output).toContain('person_auth_log_canonical_json')
+  })
+})
