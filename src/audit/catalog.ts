@@ -189,7 +189,7 @@ export const auditCatalog = {
   ),
   auth_log_checkpoint: event(
     'administrative',
-    'A signed checkpoint was made on request (createAuthLogCheckpoint); the entry follows the sequence it signs. ' +
+    'A signed checkpoint was made on request (createAuthLogCheckpoint); the entry follows the head, which is the sequence it signs unless an earlier one was named. ' +
       'Interval checkpoints are not recorded, and retention\'s are part of auth_log_retention.',
     z.object({ checkpointId: z.string(), checkpointSequence: z.string(), checkpointHash: z.string(), reason: z.enum(['interval', 'on_demand', 'retention']) }),
   ),

@@ -3,7 +3,8 @@ import type { Database } from '../db/database.js'
 import type { AuthLogCheckpointReason, PrismaClient } from '../generated/prisma/client.js'
 import { type Outcome, fail, succeed } from '../tenant/outcome.js'
 import { checkpointPayload } from './checkpointFormat.js'
-import { verifyAuthLog } from './integrity.js'
+import { InvalidInputError } from '../tenant/invalidInput.js'
+import { VerificationRangeError, verifyAuthLog } from './integrity.js'
 import { type AuditActor, recordAuditEntry } from './recorder.js'
 
 /**
@@ -42,14 +43,17 @@ export type CheckpointOccasion =
 
 /**
  * Verifies the chain from the last checkpoint up to `at` (default: the head),
- * then signs and stores a checkpoint of it.
+ * then signs and stores a checkpoint of it. An `at` that names no entry (past the head, dropped by
+ * retention, not a sequence number) is refused as InvalidInputError naming `sequence`.
  */
 export async function createCheckpoint(
   db: Database,
   signer: AuditSigner,
   occasion: CheckpointOccasion,
 ): Promise<Outcome<AuthLogCheckpoint, CreateCheckpointCode>> {
-  const sequence = ('at' in occasion ? occasion.at : undefined) ?? (await headSequence(db))
+  const at = 'at' in occasion ? occasion.at : undefined
+  if (at !== undefined && at < 1n) throw new InvalidInputError(`sequence must be a sequence number from 1, not ${at}`, 'sequence')
+  const sequence = at ?? (await headSequence(db))
   if (sequence === 0n) return fail('EMPTY_LOG', 'The audit log has no entries yet; there is nothing to sign.')
   const previous = await db.prisma.authLogCheckpoint.findFirst({
     where: { sequence: { lte: sequence } },
@@ -61,6 +65,8 @@ export async function createCheckpoint(
     from: previous ? (previous.sequence < sequence ? previous.sequence + 1n : sequence) : undefined,
     to: sequence,
     publicKey: signer.verificationKeys,
+  }).catch((error: unknown) => {
+    throw error instanceof VerificationRangeError ? new InvalidInputError(error.messageNaming(() => 'sequence'), 'sequence') : error
   })
   if (!verification.ok) {
     const { reason: breakReason, message } = verification.firstBroken!

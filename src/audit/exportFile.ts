@@ -190,12 +190,8 @@ async function* numberedLines(chunks: AsyncIterable<string>): AsyncGenerator<[li
 const withoutLineEnd = (line: string) => line.replace(/\r?\n$/, '')
 const quotes = (text: string) => text.split('"').length - 1
 
-/**
- * The entries of an export file in chain order (sequence, then id), whatever order the file has
- * (an export is newest first). JSONL or CSV, told apart by the first line: a JSON object or not.
- */
-export async function readExportFile(chunks: AsyncIterable<string>): Promise<RangeEntry[]> {
-  const entries: RangeEntry[] = []
+/** The entries of an export file as it holds them (an export: newest first), read as the chunks arrive. JSONL or CSV, told apart by the first line: a JSON object or not. */
+export async function* exportFileEntries(chunks: AsyncIterable<string>): AsyncGenerator<RangeEntry> {
   let csv: CsvEntries | null | undefined
   // A CSV record runs over several lines while a quoted field holds a line break: until its quotes pair up.
   let record = ''
@@ -209,9 +205,15 @@ export async function readExportFile(chunks: AsyncIterable<string>): Promise<Ran
     if (text.trim() === '') continue
     csv ??= text.trimStart().startsWith('{') ? null : new CsvEntries()
     const entry = csv ? csv.take(text, recordLine) : jsonlEntry(text, recordLine)
-    if (entry) entries.push(entry)
+    if (entry) yield entry
   }
   if (record) throw new ExportFileError(`line ${recordLine}: a quoted field is not closed at the end of the file`)
+}
+
+/** The entries of an export file in chain order (sequence, then id), whatever order the file has. */
+export async function readExportFile(chunks: AsyncIterable<string>): Promise<RangeEntry[]> {
+  const entries: RangeEntry[] = []
+  for await (const entry of exportFileEntries(chunks)) entries.push(entry)
   return entries.sort((a, b) => {
     const bySequence = BigInt(a.sequence) - BigInt(b.sequence)
     return bySequence === 0n ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : bySequence < 0n ? -1 : 1

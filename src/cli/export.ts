@@ -1,8 +1,9 @@
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { type ExportFormat, exportFormats } from '../audit/export.js'
 import type { CheckpointJson } from '../audit/checkpoints.js'
+import { exportFileEntries } from '../audit/exportFile.js'
 import { type ExportProgress, type LogSource, openLogSource } from './logSource.js'
 import { UsageError, filterFromOptions, filterOptions, filterUsage, parseCommandLine } from './options.js'
 
@@ -14,8 +15,10 @@ complete), with a progress bar on standard error. The export is itself recorded 
   --format jsonl|csv    JSON Lines (GraphQL AuthLogEntry shape) or CSV (RFC 4180; see README)
   --out FILE            where to write
   --checkpoints FILE    also write the signed checkpoints (authLogCheckpoints, JSON), read after the
-                        export: with the audit public key, custos verify --file proves the export
-                        without the database (README "An exported range proves itself")
+                        export, and first have the newest entry exported signed when no checkpoint
+                        is there yet (createAuthLogCheckpoint): with the audit public key, custos
+                        verify --file proves the whole export without the database (README "An
+                        exported range proves itself")
   --no-progress         no progress bar
 ${filterUsage}`
 
@@ -84,6 +87,30 @@ async function allCheckpoints(source: LogSource): Promise<CheckpointJson[]> {
   }
 }
 
+/**
+ * The newest entry's sequence in an export file (newest first): the largest among the entries of
+ * its first millisecond, whose order in the file is by id; undefined for an empty export.
+ */
+async function newestSequence(file: string): Promise<bigint | undefined> {
+  let newest: { createdAt: string; sequence: bigint } | undefined
+  for await (const entry of exportFileEntries(createReadStream(file, 'utf8'))) {
+    const createdAt = new Date(entry.createdAt).toISOString()
+    if (newest && createdAt !== newest.createdAt) break
+    const sequence = BigInt(entry.sequence)
+    if (!newest || sequence > newest.sequence) newest = { createdAt, sequence }
+  }
+  return newest?.sequence
+}
+
+/** Every checkpoint, the newest exported entry signed first when none is there yet: no entry of the export is left unproven. */
+async function checkpointsCovering(source: LogSource, file: string): Promise<CheckpointJson[]> {
+  const newest = await newestSequence(file)
+  const checkpoints = await allCheckpoints(source)
+  if (newest === undefined || checkpoints.some((checkpoint) => BigInt(checkpoint.sequence) === newest)) return checkpoints
+  await source.signCheckpoint(newest)
+  return allCheckpoints(source)
+}
+
 export async function runExport(args: string[]) {
   const values = parseCommandLine(args, {
     ...filterOptions,
@@ -110,7 +137,7 @@ export async function runExport(args: string[]) {
     await rename(partial, values.out)
     progress.finish(written, values.out)
     if (values.checkpoints) {
-      const checkpoints = await allCheckpoints(source)
+      const checkpoints = await checkpointsCovering(source, values.out)
       await writeFile(values.checkpoints, `${JSON.stringify(checkpoints, null, 2)}\n`)
       process.stderr.write(`Wrote ${checkpoints.length} signed checkpoint${checkpoints.length === 1 ? '' : 's'} to ${values.checkpoints}\n`)
     }

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { type Writable } from 'node:stream'
-import { databaseTarget } from '../app.js'
-import { type CheckpointJson, checkpointJson, listCheckpoints } from '../audit/checkpoints.js'
+import { databaseTarget, loadAuditSigner } from '../app.js'
+import { type CheckpointJson, checkpointJson, createCheckpoint, listCheckpoints } from '../audit/checkpoints.js'
 import { CursorCodec } from '../audit/cursor.js'
 import { type AuthLogEntryJson, type ExportFormat, exportAuthLog, exportFields, recordExport } from '../audit/export.js'
 import { filterToParams } from '../audit/filterParams.js'
 import { type BreakReason, type VerificationResult } from '../audit/integrity.js'
 import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
-import { loadConfig } from '../config.js'
+import { type AppConfig, loadConfig } from '../config.js'
 import { type Database, openDatabase } from '../db/database.js'
 
 /**
@@ -34,6 +34,8 @@ export interface LogSource {
   export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number>
   /** Signed checkpoints as authLogCheckpoints returns them, newest first. */
   checkpoints(limit: number, offset: number): Promise<CheckpointJson[]>
+  /** createAuthLogCheckpoint(sequence): verifies the chain up to `sequence` and signs it there (recorded as auth_log_checkpoint). */
+  signCheckpoint(sequence: bigint): Promise<void>
   close(): Promise<void>
 }
 
@@ -117,11 +119,11 @@ class DirectSource implements LogSource {
 
   constructor(
     private readonly db: Database,
-    private readonly auditReads: boolean,
+    private readonly config: AppConfig,
   ) {}
 
   async page(filter: AuthLogFilter, limit: number, cursor: string | null): Promise<LogPage> {
-    const page = await readAuthLogPage(this.db, { filter, limit, cursor }, { cursors: this.cursors, recordReadAs: this.auditReads ? CLI_ACTOR : null })
+    const page = await readAuthLogPage(this.db, { filter, limit, cursor }, { cursors: this.cursors, recordReadAs: this.config.auditReads ? CLI_ACTOR : null })
     return { entries: page.entries.map(entryJson), nextCursor: page.nextCursor }
   }
 
@@ -143,6 +145,11 @@ class DirectSource implements LogSource {
 
   async checkpoints(limit: number, offset: number): Promise<CheckpointJson[]> {
     return (await listCheckpoints(this.db.prisma, { limit, offset })).map(checkpointJson)
+  }
+
+  async signCheckpoint(sequence: bigint): Promise<void> {
+    const signed = await createCheckpoint(this.db, await loadAuditSigner(this.config), { reason: 'on_demand', actor: CLI_ACTOR, at: sequence })
+    if (!signed.ok) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error.developerMessage}`)
   }
 
   close() {
@@ -230,6 +237,15 @@ export class ServerSource implements LogSource {
     )
   }
 
+  async signCheckpoint(sequence: bigint): Promise<void> {
+    const signed = await this.query<{ ok: boolean; error: { code: string; developerMessage: string } | null }>(
+      'createAuthLogCheckpoint',
+      'mutation ($sequence: BigInt) { createAuthLogCheckpoint(sequence: $sequence) { ok error { code developerMessage } } }',
+      { sequence: sequence.toString() },
+    )
+    if (!signed.ok) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error?.developerMessage ?? signed.error?.code}`)
+  }
+
   async export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number> {
     const params = filterToParams(filter)
     params.set('count', 'true')
@@ -274,5 +290,5 @@ export async function openLogSource(options: SourceOptions): Promise<LogSource> 
   const server = serverSource(options)
   if (server) return server
   const config = loadConfig()
-  return new DirectSource(await openDatabase(databaseTarget(config)), config.auditReads)
+  return new DirectSource(await openDatabase(databaseTarget(config)), config)
 }

@@ -116,6 +116,43 @@ describe('createAuthLogCheckpoint', () => {
     }
   })
 
+  it('signs an earlier entry when asked for its sequence (the end of an exported range), verifying up to it', async () => {
+    await addLogEntries(app, 2)
+    const { lastSequence } = await verifyLog(app)
+    const [, target] = (await readLog(app, { limit: 2 })).entries
+    expect(target).toMatchObject({ sequence: lastSequence - 1 })
+    const sign = (sequence: unknown) =>
+      app.gql(`mutation ($sequence: BigInt) { createAuthLogCheckpoint(sequence: $sequence) { ok error { code } result { ${checkpointFields} } } }`, {
+        token: app.rootToken,
+        variables: { sequence },
+      })
+    const response = await sign(lastSequence - 1)
+    const checkpoint = response.data.createAuthLogCheckpoint.result
+    expect(checkpoint).toMatchObject({ sequence: lastSequence - 1, reason: 'ON_DEMAND' })
+    expect(checkpoint.payload).toBe(`custos-audit/v1\n${lastSequence - 1}\n${checkpoint.hash}\n${checkpoint.createdAt}\n`)
+    expect(verifies(checkpoint.payload, checkpoint.signature)).toBe(true)
+    expect(checkpoint.hash).toBe(target!.hash)
+    // Recorded after the head, naming the entry it signed.
+    expect((await readLog(app, { limit: 1 })).entries[0]).toMatchObject({
+      type: 'auth_log_checkpoint',
+      sequence: lastSequence + 1,
+      eventData: { checkpointSequence: String(lastSequence - 1) },
+    })
+
+    // A sequence that names no entry is refused, and nothing is signed or recorded.
+    const before = { checkpoints: await listLogCheckpoints(app), log: await verifyLog(app) }
+    for (const [sequence, message] of [
+      [lastSequence + 2, `sequence is past the last entry, ${lastSequence + 1}`],
+      [0, 'sequence must be a sequence number from 1, not 0'],
+      ['-3', 'sequence must be a sequence number from 1, not -3'],
+    ] as const) {
+      const refused = await sign(sequence)
+      expect(refused.errors?.[0], String(sequence)).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT', argument: 'sequence' } })
+    }
+    expect(await listLogCheckpoints(app)).toEqual(before.checkpoints)
+    expect((await verifyLog(app)).lastSequence).toBe(before.log.lastSequence)
+  })
+
   it('is signed at intervals: once CUSTOS_AUDIT_CHECKPOINT_ENTRIES entries were added, and is not recorded', async () => {
     // The on-demand checkpoint's own entry is the first of the three.
     await createLogCheckpoint(app)

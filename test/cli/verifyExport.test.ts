@@ -8,7 +8,7 @@ import { type AuditActor, type AuditEntry, recordAuditEntry } from '../../src/au
 import { auditSigner } from '../../src/crypto/signingKey.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { type CliDatabase, cliDatabase, custos } from '../testkit/cli.js'
-import { addLogEntries, createLogCheckpoint } from '../testkit/fixtures.js'
+import { addLogEntries, createLogCheckpoint, listLogCheckpoints } from '../testkit/fixtures.js'
 
 /**
  * `custos export --checkpoints` and `custos verify --file`: an export proven with its checkpoints and
@@ -18,6 +18,7 @@ import { addLogEntries, createLogCheckpoint } from '../testkit/fixtures.js'
 const CLI_TIMEOUT = { timeout: 180_000 }
 const privateKey = generateKeyPairSync('ed25519').privateKey
 const publicPem = createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString()
+const privatePem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
 const otherPublicPem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString()
 
 let scratch: string
@@ -78,10 +79,14 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
       const [first] = await db.session((session) => session.query<{ id: string }>('SELECT id FROM person_auth_log WHERE sequence = 1'))
       firstId = first!.id
     })
-    // Each export is entry 5, then 6, of the log it writes: past the last checkpoint (4).
-    for (const format of ['jsonl', 'csv']) {
-      const exported = await custos(['export', '--format', format, '--out', file(`export.${format}`), '--checkpoints', file('checkpoints.json'), '--no-progress'], database.environment)
-      expect(exported.stderr).toMatch(/Wrote 2 signed checkpoints to .*checkpoints\.json\n$/)
+    // Each export holds its own entry (5, then 7) past the last checkpoint (4), and has it signed
+    // (that checkpoint's auth_log_checkpoint entry is 6, then 8).
+    for (const [format, written] of [['jsonl', 3], ['csv', 4]] as const) {
+      const exported = await custos(['export', '--format', format, '--out', file(`export.${format}`), '--checkpoints', file('checkpoints.json'), '--no-progress'], {
+        ...database.environment,
+        CUSTOS_SIGNING_KEY: privatePem,
+      })
+      expect(exported.stderr).toMatch(new RegExp(`Wrote ${written} signed checkpoints to .*checkpoints\\.json\\n$`))
       expect(exported.code).toBe(0)
     }
   })
@@ -90,24 +95,37 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
     await database?.drop()
   })
 
-  it('writes the checkpoints as authLogCheckpoints returns them', async () => {
+  it('writes the checkpoints as authLogCheckpoints returns them, the newest exported entry signed for the export', async () => {
     const checkpoints = JSON.parse(await readFile(file('checkpoints.json'), 'utf8'))
-    expect(checkpoints).toEqual([4, 2].map((sequence) => expect.objectContaining({ sequence, reason: 'INTERVAL', payload: expect.stringMatching(`^custos-audit/v1\n${sequence}\n`) })))
+    expect(checkpoints).toEqual(
+      [[7, 'ON_DEMAND'], [5, 'ON_DEMAND'], [4, 'INTERVAL'], [2, 'INTERVAL']].map(([sequence, reason]) =>
+        expect.objectContaining({ sequence, reason, payload: expect.stringMatching(`^custos-audit/v1\n${sequence}\n`) }),
+      ),
+    )
   })
 
-  it('proves the export through its last checkpoint, and not the entry past it', async () => {
+  it('proves the whole export, its own entry included', async () => {
     const whole = await verifyFile({ export: 'export.jsonl' })
+    expect(whole.stdout).toBe(`Export ${file('export.jsonl')} verified: ok\n  entries checked:     5 (from the beginning through 5)\n  checkpoints checked: 3\n`)
+    expect(whole.code).toBe(0)
+    await expect(access(file('no-data-dir'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('proves an export through its last checkpoint, and not the entries past it', async () => {
+    const older = await altered('checkpoints.json', 'older-checkpoints.json', (text) =>
+      JSON.stringify(JSON.parse(text).filter((checkpoint: { sequence: number }) => checkpoint.sequence <= 4)),
+    )
+    const whole = await verifyFile({ export: 'export.jsonl', checkpoints: older })
     expect(whole.stdout).toContain('verification FAILED')
     expect(whole.stdout).toMatch(/first broken entry: {2}sequence 5 \(id [0-9a-f-]{36}\): NOT_ANCHORED/)
     expect(whole.stdout).toContain('the entries through 4, the last signed checkpoint in it, are proven')
     expect(whole.code).toBe(1)
 
-    const proven = await verifyFile({ export: 'export.jsonl' }, ['--to', '4'])
+    const proven = await verifyFile({ export: 'export.jsonl', checkpoints: older }, ['--to', '4'])
     expect(proven.stdout).toBe(
       `Export ${file('export.jsonl')} verified: ok\n  entries checked:     4 (from the beginning through 4)\n  checkpoints checked: 2\n`,
     )
     expect(proven.code).toBe(0)
-    await expect(access(file('no-data-dir'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
   it('keeps every digit of the JSON as exported: 1.0 and numbers past 2^53 hash as stored', async () => {
@@ -210,13 +228,13 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
 
   it('stops with exit status 2 on input it cannot use, naming the file and line', async () => {
     const malformed = await altered('export.jsonl', 'malformed.jsonl', (text) => text.replace(/\n(.)/, '\n{$1'))
-    // The last record, entry 1, starts on line 8: header, entries 6 and 5, 4 (its user agent holds a line break), 3, 2.
+    // The last record, entry 1, starts on line 9: header, entries 7, 6 and 5, 4 (its user agent holds a line break), 3, 2.
     const noHash = await altered('export.csv', 'no-hash.csv', (text) => text.replace(/,[0-9a-f]{64}\r\n$/, ',\r\n'))
     await writeFile(file('not-json.json'), 'checkpoints')
     const cases: [Parameters<typeof verifyFile>[0], string][] = [
       [{ export: 'absent.jsonl' }, `--file ${file('absent.jsonl')}: no such file`],
       [{ export: malformed }, `--file ${file(malformed)}: line 2: not JSON`],
-      [{ export: noHash }, `--file ${file(noHash)}: line 8: hash is missing`],
+      [{ export: noHash }, `--file ${file(noHash)}: line 9: hash is missing`],
       [{ export: 'export.jsonl', checkpoints: 'not-json.json' }, `--checkpoints ${file('not-json.json')}: not JSON`],
       [{ export: 'export.jsonl', key: 'export.jsonl' }, `--public-key ${file('export.jsonl')}: must be Ed25519 public keys`],
     ]
@@ -246,16 +264,29 @@ describe('an export through a server (--url, --token)', CLI_TIMEOUT, () => {
     await app?.stop()
   })
 
-  it('writes the checkpoints read through authLogCheckpoints, which prove the export', async () => {
+  it('has the newest exported entry signed, and writes the checkpoints that prove the whole export', async () => {
     const server = ['--url', app.url, '--token', app.rootToken]
     const exported = await custos(['export', '--format', 'csv', '--out', file('server.csv'), '--checkpoints', file('server-checkpoints.json'), ...server])
-    expect(exported.stderr).toMatch(/Wrote 1 signed checkpoint to/)
+    expect(exported.stderr).toMatch(/Wrote 2 signed checkpoints to/)
     expect(exported.code).toBe(0)
+    // The export's own entry follows the checkpoint's auth_log_checkpoint entry, and is the one signed.
+    const exportSequence = checkpointSequence + 2
+    const checkpoints = JSON.parse(await readFile(file('server-checkpoints.json'), 'utf8'))
+    expect(checkpoints.map((checkpoint: { sequence: number }) => checkpoint.sequence)).toEqual([exportSequence, checkpointSequence])
 
     const files = { export: 'server.csv', checkpoints: 'server-checkpoints.json', key: 'server-key.pem' }
     const whole = await verifyFile(files, ['--json'])
-    expect(JSON.parse(whole.stdout)).toMatchObject({ ok: false, firstBroken: { reason: 'NOT_ANCHORED', sequence: String(checkpointSequence + 2) } })
-    const proven = await verifyFile(files, ['--to', String(checkpointSequence), '--json'])
-    expect(JSON.parse(proven.stdout)).toMatchObject({ ok: true, entriesChecked: checkpointSequence, checkpointsChecked: 1 })
+    expect(JSON.parse(whole.stdout)).toMatchObject({ ok: true, entriesChecked: exportSequence, checkpointsChecked: 2 })
+    expect(whole.code).toBe(0)
+  })
+
+  it('signs nothing more when a checkpoint is already at the newest exported entry', async () => {
+    // The entries addLogEntries made end at the checkpoint taken in beforeAll.
+    const before = await listLogCheckpoints(app)
+    const exported = await custos(['export', '--format', 'jsonl', '--type', 'api_key_create', '--out', file('keys.jsonl'),
+      '--checkpoints', file('keys-checkpoints.json'), '--url', app.url, '--token', app.rootToken])
+    expect(exported.code).toBe(0)
+    expect(JSON.parse((await readFile(file('keys.jsonl'), 'utf8')).split('\n')[0]!)).toMatchObject({ type: 'api_key_create', sequence: checkpointSequence })
+    expect(await listLogCheckpoints(app)).toEqual(before)
   })
 })

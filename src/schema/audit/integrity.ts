@@ -135,10 +135,18 @@ builder.mutationField('createAuthLogCheckpoint', (t) =>
   t.field({
     type: CreateAuthLogCheckpointResponse,
     description:
-      'Verifies the chain since the last checkpoint and signs a checkpoint at the head; recorded as auth_log_checkpoint, right after it. ' +
-      'Requires system:viewAuthLog.',
+      'Verifies the chain since the last checkpoint before `sequence` (default: the head) and signs a checkpoint at `sequence`; ' +
+      'recorded as an auth_log_checkpoint entry. Sign the last entry of an exported range to prove all of it offline. ' +
+      'A sequence past the head, or among entries retention dropped, is BAD_USER_INPUT. Requires system:viewAuthLog.',
     authScopes: { privilege: 'system:viewAuthLog' },
-    resolve: (_root, _args, context) =>
-      createCheckpoint(context.services.db, context.services.auditSigner, { reason: 'on_demand', actor: context.actor }),
+    args: { sequence: t.arg({ type: 'BigInt', required: false }) },
+    resolve: (_root, args, context) =>
+      rejectingInvalidInput(() =>
+        createCheckpoint(context.services.db, context.services.auditSigner, {
+          reason: 'on_demand',
+          actor: context.actor,
+          at: args.sequence == null ? undefined : BigInt(args.sequence),
+        }),
+      ),
   }),
 )
