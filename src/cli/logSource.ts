@@ -8,7 +8,7 @@ import { filterToParams } from '../audit/filterParams.js'
 import { type BreakReason, type VerificationResult } from '../audit/integrity.js'
 import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
-import { type AppConfig, loadConfig } from '../config.js'
+import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { type Database, openDatabase } from '../db/database.js'
 
 /**
@@ -41,6 +41,9 @@ export interface LogSource {
 
 /** A problem to report in one line (exit status 1), not a crash. */
 export class SourceError extends Error {}
+
+/** Directly on the database, no signing key is configured (CUSTOS_SIGNING_KEY with DATABASE_URL): nothing can be signed. */
+export class NoSigningKeyError extends SourceError {}
 
 /** The server refused an argument (BAD_USER_INPUT): wrong input, exit status 2. */
 export class SourceInputError extends SourceError {
@@ -148,7 +151,10 @@ class DirectSource implements LogSource {
   }
 
   async signCheckpoint(sequence: bigint): Promise<void> {
-    const signed = await createCheckpoint(this.db, await loadAuditSigner(this.config), { reason: 'on_demand', actor: CLI_ACTOR, at: sequence })
+    const signer = await loadAuditSigner(this.config).catch((error: unknown) => {
+      throw error instanceof ConfigError ? new NoSigningKeyError(`no checkpoint signed at ${sequence}: CUSTOS_SIGNING_KEY is not set`) : error
+    })
+    const signed = await createCheckpoint(this.db, signer, { reason: 'on_demand', actor: CLI_ACTOR, at: sequence })
     if (!signed.ok) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error.developerMessage}`)
   }
 

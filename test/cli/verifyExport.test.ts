@@ -8,6 +8,7 @@ import { type AuditActor, type AuditEntry, recordAuditEntry } from '../../src/au
 import { auditSigner } from '../../src/crypto/signingKey.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { type CliDatabase, cliDatabase, custos } from '../testkit/cli.js'
+import { onPostgres } from '../testkit/database.js'
 import { addLogEntries, createLogCheckpoint, listLogCheckpoints } from '../testkit/fixtures.js'
 
 /**
@@ -245,6 +246,14 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
     }
     const withoutCheckpoints = await custos(['verify', '--file', file('export.jsonl'), '--public-key', file('key.pem')], noDatabase())
     expect(withoutCheckpoints).toMatchObject({ code: 2, stderr: expect.stringContaining('--file needs --checkpoints FILE') })
+  })
+
+  // Last: it adds an entry to the log the files above were exported from.
+  it.runIf(onPostgres)('still writes the checkpoints, with a warning, when no signing key is set beside DATABASE_URL', async () => {
+    const exported = await custos(['export', '--format', 'jsonl', '--out', file('unsigned.jsonl'), '--checkpoints', file('unsigned-checkpoints.json'), '--no-progress'], database.environment)
+    expect(exported.stderr).toMatch(/Warning: no checkpoint signed at 9: CUSTOS_SIGNING_KEY is not set; the checkpoints prove the export up to the newest one in it/)
+    expect(exported.stderr).toMatch(/Wrote 4 signed checkpoints to/)
+    expect(exported.code).toBe(0)
   })
 })
 
