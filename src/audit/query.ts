@@ -155,10 +155,13 @@ function searchText(q: string | null | undefined): string | undefined {
   return q
 }
 
-/** An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). */
+/**
+ * An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). No zone id
+ * (`fe80::1%eth0`): Node takes one, PostgreSQL's inet does not, and no stored address has one.
+ */
 function ipOrCidr(value: string | null | undefined): string | undefined {
   if (value == null) return undefined
-  const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
+  const match = /^([^/%]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
   const address = normalizeIp(match?.[1])
   const version = address ? isIP(address) : 0
   const prefix = match?.[2] === undefined ? undefined : Number(match[2])

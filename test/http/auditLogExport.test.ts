@@ -242,6 +242,7 @@ describe('audit log export', () => {
       ['createdAfter=2003-02-30T00:00:00Z', 'createdAfter'],
       ['success=maybe', 'success'],
       ['clientIp=300.1.1.1', 'clientIp'],
+      ['clientIp=fe80::1%25eth0', 'clientIp'],
       ['q=ab', 'q'],
       ['personIds=1,2', 'personIds'],
       ['personId=a&personId=b', 'personId'],
