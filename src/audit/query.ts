@@ -125,12 +125,18 @@ function validDate(value: Date | null | undefined, argument: string): Date | und
   return value
 }
 
-/** PostgreSQL text cannot hold U+0000: no entry holds one, and a filter holding one could not be recorded. */
-function rejectNul(filter: AuthLogFilter) {
+/**
+ * PostgreSQL text cannot hold U+0000, nor jsonb an unpaired UTF-16 surrogate (`\ud800` in JSON): no entry
+ * holds one, and a filter holding one could not be recorded with the read or export.
+ */
+function rejectUnstorableText(filter: AuthLogFilter) {
   for (const [name, value] of Object.entries(filter)) {
-    const texts: unknown[] = Array.isArray(value) ? value : [value]
-    if (texts.some((text) => typeof text === 'string' && text.includes('\0'))) {
+    const texts = (Array.isArray(value) ? value : [value]).filter((text): text is string => typeof text === 'string')
+    if (texts.some((text) => text.includes('\0'))) {
       throw new AuthLogQueryError(`filter.${name} must not contain the NUL character (U+0000)`, `filter.${name}`)
+    }
+    if (texts.some((text) => /\p{Surrogate}/u.test(text))) {
+      throw new AuthLogQueryError(`filter.${name} must not contain an unpaired surrogate (not valid Unicode)`, `filter.${name}`)
     }
   }
 }
@@ -174,7 +180,7 @@ function ipOrCidr(value: string | null | undefined): string | undefined {
 /** Checks a filter and normalizes it; never lets a malformed value reach the database. */
 export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}): AuthLogCriteria {
   filter ??= {}
-  rejectNul(filter)
+  rejectUnstorableText(filter)
   const unknownTypes = (filter.types ?? []).filter((type) => !isAuditEventType(type))
   if (unknownTypes.length > 0) throw new AuthLogQueryError(`Unknown event types: ${unknownTypes.join(', ')}`, 'filter.types')
   const typePrefix = filter.typePrefix ?? undefined
