@@ -84,6 +84,17 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(rows[0]).toMatch(/^2010-01-01 00:01:00\s+login\s+NO\s+-\s+10\.9\.8\.7\s+eve@example\.test INVALID_PASSWORD$/)
   })
 
+  it('log shows line breaks and terminal escapes a client typed as escapes, one row per entry', async () => {
+    // What anyone with the login token may type as an email, and signIn records as typed.
+    const typed = 'x@example.test\n2010-01-01 00:00:00  login  yes  -  10.0.0.1  admin@example.test\x1b]0;owned\x07\x1b[2J\u202e\u009b'
+    await seedLogEntries(app, [{ type: 'password_reset_init', createdAt: at(-10), personInputIdentifier: typed }])
+    const table = await runCli(['log', '--type', 'password_reset_init', '--until', at(0).toISOString(), ...server])
+    expect(table.code).toBe(0)
+    const [, ...rows] = table.stdout.trimEnd().split('\n')
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatch(/x@example\.test\\n2010-01-01 00:00:00 {2}login .*admin@example\.test\\x1b\]0;owned\\x07\\x1b\[2J\\u202e\\x9b$/)
+  })
+
   it('log --follow prints entries as they arrive until interrupted', async () => {
     const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
     const lines: LogEntry[] = []
