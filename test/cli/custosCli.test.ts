@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EXPORT_BATCH_SIZE } from '../../src/audit/export.js'
 import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
@@ -136,6 +137,30 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(await readFile(out, 'utf8')).toBe(await endpoint.text())
     const exports = (await readLog(app, { filter: { types: ['auth_log_export'] } })).entries
     expect(exports[1]).toMatchObject({ userAgent: 'custos-cli', eventData: { format: 'csv', filter: { types: ['login'] } } })
+  })
+
+  it('export reports an export the server cut off in one line, exit status 1, and leaves no file', async () => {
+    // More than one batch of the export (EXPORT_BATCH_SIZE), long before the other tests' entries.
+    await seedLogEntries(app, Array.from({ length: EXPORT_BATCH_SIZE + 1 }, (_, index) => ({ type: 'idp_enable', createdAt: new Date(Date.UTC(2009, 0, 1) + index) })))
+    const db = app.app.services.db
+    const { session } = db
+    // The count and the first batch are read and sent; the second batch fails, so the server resets the connection mid-file.
+    db.session = (work) =>
+      session((real) => {
+        let reads = 0
+        const query: typeof real.query = (...args) => (reads++ < 2 ? real.query(...args) : Promise.reject(new Error('the disk is on fire')))
+        return work({ ...real, copyOut: undefined, query })
+      })
+    const out = join(scratch, 'cut-off.csv')
+    try {
+      const { code, stdout, stderr } = await runCli(['export', '--format', 'csv', '--out', out, '--no-progress', '--type', 'idp_enable', ...server])
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' })
+      expect(stderr).toMatch(/^custos export: [^\n]*cut off[^\n]*\n$/)
+    } finally {
+      db.session = session
+    }
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/)
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
   })
 
   it('reports a refused token or bad arguments without a stack trace', async () => {
