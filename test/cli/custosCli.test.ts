@@ -175,6 +175,9 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       ['log', '--follow', '--until', '2020-01-01'],
       ['export', '--format', 'xml', '--out', join(scratch, 'x')],
       ['export', '--format', 'csv'],
+      // An empty list matched nothing on the database and everything through the export endpoint.
+      ['export', '--format', 'csv', '--out', join(scratch, 'empty-type.csv'), '--type', ','],
+      ['log', '--person', ''],
     ]
     for (const args of cases) {
       const result = await runCli([...args, ...server])
