@@ -125,12 +125,18 @@ function validDate(value: Date | null | undefined, argument: string): Date | und
   return value
 }
 
-/** PostgreSQL text cannot hold U+0000: no entry holds one, and a filter holding one could not be recorded. */
-function rejectNul(filter: AuthLogFilter) {
+/**
+ * PostgreSQL text cannot hold U+0000, nor jsonb an unpaired UTF-16 surrogate (`\ud800` in JSON): no entry
+ * holds one, and a filter holding one could not be recorded with the read or export.
+ */
+function rejectUnstorableText(filter: AuthLogFilter) {
   for (const [name, value] of Object.entries(filter)) {
-    const texts: unknown[] = Array.isArray(value) ? value : [value]
-    if (texts.some((text) => typeof text === 'string' && text.includes('\0'))) {
+    const texts = (Array.isArray(value) ? value : [value]).filter((text): text is string => typeof text === 'string')
+    if (texts.some((text) => text.includes('\0'))) {
       throw new AuthLogQueryError(`filter.${name} must not contain the NUL character (U+0000)`, `filter.${name}`)
+    }
+    if (texts.some((text) => /\p{Surrogate}/u.test(text))) {
+      throw new AuthLogQueryError(`filter.${name} must not contain an unpaired surrogate (not valid Unicode)`, `filter.${name}`)
     }
   }
 }
@@ -155,10 +161,13 @@ function searchText(q: string | null | undefined): string | undefined {
   return q
 }
 
-/** An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). */
+/**
+ * An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). No zone id
+ * (`fe80::1%eth0`): Node takes one, PostgreSQL's inet does not, and no stored address has one.
+ */
 function ipOrCidr(value: string | null | undefined): string | undefined {
   if (value == null) return undefined
-  const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
+  const match = /^([^/%]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
   const address = normalizeIp(match?.[1])
   const version = address ? isIP(address) : 0
   const prefix = match?.[2] === undefined ? undefined : Number(match[2])
@@ -171,7 +180,7 @@ function ipOrCidr(value: string | null | undefined): string | undefined {
 /** Checks a filter and normalizes it; never lets a malformed value reach the database. */
 export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}): AuthLogCriteria {
   filter ??= {}
-  rejectNul(filter)
+  rejectUnstorableText(filter)
   const unknownTypes = (filter.types ?? []).filter((type) => !isAuditEventType(type))
   if (unknownTypes.length > 0) throw new AuthLogQueryError(`Unknown event types: ${unknownTypes.join(', ')}`, 'filter.types')
   const typePrefix = filter.typePrefix ?? undefined

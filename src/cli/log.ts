@@ -20,6 +20,17 @@ const FOLLOW_OVERLAP_MS = 10_000
 
 const shortId = (id: string | null) => (id ? id.slice(0, 8) : '-')
 
+/**
+ * Text a client typed (an identifier) may hold line breaks and terminal escape sequences: shown as
+ * \n, \x1b and so on, so an entry can neither forge table rows nor drive the terminal.
+ */
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+const printable = (text: string) =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => {
+    const code = char.charCodeAt(0)
+    return NAMED_ESCAPES[char] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`)
+  })
+
 const COLUMNS = [
   { title: 'TIME (UTC)', width: 19, value: (entry: AuthLogEntryJson) => entry.createdAt.slice(0, 19).replace('T', ' ') },
   { title: 'TYPE', width: 26, value: (entry: AuthLogEntryJson) => entry.type },
@@ -39,7 +50,7 @@ class TablePrinter {
   ) {}
 
   private line(cells: string[]): string {
-    const text = cells.map((cell, index) => {
+    const text = cells.map(printable).map((cell, index) => {
       const width = COLUMNS[index]!.width
       return width === 0 ? cell : cell.length > width ? `${cell.slice(0, width - 1)}…` : cell.padEnd(width)
     })

@@ -178,6 +178,18 @@ class CsvRecordCounter {
   }
 }
 
+/** Why fetch failed, in its own words: undici puts the socket's reason in `cause`. */
+const fetchFailure = (error: unknown) => (error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error))
+
+/** A response's bytes; a connection the server resets before the end (an export failing halfway) is a SourceError. */
+async function* responseBytes(response: Response): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) yield bytes
+  } catch (error) {
+    throw new SourceError(`The server cut off the export before its end: ${fetchFailure(error)}`)
+  }
+}
+
 export class ServerSource implements LogSource {
   constructor(
     private readonly baseUrl: string,
@@ -189,7 +201,7 @@ export class ServerSource implements LogSource {
       ...init,
       headers: { ...init.headers, authorization: `Bearer ${this.token}`, 'user-agent': 'custos-cli' },
     }).catch((error: unknown) => {
-      throw new SourceError(`Cannot reach ${this.baseUrl}: ${error instanceof Error ? (error.cause as Error | undefined)?.message ?? error.message : error}`)
+      throw new SourceError(`Cannot reach ${this.baseUrl}: ${fetchFailure(error)}`)
     })
     if (!response.ok) {
       // The export endpoint answers { error }, GraphQL { errors }.
@@ -262,7 +274,7 @@ export class ServerSource implements LogSource {
     const decoder = new TextDecoder()
     let records = 0
     let written = 0
-    for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const bytes of responseBytes(response)) {
       await write(out, bytes)
       const text = decoder.decode(bytes, { stream: true })
       records += format === 'csv' ? counter.count(text) : text.split('\n').length - 1

@@ -54,7 +54,15 @@ function dateOption(value: string | undefined, name: string): Date | undefined {
   return date
 }
 
-const list = (values: string[] | undefined) => values?.flatMap((value) => value.split(',')).filter(Boolean)
+/**
+ * A repeatable option's values. An empty one (`--type ,`) is an error, as on the export endpoint:
+ * dropped, it would leave an empty list, which matches nothing on the database and everything in a URL.
+ */
+function list(values: string[] | undefined, name: string): string[] | undefined {
+  const items = values?.flatMap((value) => value.split(','))
+  if (items?.includes('')) throw new UsageError(`--${name} holds an empty value`)
+  return items
+}
 
 type FilterValues = { [K in keyof typeof filterOptions]?: (typeof filterOptions)[K] extends { multiple: true } ? string[] : (typeof filterOptions)[K] extends { type: 'boolean' } ? boolean : string }
 
@@ -62,12 +70,12 @@ type FilterValues = { [K in keyof typeof filterOptions]?: (typeof filterOptions)
 export function filterFromOptions(values: FilterValues): AuthLogFilter {
   if (values.failed && values.succeeded) throw new UsageError('--failed and --succeeded exclude each other')
   const filter: AuthLogFilter = {
-    types: list(values.type),
+    types: list(values.type, 'type'),
     typePrefix: values['type-prefix'],
     createdAfter: dateOption(values.since, 'since'),
     createdBefore: dateOption(values.until, 'until'),
-    personIds: list(values.person),
-    identityIds: list(values.identity),
+    personIds: list(values.person, 'person'),
+    identityIds: list(values.identity, 'identity'),
     clientIp: values.ip,
     q: values.search,
     success: values.failed ? false : values.succeeded ? true : undefined,

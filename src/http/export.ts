@@ -64,7 +64,7 @@ async function authorize(services: AppServices, req: IncomingMessage) {
     throw error
   })
   if (!caller) throw new ExportRefusal(401, 'UNAUTHENTICATED', 'A bearer token is required.')
-  if (!new Permissions(caller.roles).has('system:viewAuthLog')) throw new ExportRefusal(403, 'FORBIDDEN', deniedMessage('system:viewAuthLog'))
+  if (!new Permissions(caller.roles, services.config.roleGrants).has('system:viewAuthLog')) throw new ExportRefusal(403, 'FORBIDDEN', deniedMessage('system:viewAuthLog'))
   return { identityId: caller.identityId, personId: caller.personId, client }
 }
 

@@ -243,6 +243,8 @@ describe('authLog input validation', () => {
     { name: 'a negative limit', variables: { limit: -5 }, code: 'BAD_USER_INPUT', argument: 'limit' },
     { name: 'a negative limit as a literal', query: '{ authLog(limit: -1) { hasMore } }', code: 'BAD_USER_INPUT', argument: 'limit' },
     { name: 'a limit beyond Int', query: '{ authLog(limit: 99999999999) { hasMore } }', code: 'GRAPHQL_VALIDATION_FAILED' },
+    { name: 'an IPv6 address with a zone id', variables: { filter: { clientIp: 'fe80::1%eth0' } }, code: 'BAD_USER_INPUT', argument: 'filter.clientIp' },
+    { name: 'a CIDR block with a zone id', variables: { filter: { clientIp: 'fe80::%1/64' } }, code: 'BAD_USER_INPUT', argument: 'filter.clientIp' },
     { name: 'a success that is not a boolean', variables: { filter: { success: 'yes' } }, code: 'BAD_USER_INPUT' },
   ]
   for (const { name, query, variables, code, argument } of cases) {

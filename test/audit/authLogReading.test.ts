@@ -374,6 +374,17 @@ describe('refused reads, with CUSTOS_AUDIT_READS=true', () => {
     expect((await readLog(auditing, { filter: { personInputIdentifier: longest } })).entries).toHaveLength(1)
   })
 
+  it('refuses text with an unpaired surrogate, which the recorded read could not hold', async () => {
+    for (const filter of [{ q: 'abc\ud800' }, { personInputIdentifier: '\udc00x@example.test' }]) {
+      const [name] = Object.keys(filter)
+      expect(await refusal(AUTH_LOG, { filter }), name).toMatchObject({ code: 'BAD_USER_INPUT', argument: `filter.${name}` })
+    }
+    // A whole pair is a character like any other.
+    const personInputIdentifier = 'emoji-😀@example.test'
+    await seedLogEntries(auditing, [{ personInputIdentifier }])
+    expect((await readLog(auditing, { filter: { personInputIdentifier } })).entries).toHaveLength(1)
+  })
+
   it('refuses a cursor with any offset, 0 included', async () => {
     const personId = randomUUID()
     await seedLogEntries(auditing, [{ personId }, { personId }])

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EXPORT_BATCH_SIZE } from '../../src/audit/export.js'
 import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
@@ -84,6 +85,17 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(rows[0]).toMatch(/^2010-01-01 00:01:00\s+login\s+NO\s+-\s+10\.9\.8\.7\s+eve@example\.test INVALID_PASSWORD$/)
   })
 
+  it('log shows line breaks and terminal escapes a client typed as escapes, one row per entry', async () => {
+    // What anyone with the login token may type as an email, and signIn records as typed.
+    const typed = 'x@example.test\n2010-01-01 00:00:00  login  yes  -  10.0.0.1  admin@example.test\x1b]0;owned\x07\x1b[2J\u202e\u009b'
+    await seedLogEntries(app, [{ type: 'password_reset_init', createdAt: at(-10), personInputIdentifier: typed }])
+    const table = await runCli(['log', '--type', 'password_reset_init', '--until', at(0).toISOString(), ...server])
+    expect(table.code).toBe(0)
+    const [, ...rows] = table.stdout.trimEnd().split('\n')
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatch(/x@example\.test\\n2010-01-01 00:00:00 {2}login .*admin@example\.test\\x1b\]0;owned\\x07\\x1b\[2J\\u202e\\x9b$/)
+  })
+
   it('log --follow prints entries as they arrive until interrupted', async () => {
     const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
     const lines: LogEntry[] = []
@@ -127,6 +139,30 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(exports[1]).toMatchObject({ userAgent: 'custos-cli', eventData: { format: 'csv', filter: { types: ['login'] } } })
   })
 
+  it('export reports an export the server cut off in one line, exit status 1, and leaves no file', async () => {
+    // More than one batch of the export (EXPORT_BATCH_SIZE), long before the other tests' entries.
+    await seedLogEntries(app, Array.from({ length: EXPORT_BATCH_SIZE + 1 }, (_, index) => ({ type: 'idp_enable', createdAt: new Date(Date.UTC(2009, 0, 1) + index) })))
+    const db = app.app.services.db
+    const { session } = db
+    // The count and the first batch are read and sent; the second batch fails, so the server resets the connection mid-file.
+    db.session = (work) =>
+      session((real) => {
+        let reads = 0
+        const query: typeof real.query = (...args) => (reads++ < 2 ? real.query(...args) : Promise.reject(new Error('the disk is on fire')))
+        return work({ ...real, copyOut: undefined, query })
+      })
+    const out = join(scratch, 'cut-off.csv')
+    try {
+      const { code, stdout, stderr } = await runCli(['export', '--format', 'csv', '--out', out, '--no-progress', '--type', 'idp_enable', ...server])
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' })
+      expect(stderr).toMatch(/^custos export: [^\n]*cut off[^\n]*\n$/)
+    } finally {
+      db.session = session
+    }
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/)
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+  })
+
   it('reports a refused token or bad arguments without a stack trace', async () => {
     const refused = await runCli(['log', '--url', app.url, '--token', 'not-the-right-token'])
     expect(refused.code).toBe(1)
@@ -139,6 +175,9 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       ['log', '--follow', '--until', '2020-01-01'],
       ['export', '--format', 'xml', '--out', join(scratch, 'x')],
       ['export', '--format', 'csv'],
+      // An empty list matched nothing on the database and everything through the export endpoint.
+      ['export', '--format', 'csv', '--out', join(scratch, 'empty-type.csv'), '--type', ','],
+      ['log', '--person', ''],
     ]
     for (const args of cases) {
       const result = await runCli([...args, ...server])

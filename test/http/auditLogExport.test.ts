@@ -4,7 +4,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { type LogEntry, createGlobalApiKey, readLog, seedLogEntries, signedInPerson, tamper } from '../testkit/fixtures.js'
+import { type LogEntry, createGlobalApiKey, personWithRoles, readLog, seedLogEntries, signedInPerson, tamper } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -233,6 +233,21 @@ describe('audit log export', () => {
     expect(post.headers.get('allow')).toBe('GET')
   })
 
+  it('serves a role that CUSTOS_ROLE_GRANTS grants system:viewAuthLog, as authLog does', async () => {
+    const granting = await startTestApp({ CUSTOS_ROLE_GRANTS: JSON.stringify({ project_admin: ['system:viewAuthLog'] }) })
+    try {
+      const admin = await personWithRoles(granting, ['project_admin'])
+      expect((await granting.gql('{ authLog(limit: 1) { hasMore } }', { token: admin.token })).data?.authLog).toBeTruthy()
+      for (const format of ['jsonl', 'csv']) {
+        const response = await fetch(`${granting.url}/tenant/audit-log/export.${format}`, { headers: { authorization: `Bearer ${admin.token}` } })
+        expect(response.status, format).toBe(200)
+        expect(await response.text()).toContain('auth_log_export')
+      }
+    } finally {
+      await granting.stop()
+    }
+  })
+
   it('answers invalid parameters with 400 and a JSON error naming the parameter, before any data, recording nothing', async () => {
     const before = (await readLog(app, { filter: { types: ['auth_log_export'] } })).entries.length
     const cases: [string, string][] = [
@@ -242,6 +257,7 @@ describe('audit log export', () => {
       ['createdAfter=2003-02-30T00:00:00Z', 'createdAfter'],
       ['success=maybe', 'success'],
       ['clientIp=300.1.1.1', 'clientIp'],
+      ['clientIp=fe80::1%25eth0', 'clientIp'],
       ['q=ab', 'q'],
       ['personIds=1,2', 'personIds'],
       ['personId=a&personId=b', 'personId'],
