@@ -37,11 +37,16 @@ function trimUserAgent(value: string | null | undefined): string | null {
   return text.slice(0, end)
 }
 
-/** A valid IP address, without the IPv4-mapped IPv6 prefix; anything else is null. */
+/**
+ * A valid IP address, without the IPv4-mapped IPv6 prefix and without an IPv6 zone id (a link-local
+ * peer's `fe80::1%eth0`: Node takes one, PostgreSQL's inet does not, and it names only our own
+ * interface); anything else is null.
+ */
 export function normalizeIp(value: string | null | undefined): string | null {
   if (!value) return null
   const candidate = value.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
-  return isIP(candidate) ? candidate : null
+  if (!isIP(candidate)) return null
+  return isIP(candidate) === 6 ? candidate.replace(/%.*$/, '') : candidate
 }
 
 export interface TransportInfo {

@@ -96,6 +96,11 @@ describe('X-Contember-Client-IP / -User-Agent', () => {
     expect(badIpAndAgent).toMatchObject({ clientIp: '127.0.0.1', userAgent: 'Browser/99', metadata: { forwarderUserAgent: UA } })
   })
 
+  it('keep the address of an IPv6 one with a zone id, which no inet can hold', async () => {
+    const zoned = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': 'fe80::1%eth0' })
+    expect(zoned).toMatchObject({ type: 'login', clientIp: 'fe80::1', metadata: { forwarderIp: '127.0.0.1' } })
+  })
+
   it('cut user agents to 512 characters, forwarded or not', async () => {
     const long = `${'a'.repeat(510)}ZZZZ-tail`
     const socketUa = await loginEntry(proxied, proxied.loginToken, { 'user-agent': long })
