@@ -7,6 +7,7 @@ import { startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { openDatabase } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
+import { custos } from '../testkit/cli.js'
 
 /**
  * The embedded database's directory (CUSTOS_DATA_DIR) is its owner's alone: PGlite writes its
@@ -68,3 +69,17 @@ it('refuses a shared directory such as /tmp (sticky bit) instead of closing it t
   await expect(openDatabase({ dataDir: shared })).rejects.toThrow(/CUSTOS_DATA_DIR: .* is shared by all users/)
   expect((await stat(shared)).mode & 0o7777).toBe(0o1777)
 })
+
+// Root may close any directory, so the refusal needs another user: nobody, on a directory root owns.
+it.runIf(process.getuid?.() === 0)('refuses a directory open to others that it cannot close (another owner), and leaves it as it was', async () => {
+  const open = join(scratch, 'rootowned')
+  await mkdir(open)
+  // nobody must reach it: through the scratch directory too.
+  await chmod(scratch, 0o755)
+  await chmod(open, 0o755)
+  const result = await custos(['migrate'], { CUSTOS_DATA_DIR: open, HOME: scratch }, { uid: 65534, gid: 65534 })
+  expect(result.stderr).toContain(`CUSTOS_DATA_DIR: ${open} is open to other users (mode 0755) and could not be closed (EPERM): run Custos as its owner, or \`chmod 700\` it`)
+  expect(result.code).toBe(2)
+  expect(await modeOf(open)).toBe(0o755)
+  expect(await readdir(open)).toEqual([])
+}, 60_000)

@@ -14,10 +14,13 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `custos ARGS` with only PATH and `environment`: nothing of this process picks its database or server. */
-export function custos(args: string[], environment: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `custos ARGS` with only PATH and `environment`: nothing of this process picks its database or
+ * server. `as` runs it as another user (this process must be root).
+ */
+export function custos(args: string[], environment: Record<string, string> = {}, as?: { uid: number; gid: number }): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...environment } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...environment }, ...as }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     )
   })
