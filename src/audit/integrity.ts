@@ -153,11 +153,14 @@ async function walkChain(
   }
 }
 
+const checkpointAt = (checkpoint: CheckedCheckpoint) => `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
+
+const signatureBreak = (checkpoint: CheckedCheckpoint): BrokenEntry =>
+  broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${checkpointAt(checkpoint)} does not verify with the audit public key or a retired one.`)
+
 function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): BrokenEntry | null {
-  const at = `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
-  if (!checkpoint.valid) {
-    return broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${at} does not verify with the audit public key or a retired one.`)
-  }
+  const at = checkpointAt(checkpoint)
+  if (!checkpoint.valid) return signatureBreak(checkpoint)
   if (!recomputed.equals(checkpoint.hash)) {
     return broken(
       'CHECKPOINT_MISMATCH',
@@ -706,7 +709,9 @@ async function tailBreak(
   if (beyond) {
     return broken('ENTRY_INSERTED', BigInt(beyond.sequence), beyond.id, `Entry ${beyond.id} claims sequence ${beyond.sequence}, past the chain head.`)
   }
-  return null
+  // Past the head, too, a stored checkpoint must be signed: the walk never reaches one there.
+  const unsigned = checkpoints.find((checkpoint) => checkpoint.sequence > headSequence)
+  return unsigned ? signatureBreak(unsigned) : null
 }
 
 // ---------------------------------------------------------------------------

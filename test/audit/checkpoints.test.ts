@@ -161,6 +161,23 @@ describe('verifyAuthLog with checkpoints', () => {
     await tamper(db, "DELETE FROM person_auth_log_checkpoint WHERE signature = sha512('forged'::bytea)")
     expect((await verifyLog(app)).ok).toBe(true)
   })
+
+  // custos_app may insert checkpoints: one far ahead must not sit there unreported.
+  it('reports a checkpoint past the chain head whose signature does not verify', async () => {
+    const { lastSequence } = await verifyLog(app)
+    await db.session((session) =>
+      session.query(
+        "INSERT INTO person_auth_log_checkpoint (id, sequence, hash, created_at, signature, reason) VALUES (gen_random_uuid(), $1, sha256('x'::bytea), now(), sha512('forged'::bytea), 'interval')",
+        [lastSequence + 1000],
+      ),
+    )
+    try {
+      expect(await verifyLog(app)).toMatchObject({ ok: false, firstBroken: { reason: 'CHECKPOINT_SIGNATURE_INVALID', sequence: lastSequence + 1000, entryId: null } })
+    } finally {
+      await tamper(db, "DELETE FROM person_auth_log_checkpoint WHERE signature = sha512('forged'::bytea)")
+    }
+    expect((await verifyLog(app)).ok).toBe(true)
+  })
 })
 
 describe('verifyRange: an exported range, its checkpoints and the public key', () => {
