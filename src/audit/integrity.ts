@@ -490,10 +490,12 @@ async function retentionMovedBeginning(db: Database, options: VerifyAuthLogOptio
 
 async function verifyOnce(db: Database, range: VerificationRange, options: VerifyAuthLogOptions): Promise<VerificationResult> {
   return db.session(async (session) => {
+    // Checkpoints first: each names an entry the head had reached when it was signed, so none read now lies past the
+    // head read next. The other way round, one signed in between would look like entries cut off the end.
+    const checkpoints = await loadCheckpoints(session, options.publicKey)
     const [head] = await session.query<{ sequence: string; hash: Uint8Array }>('SELECT sequence::text AS sequence, hash FROM person_auth_log_head')
     const headSequence = BigInt(head!.sequence)
     const headHash = toBuffer(head!.hash)
-    const checkpoints = await loadCheckpoints(session, options.publicKey)
 
     let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints, options.publicKey)
     // A front missing without a signed drop is no reason to refuse: the verification reports it.
