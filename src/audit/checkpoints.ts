@@ -134,7 +134,9 @@ export async function intervalCheckpointDue(
   policy: { entries: number; seconds: number; since: Date; now: Date },
 ): Promise<boolean> {
   const head = await headSequence(db)
+  // One past the head signs nothing there is (verification reports it) and must not hold off the next.
   const last = await db.prisma.authLogCheckpoint.findFirst({
+    where: { sequence: { lte: head } },
     orderBy: [{ sequence: 'desc' }, { createdAt: 'desc' }],
     select: { sequence: true, createdAt: true },
   })

@@ -153,11 +153,14 @@ async function walkChain(
   }
 }
 
+const checkpointAt = (checkpoint: CheckedCheckpoint) => `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
+
+const signatureBreak = (checkpoint: CheckedCheckpoint): BrokenEntry =>
+  broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${checkpointAt(checkpoint)} does not verify with the audit public key or a retired one.`)
+
 function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): BrokenEntry | null {
-  const at = `${checkpoint.sequence} (${checkpoint.createdAt.toISOString()})`
-  if (!checkpoint.valid) {
-    return broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${at} does not verify with the audit public key or a retired one.`)
-  }
+  const at = checkpointAt(checkpoint)
+  if (!checkpoint.valid) return signatureBreak(checkpoint)
   if (!recomputed.equals(checkpoint.hash)) {
     return broken(
       'CHECKPOINT_MISMATCH',
@@ -487,10 +490,12 @@ async function retentionMovedBeginning(db: Database, options: VerifyAuthLogOptio
 
 async function verifyOnce(db: Database, range: VerificationRange, options: VerifyAuthLogOptions): Promise<VerificationResult> {
   return db.session(async (session) => {
+    // Checkpoints first: each names an entry the head had reached when it was signed, so none read now lies past the
+    // head read next. The other way round, one signed in between would look like entries cut off the end.
+    const checkpoints = await loadCheckpoints(session, options.publicKey)
     const [head] = await session.query<{ sequence: string; hash: Uint8Array }>('SELECT sequence::text AS sequence, hash FROM person_auth_log_head')
     const headSequence = BigInt(head!.sequence)
     const headHash = toBuffer(head!.hash)
-    const checkpoints = await loadCheckpoints(session, options.publicKey)
 
     let start: ChainAnchor | BrokenEntry = await beginning(session, checkpoints, options.publicKey)
     // A front missing without a signed drop is no reason to refuse: the verification reports it.
@@ -706,7 +711,9 @@ async function tailBreak(
   if (beyond) {
     return broken('ENTRY_INSERTED', BigInt(beyond.sequence), beyond.id, `Entry ${beyond.id} claims sequence ${beyond.sequence}, past the chain head.`)
   }
-  return null
+  // Past the head, too, a stored checkpoint must be signed: the walk never reaches one there.
+  const unsigned = checkpoints.find((checkpoint) => checkpoint.sequence > headSequence)
+  return unsigned ? signatureBreak(unsigned) : null
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { type FileHandle, open, rename, rm } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { type ExportFormat, exportFormats } from '../audit/export.js'
 import type { CheckpointJson } from '../audit/checkpoints.js'
 import { exportFileEntries } from '../audit/exportFile.js'
+import { ConfigError } from '../config.js'
 import { type ExportProgress, type LogSource, NoSigningKeyError, openLogSource } from './logSource.js'
 import { UsageError, filterFromOptions, filterOptions, filterUsage, parseCommandLine } from './options.js'
 
@@ -133,26 +134,50 @@ export async function runExport(args: string[]) {
   if (!values.out) throw new UsageError('--out FILE is required')
   const filter = filterFromOptions(values)
 
-  const source = await openLogSource(values)
-  const partial = `${values.out}.partial`
-  const file = createWriteStream(partial)
-  const progress = new ProgressBar(process.stderr, !values['no-progress'])
+  const outputs: Output[] = []
+  let source: LogSource | undefined
   try {
+    // Both files are opened before anything is read or recorded: a path that cannot be written changes nothing.
+    const out = await openOutput('out', values.out, outputs)
+    const checkpointsOut = values.checkpoints ? await openOutput('checkpoints', values.checkpoints, outputs) : undefined
+    source = await openLogSource(values)
+    const file = out.handle.createWriteStream()
+    const progress = new ProgressBar(process.stderr, !values['no-progress'])
     const written = await source.export(format, filter, file, progress)
     file.end()
     await finished(file)
-    await rename(partial, values.out)
+    await rename(out.partial, values.out)
     progress.finish(written, values.out)
-    if (values.checkpoints) {
+    if (checkpointsOut) {
       const checkpoints = await checkpointsCovering(source, values.out)
-      await writeFile(values.checkpoints, `${JSON.stringify(checkpoints, null, 2)}\n`)
+      await checkpointsOut.handle.writeFile(`${JSON.stringify(checkpoints, null, 2)}\n`)
+      await checkpointsOut.handle.close()
+      await rename(checkpointsOut.partial, values.checkpoints!)
       process.stderr.write(`Wrote ${checkpoints.length} signed checkpoint${checkpoints.length === 1 ? '' : 's'} to ${values.checkpoints}\n`)
     }
   } catch (error) {
-    file.destroy()
-    await rm(partial, { force: true })
+    await Promise.all(outputs.map((output) => output.discard()))
     throw error
   } finally {
-    await source.close()
+    await source?.close()
   }
+}
+
+/** FILE.partial, open to write and renamed to FILE when complete. */
+interface Output {
+  readonly handle: FileHandle
+  readonly partial: string
+  /** Closes and removes the partial file. */
+  discard(): Promise<void>
+}
+
+/** Opens FILE.partial among `outputs`; a file an option names that cannot be written is unusable input (exit status 2). */
+async function openOutput(option: string, path: string, outputs: Output[]): Promise<Output> {
+  const partial = `${path}.partial`
+  const handle = await open(partial, 'w').catch((error: unknown) => {
+    throw new ConfigError(`--${option} ${path}: cannot be written (${(error as Error).message})`)
+  })
+  const output = { handle, partial, discard: async () => void (await Promise.all([handle.close().catch(() => {}), rm(partial, { force: true })])) }
+  outputs.push(output)
+  return output
 }

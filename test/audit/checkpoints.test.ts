@@ -39,6 +39,18 @@ afterAll(async () => {
   await app?.stop()
 })
 
+/** A checkpoint at `sequence` that no key signed, inserted as custos_app may. */
+const forgeCheckpoint = (sequence: number) =>
+  db.session((session) =>
+    session.query(
+      "INSERT INTO person_auth_log_checkpoint (id, sequence, hash, created_at, signature, reason) VALUES (gen_random_uuid(), $1, sha256('x'::bytea), now(), sha512('forged'::bytea), 'interval')",
+      [sequence],
+    ),
+  )
+
+/** Superuser, triggers off. */
+const removeForgedCheckpoints = () => tamper(db, "DELETE FROM person_auth_log_checkpoint WHERE signature = sha512('forged'::bytea)")
+
 const verifies = (payload: string, signature: string) => verify(null, Buffer.from(payload, 'utf8'), createPublicKey(publishedKey), Buffer.from(signature, 'base64'))
 
 describe('the published key', () => {
@@ -168,6 +180,23 @@ describe('createAuthLogCheckpoint', () => {
     expect((await readLog(app, { limit: 1 })).entries[0]).toMatchObject({ type: 'api_key_create', sequence: latest!.sequence })
     expect(verifies(latest!.payload, latest!.signature)).toBe(true)
   })
+
+  // custos_app may insert checkpoints. One past the head, unsigned, made interval checkpoints never due again, silently.
+  it('is still due at intervals with an unsigned checkpoint past the head, and refused with an error logged', async () => {
+    await createLogCheckpoint(app)
+    const before = await listLogCheckpoints(app)
+    const { lastSequence } = await verifyLog(app)
+    await forgeCheckpoint(lastSequence + 1000)
+    try {
+      await addLogEntries(app, 2)
+      const logged = app.logOutput().length
+      await app.app.auditMaintenance.checkpointIfDue()
+      expect(app.logOutput().slice(logged)).toMatch(/"code":"CHAIN_BROKEN".*audit log checkpoint refused/)
+    } finally {
+      await removeForgedCheckpoints()
+    }
+    expect(await listLogCheckpoints(app)).toEqual(before)
+  })
 })
 
 describe('verifyAuthLog with checkpoints', () => {
@@ -196,6 +225,18 @@ describe('verifyAuthLog with checkpoints', () => {
     expect(result.firstBroken).toMatchObject({ reason: 'CHECKPOINT_SIGNATURE_INVALID', sequence: latest!.sequence })
     // Put back: the forged checkpoint is removed (superuser, triggers off).
     await tamper(db, "DELETE FROM person_auth_log_checkpoint WHERE signature = sha512('forged'::bytea)")
+    expect((await verifyLog(app)).ok).toBe(true)
+  })
+
+  // custos_app may insert checkpoints: one far ahead must not sit there unreported.
+  it('reports a checkpoint past the chain head whose signature does not verify', async () => {
+    const { lastSequence } = await verifyLog(app)
+    await forgeCheckpoint(lastSequence + 1000)
+    try {
+      expect(await verifyLog(app)).toMatchObject({ ok: false, firstBroken: { reason: 'CHECKPOINT_SIGNATURE_INVALID', sequence: lastSequence + 1000, entryId: null } })
+    } finally {
+      await removeForgedCheckpoints()
+    }
     expect((await verifyLog(app)).ok).toBe(true)
   })
 })

@@ -245,6 +245,23 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(rest[2]).toMatchObject({ userAgent: 'agent, "one"' })
   })
 
+  it('export to a file it cannot write exits 2 naming the option, before it reads or records anything', async () => {
+    const exports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
+    const before = await exports()
+    const missing = join(scratch, 'no-such-directory')
+    const out = join(scratch, 'unwritten.jsonl')
+    for (const [option, args] of [
+      ['--out', ['--out', join(missing, 'audit.jsonl')]],
+      ['--checkpoints', ['--out', out, '--checkpoints', join(missing, 'checkpoints.json')]],
+    ] as const) {
+      const result = await runCli(['export', '--format', 'jsonl', ...args], environment)
+      expect(result, option).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(new RegExp(`^${option} .*no-such-directory.*: cannot be written \\(ENOENT[^\\n]*\\)\\n$`)) })
+    }
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/)
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    expect(await exports()).toEqual(before)
+  })
+
   it('with CUSTOS_AUDIT_READS=true records its reads', async () => {
     const { code } = await runCli(['log', '-n', '1', '--json'], { ...environment, CUSTOS_AUDIT_READS: 'true' })
     expect(code).toBe(0)
