@@ -152,7 +152,8 @@ function inputIdentifier(value: string | null | undefined): string | undefined {
 
 function searchText(q: string | null | undefined): string | undefined {
   if (q == null) return undefined
-  if (q.length > MAX_SEARCH_LENGTH) throw new AuthLogQueryError(`filter.q may be at most ${MAX_SEARCH_LENGTH} characters`, 'filter.q')
+  // Characters, not UTF-16 units: an emoji is one.
+  if ([...q].length > MAX_SEARCH_LENGTH) throw new AuthLogQueryError(`filter.q may be at most ${MAX_SEARCH_LENGTH} characters`, 'filter.q')
   if (/[\u0000-\u001f\u007f]/.test(q)) throw new AuthLogQueryError('filter.q may not contain control characters', 'filter.q')
   // The trigram index can only narrow a search that holds a trigram: three letters or digits in a row.
   if (!/[\p{L}\p{N}]{3}/u.test(q)) {

@@ -117,6 +117,15 @@ describe('authLog filters', () => {
     expect(await search(`example.testnext_${tag}`)).toEqual([])
   })
 
+  it('q counts characters, not UTF-16 units: 200 with emoji among them are taken', async () => {
+    const response = await app.gql('query ($filter: AuthLogFilter) { authLog(filter: $filter) { entries { id } } }', {
+      token: app.rootToken,
+      variables: { filter: { q: `abc${'🚀'.repeat(197)}` } },
+    })
+    expect(response.errors).toBeUndefined()
+    expect(response.data.authLog.entries).toEqual([])
+  })
+
   it('q without three letters or digits in a row, or with control characters, is refused', async () => {
     for (const q of ['ab', '.-.-', 'a b c', 'abc\ndef', 'x'.repeat(201)]) {
       expect(await authLogError({ filter: { q } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.q' })
