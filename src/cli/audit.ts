@@ -169,7 +169,12 @@ async function verifyExportFile(config: AppConfig, options: VerifyOptions & { fi
   const publicKey = await verificationKeys(config, options.publicKeyFile)
   const { file, checkpointsFile, from, to } = options
   const checkpoints = await readInput('checkpoints', checkpointsFile, async () => readCheckpointsFile(await readFile(checkpointsFile, 'utf8')))
-  const entries = await readInput('file', file, () => readExportFile(createReadStream(file, 'utf8')))
+  const entries = await readInput('file', file, async () => {
+    const read = await readExportFile(createReadStream(file, 'utf8'))
+    // An empty file proves nothing: "verified: ok" would pass off a wrong or truncated file.
+    if (read.length === 0) throw new Error('holds no entries')
+    return read
+  })
   return verifyRange(entries, checkpoints, publicKey, { from, to })
 }
 

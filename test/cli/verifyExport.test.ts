@@ -232,8 +232,12 @@ describe('an export of the database, proven without it', CLI_TIMEOUT, () => {
     // The last record, entry 1, starts on line 9: header, entries 7, 6 and 5, 4 (its user agent holds a line break), 3, 2.
     const noHash = await altered('export.csv', 'no-hash.csv', (text) => text.replace(/,[0-9a-f]{64}\r\n$/, ',\r\n'))
     await writeFile(file('not-json.json'), 'checkpoints')
+    await writeFile(file('empty.jsonl'), '')
+    await writeFile(file('header-only.csv'), (await readFile(file('export.csv'), 'utf8')).split('\r\n')[0] + '\r\n')
     const cases: [Parameters<typeof verifyFile>[0], string][] = [
       [{ export: 'absent.jsonl' }, `--file ${file('absent.jsonl')}: no such file`],
+      [{ export: 'empty.jsonl' }, `--file ${file('empty.jsonl')}: holds no entries`],
+      [{ export: 'header-only.csv' }, `--file ${file('header-only.csv')}: holds no entries`],
       [{ export: malformed }, `--file ${file(malformed)}: line 2: not JSON`],
       [{ export: noHash }, `--file ${file(noHash)}: line 9: hash is missing`],
       [{ export: 'export.jsonl', checkpoints: 'not-json.json' }, `--checkpoints ${file('not-json.json')}: not JSON`],
