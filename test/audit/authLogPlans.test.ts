@@ -27,7 +27,8 @@ const NOW = new Date()
 
 let testDatabase: TestDatabase
 let db: Database
-let emptyPartitions = new Set<string>()
+/** Partitions too small to be a read of the log (see beforeAll). */
+let smallPartitions = new Set<string>()
 /** Real values from the seeded log, so every equality filter hits rows. */
 let sample: { personId: string; identityIds: string[]; personIds: string[]; targetPersonId: string; identifier: string; ip: string }
 
@@ -43,12 +44,17 @@ beforeAll(async () => {
     for (let from = 1; from <= ROWS; from += 50_000) await session.exec(syntheticLogInsert(from, from + 49_999, options))
     await session.exec('SET session_replication_role = DEFAULT')
     await session.exec('VACUUM ANALYZE person_auth_log')
-    // Months ahead are partitions without rows: scanning one reads nothing, so it is no sequential read of the log.
-    const empty = await session.query<{ relname: string }>(
+    // Months ahead are partitions without rows, and the current month's holds the days of it so far
+    // (under 8,500 of the 200,000 rows; 1,100 on the 4th, when PostgreSQL rightly read it in one
+    // go): partitions that small are no sequential read of the log, whatever the date. The default
+    // partition, holding every month before, must be read through an index; it shares their indexes.
+    const small = await session.query<{ relname: string }>(
       `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'person_auth_log'::regclass AND c.reltuples <= 0`,
+        WHERE i.inhparent = 'person_auth_log'::regclass AND c.reltuples < $1`,
+      [ROWS / 20],
     )
-    emptyPartitions = new Set(empty.map((row) => row.relname))
+    smallPartitions = new Set(small.map((row) => row.relname))
+    expect(smallPartitions).not.toContain('person_auth_log_default')
     const [row] = await session.query<typeof sample>(
       `SELECT (array_agg(person_id))[1]::text AS "personId",
               (array_agg(DISTINCT identity_id::text))[1:3] AS "identityIds",
@@ -81,7 +87,7 @@ function sequentialScans(node: PlanNode): string[] {
 
 async function logSequentialScansOf(sql: Prisma.Sql): Promise<string[]> {
   const [row] = await db.session((session) => session.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql.text}`, sql.values))
-  return sequentialScans(row!['QUERY PLAN'][0].Plan).filter((relation) => relation.startsWith('person_auth_log') && !emptyPartitions.has(relation))
+  return sequentialScans(row!['QUERY PLAN'][0].Plan).filter((relation) => relation.startsWith('person_auth_log') && !smallPartitions.has(relation))
 }
 
 const daysAgo = (days: number) => new Date(NOW.getTime() - days * 86_400_000)
