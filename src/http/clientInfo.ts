@@ -45,8 +45,9 @@ function trimUserAgent(value: string | null | undefined): string | null {
 export function normalizeIp(value: string | null | undefined): string | null {
   if (!value) return null
   const candidate = value.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
-  if (!isIP(candidate)) return null
-  return isIP(candidate) === 6 ? candidate.replace(/%.*$/, '') : candidate
+  const version = isIP(candidate)
+  if (!version) return null
+  return version === 6 ? candidate.replace(/%.*$/, '') : candidate
 }
 
 export interface TransportInfo {
