@@ -712,7 +712,7 @@ async function tailBreak(
     return broken('ENTRY_INSERTED', BigInt(beyond.sequence), beyond.id, `Entry ${beyond.id} claims sequence ${beyond.sequence}, past the chain head.`)
   }
   // Past the head, too, a stored checkpoint must be signed: the walk never reaches one there.
-  const unsigned = checkpoints.find((checkpoint) => checkpoint.sequence > headSequence)
+  const unsigned = checkpoints.find((checkpoint) => !checkpoint.valid && checkpoint.sequence > headSequence)
   return unsigned ? signatureBreak(unsigned) : null
 }
 
