@@ -109,14 +109,14 @@ async function checkpointsCovering(source: LogSource, file: string): Promise<Che
   const checkpoints = await allCheckpoints(source)
   if (newest === undefined || checkpoints.some((checkpoint) => BigInt(checkpoint.sequence) === newest)) return checkpoints
   try {
-    await source.signCheckpoint(newest)
+    // In the list's order (newest sequence first); no other checkpoint has its sequence.
+    return [...checkpoints, await source.signCheckpoint(newest)].sort((a, b) => b.sequence - a.sequence)
   } catch (error) {
     // The export stands; what it lacks is said (a broken chain, a refused token: those stop the command).
     if (!(error instanceof NoSigningKeyError)) throw error
     process.stderr.write(`Warning: ${error.message}; the checkpoints prove the export up to the newest one in it (custos verify --file --to)\n`)
     return checkpoints
   }
-  return allCheckpoints(source)
 }
 
 export async function runExport(args: string[]) {

@@ -35,7 +35,7 @@ export interface LogSource {
   /** Signed checkpoints as authLogCheckpoints returns them, newest first. */
   checkpoints(limit: number, offset: number): Promise<CheckpointJson[]>
   /** createAuthLogCheckpoint(sequence): verifies the chain up to `sequence` and signs it there (recorded as auth_log_checkpoint). */
-  signCheckpoint(sequence: bigint): Promise<void>
+  signCheckpoint(sequence: bigint): Promise<CheckpointJson>
   close(): Promise<void>
 }
 
@@ -150,12 +150,13 @@ class DirectSource implements LogSource {
     return (await listCheckpoints(this.db.prisma, { limit, offset })).map(checkpointJson)
   }
 
-  async signCheckpoint(sequence: bigint): Promise<void> {
+  async signCheckpoint(sequence: bigint): Promise<CheckpointJson> {
     const signer = await loadAuditSigner(this.config).catch((error: unknown) => {
       throw error instanceof ConfigError ? new NoSigningKeyError(`no checkpoint signed at ${sequence}: CUSTOS_SIGNING_KEY is not set`) : error
     })
     const signed = await createCheckpoint(this.db, signer, { reason: 'on_demand', actor: CLI_ACTOR, at: sequence })
     if (!signed.ok) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error.developerMessage}`)
+    return checkpointJson(signed.result)
   }
 
   close() {
@@ -255,13 +256,16 @@ export class ServerSource implements LogSource {
     )
   }
 
-  async signCheckpoint(sequence: bigint): Promise<void> {
-    const signed = await this.query<{ ok: boolean; error: { code: string; developerMessage: string } | null }>(
+  async signCheckpoint(sequence: bigint): Promise<CheckpointJson> {
+    const signed = await this.query<{ ok: boolean; error: { code: string; developerMessage: string } | null; result: CheckpointJson | null }>(
       'createAuthLogCheckpoint',
-      'mutation ($sequence: BigInt) { createAuthLogCheckpoint(sequence: $sequence) { ok error { code developerMessage } } }',
+      `mutation ($sequence: BigInt) {
+          createAuthLogCheckpoint(sequence: $sequence) { ok error { code developerMessage } result { ${CHECKPOINT_FIELDS} } }
+        }`,
       { sequence: sequence.toString() },
     )
-    if (!signed.ok) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error?.developerMessage ?? signed.error?.code}`)
+    if (!signed.ok || !signed.result) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error?.developerMessage ?? signed.error?.code}`)
+    return signed.result
   }
 
   async export(format: ExportFormat, filter: AuthLogFilter, out: Writable, progress: ExportProgress): Promise<number> {
