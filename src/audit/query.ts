@@ -273,10 +273,15 @@ export function keysetPageSql(columns: Prisma.Sql, page: KeysetPage): Prisma.Sql
     WHERE ${criteriaCondition(page.criteria)}${after} ${ORDER} LIMIT ${page.limit}${offset}`
 }
 
-/** One person_auth_log row as the API shows it. */
-export interface AuthLogRow extends AuthLogColumns<Date, Record<string, unknown>> {
+/**
+ * One person_auth_log row as authLog reads it: as the driver returns it (the bigint sequence as
+ * text), so a page of rows is served without copying each one.
+ */
+export type AuthLogRow = AuthLogColumns<Date, Record<string, unknown>, string> & {
   /** Lowercase hex. */
   readonly hash: string
+  /** created_at to the microsecond (ISO 8601, UTC): where a cursor after this row continues. */
+  readonly positionAt: string
 }
 
 /** The columns of an AuthLogRow, as authLog reads them. */
@@ -286,9 +291,6 @@ export const ENTRY_COLUMNS = Prisma.raw(
    person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData",
    sequence::text AS sequence, encode(hash, 'hex') AS hash`,
 )
-
-/** A row of ENTRY_COLUMNS as the driver returns it (bigint arrives as text), with its position. */
-type StoredRow = Omit<AuthLogRow, 'sequence'> & { sequence: string; positionAt: string }
 
 export interface AuthLogPage {
   readonly entries: AuthLogRow[]
@@ -331,7 +333,7 @@ export async function readAuthLogPage(db: Database, request: AuthLogPageRequest,
   }
   // Straight through the driver: on the hottest read, Prisma's raw-query conversions cost more than the query.
   const page = keysetPageSql(ENTRY_COLUMNS, { criteria, after, limit: limit + 1, offset })
-  const rows = await db.session((session) => session.query<StoredRow>(page.text, page.values))
+  const rows = await db.session((session) => session.query<AuthLogRow>(page.text, page.values))
   const shown = rows.slice(0, limit)
   const last = shown.at(-1)
   const hasMore = rows.length > limit
@@ -348,7 +350,7 @@ export async function readAuthLogPage(db: Database, request: AuthLogPageRequest,
     })
   }
   return {
-    entries: shown.map(({ positionAt: _position, sequence, ...entry }) => ({ ...entry, sequence: BigInt(sequence) })),
+    entries: shown,
     hasMore,
     nextCursor: hasMore && last ? options.cursors.encode({ createdAt: last.positionAt, id: last.id }, digest) : null,
   }

@@ -4,12 +4,12 @@ import { to as copyTo } from 'pg-copy-streams'
 
 /** A single database session for raw SQL: migrations, advisory locks, bulk reads. */
 export interface SqlSession {
-  query<Row extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
+  query<Row extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>
   /**
    * Like query, for a statement every request runs: prepared once per connection under `name`, so
    * PostgreSQL stops planning it anew each time (planning costs more than running a lookup by key).
    */
-  queryPrepared<Row extends Record<string, unknown> = Record<string, unknown>>(name: string, text: string, params: unknown[]): Promise<Row[]>
+  queryPrepared<Row extends object = Record<string, unknown>>(name: string, text: string, params: unknown[]): Promise<Row[]>
   /** Like query, with each row an array of its values in select order: less to build when reading many rows. */
   queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>
   /** Runs a script of several statements (no parameters). */

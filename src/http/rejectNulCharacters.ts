@@ -11,8 +11,14 @@ function holdsNul(value: unknown): boolean {
   return false
 }
 
+// Yoga's parser cache hands out the same document object for the same query text, so each
+// document's literals are scanned once, not on every request.
+const literalNulByDocument = new WeakMap<DocumentNode, boolean>()
+
 /** Whether a string literal of the document holds U+0000 (written as \u0000 in the query). */
 function literalHoldsNul(document: DocumentNode): boolean {
+  const known = literalNulByDocument.get(document)
+  if (known !== undefined) return known
   let found = false
   visit(document, {
     StringValue(node) {
@@ -21,6 +27,7 @@ function literalHoldsNul(document: DocumentNode): boolean {
       return BREAK
     },
   })
+  literalNulByDocument.set(document, found)
   return found
 }
 

@@ -32,7 +32,7 @@ const AuthLogEntry = builder.objectRef<AuthLogRow>('AuthLogEntry').implement({
     userAgent: t.exposeString('userAgent', { nullable: true }),
     metadata: t.expose('metadata', { type: 'Json', nullable: true }),
     eventData: t.expose('eventData', { type: 'Json', nullable: true }),
-    sequence: t.field({ type: 'BigInt', description: 'Position in the hash chain (README "Integrity").', resolve: (entry) => entry.sequence }),
+    sequence: t.field({ type: 'BigInt', description: 'Position in the hash chain (README "Integrity").', resolve: (entry) => BigInt(entry.sequence) }),
     hash: t.string({ description: 'Chain hash, lowercase hex: sha256(previous hash || canonical encoding).', resolve: (entry) => entry.hash }),
   }),
 })
