@@ -4,6 +4,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { GraphQLError } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
 import { schema } from '../schema/index.js'
+import { useCompiledExecution } from './compiledExecution.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
 import { rejectNulCharacters } from './rejectNulCharacters.js'
 import { exportFormatFor, handleAuditLogExport } from './export.js'
@@ -68,6 +69,7 @@ export function createGraphQLHandler(services: AppServices) {
       }),
       useErrorCodes(),
       rejectNulCharacters(),
+      useCompiledExecution(),
     ],
   })
 }
