@@ -1,4 +1,6 @@
+import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_REQUEST_BODY_BYTES } from '../../src/http/server.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { createGlobalApiKey, grantRoles, signIn, signUpPerson, sql, tenantRequest } from '../testkit/fixtures.js'
 
@@ -56,6 +58,33 @@ describe('HTTP endpoints', () => {
     expect(page.text).not.toMatch(/unpkg\.com|jsdelivr|cdnjs|esm\.sh|fonts\.googleapis/)
     // The favicon is inlined too.
     expect(page.text).toMatch(/<link rel="icon" href="data:/)
+  })
+
+  it('reads a GraphQL body only when it announces its size, up to 1 MiB', async () => {
+    const post = (body: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const request = http.request(`${app.url}/tenant`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (response) => {
+          const chunks: Buffer[] = []
+          response.on('data', (chunk: Buffer) => chunks.push(chunk))
+          response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) }))
+        })
+        request.on('error', reject)
+        request.end(body)
+      })
+    const query = (padding: number) => JSON.stringify({ query: '{ __typename }', variables: { padding: 'x'.repeat(padding) } })
+    const atLimit = query(MAX_REQUEST_BODY_BYTES - query(0).length)
+    expect(Buffer.byteLength(atLimit)).toBe(MAX_REQUEST_BODY_BYTES)
+
+    expect(await post(atLimit, { 'content-length': String(MAX_REQUEST_BODY_BYTES) })).toEqual({ status: 200, body: { data: { __typename: 'Query' } } })
+    expect(await post(`${atLimit} `, { 'content-length': String(MAX_REQUEST_BODY_BYTES + 1) })).toEqual({
+      status: 413,
+      body: { errors: [{ message: `Request body too large: at most ${MAX_REQUEST_BODY_BYTES} bytes.`, extensions: { code: 'REQUEST_ENTITY_TOO_LARGE' } }] },
+    })
+    // Without Content-Length node's client sends the body chunked.
+    expect(await post(query(0), { 'transfer-encoding': 'chunked' })).toEqual({
+      status: 411,
+      body: { errors: [{ message: 'A request body must come with a Content-Length header.', extensions: { code: 'LENGTH_REQUIRED' } }] },
+    })
   })
 
   it('serves JSON, not GraphiQL, to an API client on GET', async () => {
