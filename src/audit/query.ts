@@ -163,7 +163,8 @@ function searchText(q: string | null | undefined): string | undefined {
 }
 
 /**
- * An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix). No zone id
+ * An address, or a CIDR block; the address part normalized (no IPv4-mapped prefix: stored IPv4
+ * addresses never have one, so `::ffff:10.0.0.0/104` is `10.0.0.0/8`). No zone id
  * (`fe80::1%eth0`): Node takes one, PostgreSQL's inet does not, and no stored address has one.
  */
 function ipOrCidr(value: string | null | undefined): string | undefined {
@@ -171,7 +172,12 @@ function ipOrCidr(value: string | null | undefined): string | undefined {
   const match = /^([^/%]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
   const address = normalizeIp(match?.[1])
   const version = address ? isIP(address) : 0
-  const prefix = match?.[2] === undefined ? undefined : Number(match[2])
+  // A mapped block's prefix counts the 96 bits of the mapping; under /96 it is not inside IPv4.
+  const mappingBits = version === 4 && isIP(match![1]!) === 6 ? 96 : 0
+  const prefix = match?.[2] === undefined ? undefined : Number(match[2]) - mappingBits
+  if (prefix !== undefined && prefix < 0) {
+    throw new AuthLogQueryError(`filter.clientIp: an IPv4-mapped block needs a prefix of at least /96, not ${value}`, 'filter.clientIp')
+  }
   if (!address || version === 0 || (prefix !== undefined && prefix > (version === 4 ? 32 : 128))) {
     throw new AuthLogQueryError(`filter.clientIp is not an IP address or CIDR block: ${value}`, 'filter.clientIp')
   }

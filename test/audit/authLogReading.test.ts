@@ -86,8 +86,13 @@ describe('authLog filters', () => {
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '10.0.0.0/8' } }))).toEqual([other, inside, exact])
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '2001:db8::/32' } }))).toEqual([v6])
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.2.3' } }))).toEqual([exact])
+    // IPv4 addresses are stored unmapped, so an IPv4-mapped block is the IPv4 block inside it.
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.0.0/112' } }))).toEqual([inside, exact])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::FFFF:10.0.0.0/104' } }))).toEqual([other, inside, exact])
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.2.3/128' } }))).toEqual([exact])
     expect((await readLog(app, { filter: { ...filter, clientIp: '10.1.2.3' } })).entries[0]?.clientIp).toBe('10.1.2.3')
-    for (const invalid of ['10.0.0.0/33', 'example.org', '10.0.0.0/', '::1/129']) {
+    // A mapped block under /96 would reach past the IPv4 addresses it is written in.
+    for (const invalid of ['10.0.0.0/33', 'example.org', '10.0.0.0/', '::1/129', '::ffff:10.0.0.0/95', '::ffff:10.0.0.0/129']) {
       expect(await authLogError({ filter: { clientIp: invalid } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.clientIp' })
     }
   })
