@@ -69,6 +69,8 @@ type FilterValues = { [K in keyof typeof filterOptions]?: (typeof filterOptions)
 /** The filter the options describe, checked the way the server checks it. */
 export function filterFromOptions(values: FilterValues): AuthLogFilter {
   if (values.failed && values.succeeded) throw new UsageError('--failed and --succeeded exclude each other')
+  // The export endpoint refuses an empty parameter; GraphQL would read it as no constraint.
+  if (values['type-prefix'] === '') throw new UsageError('--type-prefix is empty')
   const filter: AuthLogFilter = {
     types: list(values.type, 'type'),
     typePrefix: values['type-prefix'],

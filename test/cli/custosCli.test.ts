@@ -178,6 +178,9 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       // An empty list matched nothing on the database and everything through the export endpoint.
       ['export', '--format', 'csv', '--out', join(scratch, 'empty-type.csv'), '--type', ','],
       ['log', '--person', ''],
+      // GraphQL read an empty typePrefix as no constraint, the export endpoint refused it (exit status 1).
+      ['log', '--type-prefix', ''],
+      ['export', '--format', 'csv', '--out', join(scratch, 'empty-prefix.csv'), '--type-prefix', ''],
     ]
     for (const args of cases) {
       const result = await runCli([...args, ...server])
