@@ -206,7 +206,9 @@ export class ServerSource implements LogSource {
     })
     if (!response.ok) {
       // The export endpoint answers { error }, GraphQL { errors }.
-      const body = (await response.json().catch(() => null)) as { error?: { message?: string }; errors?: { message?: string }[] } | null
+      const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string; parameter?: string }; errors?: { message?: string }[] } | null
+      // The export endpoint refused a parameter: wrong input, as BAD_USER_INPUT from GraphQL is.
+      if (body?.error?.code === 'BAD_USER_INPUT' && body.error.message) throw new SourceInputError(body.error.message, body.error.parameter)
       throw new SourceError(`${response.status} ${body?.error?.message ?? body?.errors?.[0]?.message ?? response.statusText}`)
     }
     return response

@@ -1,6 +1,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -189,6 +191,24 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     }
     const noToken = await runCli(['log', '--url', app.url])
     expect(noToken).toMatchObject({ code: 1, stderr: expect.stringMatching(/--url needs --token/) })
+  })
+
+  it('export exits 2 with the message when the export endpoint refuses a parameter (400 BAD_USER_INPUT), and leaves no file', async () => {
+    // A server that refuses what this command line accepts (another version of Custos).
+    const refusing = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { code: 'BAD_USER_INPUT', message: 'No event type starts with "idp_"', parameter: 'typePrefix' } }))
+    })
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+    const out = join(scratch, 'refused.csv')
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`
+      const result = await runCli(['export', '--format', 'csv', '--out', out, '--type-prefix', 'idp_', '--url', url, '--token', app.rootToken])
+      expect(result).toEqual({ code: 2, stdout: '', stderr: 'custos export: No event type starts with "idp_"\n' })
+    } finally {
+      refusing.close()
+    }
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
   })
 })
 
