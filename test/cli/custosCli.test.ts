@@ -285,6 +285,20 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(await exports()).toEqual(before)
   })
 
+  it('export refuses --checkpoints naming the --out file (exit 2), before it reads, records or writes anything', async () => {
+    const exports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
+    const before = await exports()
+    const out = join(scratch, 'both.jsonl')
+    await writeFile(out, 'kept\n')
+    for (const checkpoints of [out, join(scratch, '.', 'both.jsonl')]) {
+      const result = await runCli(['export', '--format', 'jsonl', '--out', out, '--checkpoints', checkpoints], environment)
+      expect(result).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^custos export: --checkpoints must name another file than --out\n\nUsage: custos export/) })
+    }
+    expect(await readFile(out, 'utf8')).toBe('kept\n')
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    expect(await exports()).toEqual(before)
+  })
+
   it('with CUSTOS_AUDIT_READS=true records its reads', async () => {
     const { code } = await runCli(['log', '-n', '1', '--json'], { ...environment, CUSTOS_AUDIT_READS: 'true' })
     expect(code).toBe(0)
