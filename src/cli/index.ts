@@ -1,12 +1,10 @@
-import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { DataDirLockedError } from '../db/dataDirLock.js'
-import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
 import { auditCommandsUsage, runPartitions, runVerify, verifyUsage } from './audit.js'
 import { exportUsage, runExport } from './export.js'
 import { logUsage, runLog } from './log.js'
-import { SourceError, SourceInputError } from './logSource.js'
+import { SourceError, SourceInputError, openConfiguredDatabase } from './logSource.js'
 import { UsageError } from './options.js'
 
 const usage = `Usage: custos <command> [options]
@@ -19,7 +17,7 @@ ${auditCommandsUsage}`
 
 async function runMigrate() {
   const config = loadConfig()
-  const db = await openDatabase(databaseTarget(config))
+  const db = await openConfiguredDatabase(config)
   try {
     const { applied } = await migrate(db, { log: (message, fields) => process.stderr.write(`${message} ${JSON.stringify(fields ?? {})}\n`) })
     process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n')

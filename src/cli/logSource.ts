@@ -309,10 +309,27 @@ export function serverSource(options: SourceOptions): ServerSource | undefined {
   return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
 }
 
+/**
+ * The configured database, once it has answered: one that does not (PostgreSQL down, a wrong
+ * DATABASE_URL) is a one-line SourceError, not a driver's stack trace.
+ */
+export async function openConfiguredDatabase(config: AppConfig): Promise<Database> {
+  const db = await openDatabase(databaseTarget(config))
+  try {
+    await db.session((session) => session.query('SELECT 1'))
+  } catch (error) {
+    await db.close().catch(() => {})
+    // A host name with several addresses fails with an AggregateError, whose message is empty.
+    const reason = (error as Error).message || (error as NodeJS.ErrnoException).code || String(error)
+    throw new SourceError(`Cannot reach the database: ${reason}`)
+  }
+  return db
+}
+
 /** A server when --url (or CUSTOS_URL) is given, else the configured database. */
 export async function openLogSource(options: SourceOptions): Promise<LogSource> {
   const server = serverSource(options)
   if (server) return server
   const config = loadConfig()
-  return new DirectSource(await openDatabase(databaseTarget(config)), config)
+  return new DirectSource(await openConfiguredDatabase(config), config)
 }

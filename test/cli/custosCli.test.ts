@@ -11,7 +11,7 @@ import { EXPORT_BATCH_SIZE } from '../../src/audit/export.js'
 import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
-import { type TestApp, startTestApp } from '../testkit/app.js'
+import { type TestApp, startTestApp, testSigningKey } from '../testkit/app.js'
 import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
 import { type LogEntry, readLog, seedLogEntries } from '../testkit/fixtures.js'
 
@@ -304,6 +304,18 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(code).toBe(0)
     const reads = await withDatabase((db) => db.session((session) => session.query(`SELECT event_data FROM person_auth_log WHERE type = 'auth_log_read'`)))
     expect(reads).toEqual([{ event_data: { filter: {}, limit: 1 } }])
+  })
+})
+
+describe('a database that does not answer', CLI_TIMEOUT, () => {
+  it('is reported in one line with exit status 1, not a stack trace', async () => {
+    // verify needs a key before it opens the database.
+    const environment = { DATABASE_URL: 'postgresql://custos@127.0.0.1:1/custos', CUSTOS_SIGNING_KEY: testSigningKey() }
+    for (const args of [['log', '-n', '1'], ['export', '--format', 'csv', '--out', join(scratch, 'unreachable.csv')], ['migrate'], ['verify']]) {
+      const result = await runCli(args, environment)
+      expect(result, args[0]).toEqual({ code: 1, stdout: '', stderr: `custos ${args[0]}: Cannot reach the database: connect ECONNREFUSED 127.0.0.1:1\n` })
+    }
+    await expect(readFile(join(scratch, 'unreachable.csv.partial'))).rejects.toThrow(/ENOENT/)
   })
 })
 
