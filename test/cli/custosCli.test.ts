@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EXPORT_BATCH_SIZE } from '../../src/audit/export.js'
 import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
@@ -98,8 +98,8 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(rows[0]).toMatch(/x@example\.test\\n2010-01-01 00:00:00 {2}login .*admin@example\.test\\x1b\]0;owned\\x07\\x1b\[2J\\u202e\\x9b$/)
   })
 
-  it('log --follow prints entries as they arrive until interrupted', async () => {
-    const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
+  /** The entries a running `custos log --json` prints; `arrived(n)` resolves once it has printed n. */
+  function printedEntries(child: ChildProcessWithoutNullStreams) {
     const lines: LogEntry[] = []
     let pending = ''
     let onLine = () => {}
@@ -116,6 +116,12 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
         child.once('close', () => reject(new Error(`custos exited early; lines so far: ${lines.length}`)))
         onLine()
       })
+    return { lines, arrived }
+  }
+
+  it('log --follow prints entries as they arrive until interrupted', async () => {
+    const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
+    const { lines, arrived } = printedEntries(child)
     await arrived(1)
     const [first, second] = await seedLogEntries(app, [
       { type: 'idp_create', eventData: { identityProvider: 'a' } },
@@ -126,6 +132,27 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     child.kill('SIGINT')
     expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0)
     expect(lines).toHaveLength(3)
+  })
+
+  it('log --follow prints what arrives when this machine\'s clock runs ahead of the server\'s and nothing matched at first', async () => {
+    // The command line's clock is a minute ahead; no idp_disable entry is there yet.
+    const clockAhead = `const now = Date.now; Date.now = () => now() + 60_000`
+    const child = startCli(['log', '-f', '--json', '--type', 'idp_disable', '--interval', '0.2', ...server], {
+      NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(clockAhead)}`,
+    })
+    const closed = new Promise((resolve) => child.on('close', resolve))
+    const { lines } = printedEntries(child)
+    try {
+      // Its first read and a few polls have been answered.
+      const requests = () => app.logOutput().split('"path":"/tenant"').length
+      const before = requests()
+      await vi.waitFor(() => expect(requests()).toBeGreaterThan(before + 3), { timeout: 60_000, interval: 100 })
+      const [disabled] = await seedLogEntries(app, [{ type: 'idp_disable', eventData: { identityProvider: 'c' } }])
+      await vi.waitFor(() => expect(lines.map((entry) => entry.id)).toEqual([disabled]), { timeout: 10_000, interval: 100 })
+    } finally {
+      child.kill('SIGINT')
+    }
+    expect(await closed).toBe(0)
   })
 
   it('export writes the file through the export endpoint, with the export itself recorded', async () => {
