@@ -10,7 +10,7 @@ import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { SIGNING_KEY_FILE, parsePublicKeys, parseSigningKey } from '../crypto/signingKey.js'
 import { createLogger } from '../logger.js'
 import { SourceInputError, openConfiguredDatabase, serverSource } from './logSource.js'
-import { UsageError, parseCommandLine } from './options.js'
+import { UsageError, parseCommandLine, wantsHelpOnly } from './options.js'
 
 export const auditCommandsUsage = `  verify     recompute the audit log's hash chain and check its signed checkpoints, or prove an exported
              file with them without the database; exit 1 when broken (custos verify --help)
@@ -177,7 +177,14 @@ async function verifyExportFile(config: AppConfig, options: VerifyOptions & { fi
   return verifyRange(entries, checkpoints, publicKey, { from, to })
 }
 
-export async function runPartitions() {
+export const partitionsUsage = `Usage: custos partitions
+
+Creates the audit log's partitions ahead and applies CUSTOS_AUDIT_RETENTION_MONTHS once (dropping the
+partitions past it); run as the table owner when the server runs as the least-privilege role.
+`
+
+export async function runPartitions(args: string[]) {
+  if (wantsHelpOnly(args)) return void process.stdout.write(partitionsUsage)
   const config = loadConfig()
   const signer = await loadAuditSigner(config)
   const db = await openConfiguredDatabase(config)

@@ -47,6 +47,11 @@ export function parseCommandLine<T extends Options>(args: string[], options: T) 
   }
 }
 
+/** For a command without options: true when --help asks for its usage; anything else is a UsageError. */
+export function wantsHelpOnly(args: string[]): boolean {
+  return parseCommandLine(args, { help: { type: 'boolean', short: 'h' } }).help === true
+}
+
 function dateOption(value: string | undefined, name: string): Date | undefined {
   if (value === undefined) return undefined
   const date = parseIsoDate(value)

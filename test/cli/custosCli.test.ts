@@ -346,6 +346,21 @@ describe('a database that does not answer', CLI_TIMEOUT, () => {
   })
 })
 
+describe('commands without options', CLI_TIMEOUT, () => {
+  it('migrate and partitions print their usage for --help and refuse anything else (exit 2), without opening the database', async () => {
+    // Opening this database would fail (exit status 1): the commands must not get that far.
+    const environment = { DATABASE_URL: 'postgresql://custos@127.0.0.1:1/custos', CUSTOS_SIGNING_KEY: testSigningKey() }
+    for (const command of ['migrate', 'partitions']) {
+      const help = await runCli([command, '--help'], environment)
+      expect(help, command).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^Usage: custos ${command}\n`)), stderr: '' })
+      for (const args of [['--bogus'], ['now']]) {
+        const wrong = await runCli([command, ...args], environment)
+        expect(wrong, `${command} ${args}`).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(new RegExp(`^custos ${command}: .+\n\nUsage: custos ${command}\n`)) })
+      }
+    }
+  })
+})
+
 describe('the embedded data directory, one process at a time', CLI_TIMEOUT, () => {
   it('the command line refuses a data directory another process holds, and takes over a lock its holder left behind', async () => {
     const dataDir = join(scratch, 'locked')
