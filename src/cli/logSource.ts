@@ -10,6 +10,7 @@ import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { type Database, openDatabase } from '../db/database.js'
+import { UsageError } from './options.js'
 
 /**
  * Where the command line reads the log: the database itself (DATABASE_URL, or the embedded one in
@@ -303,6 +304,8 @@ export interface SourceOptions {
 /** The server --url (or CUSTOS_URL) names, with its token; undefined when none is named. */
 export function serverSource(options: SourceOptions): ServerSource | undefined {
   const url = options.url ?? process.env.CUSTOS_URL
+  // A token says a server was meant: reading the database instead would answer another question.
+  if (!url && options.token !== undefined) throw new UsageError('--token goes with --url (or CUSTOS_URL): the server to ask')
   if (!url) return undefined
   const token = options.token ?? process.env.CUSTOS_TOKEN
   if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')

@@ -326,6 +326,11 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(await exports()).toEqual(before)
   })
 
+  it('refuses --token without --url (exit 2) instead of reading the database', async () => {
+    const result = await runCli(['log', '-n', '1', '--token', 'meant-for-a-server-token'], environment)
+    expect(result).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^custos log: --token goes with --url .+\n\nUsage: custos log/) })
+  })
+
   it('with CUSTOS_AUDIT_READS=true records its reads', async () => {
     const { code } = await runCli(['log', '-n', '1', '--json'], { ...environment, CUSTOS_AUDIT_READS: 'true' })
     expect(code).toBe(0)
