@@ -23,7 +23,7 @@ Applies pending database migrations to DATABASE_URL, or to the embedded database
 async function runMigrate(args: string[]) {
   if (wantsHelpOnly(args)) return void process.stdout.write(migrateUsage)
   const config = loadConfig()
-  const db = await openConfiguredDatabase(config)
+  const db = await openConfiguredDatabase(config, { migrated: false })
   try {
     const { applied } = await migrate(db, { log: (message, fields) => process.stderr.write(`${message} ${JSON.stringify(fields ?? {})}\n`) })
     process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n')

@@ -313,20 +313,23 @@ export function serverSource(options: SourceOptions): ServerSource | undefined {
 }
 
 /**
- * The configured database, once it has answered: one that does not (PostgreSQL down, a wrong
- * DATABASE_URL) is a one-line SourceError, not a driver's stack trace.
+ * The configured database, once it has answered and (unless `migrated` is false, for migrate)
+ * holds the audit log: one that does not (PostgreSQL down, a wrong DATABASE_URL, never migrated) is
+ * a one-line SourceError, not a driver's stack trace.
  */
-export async function openConfiguredDatabase(config: AppConfig): Promise<Database> {
+export async function openConfiguredDatabase(config: AppConfig, { migrated = true } = {}): Promise<Database> {
   const db = await openDatabase(databaseTarget(config))
+  let problem: string | undefined
   try {
-    await db.session((session) => session.query('SELECT 1'))
+    const [row] = await db.session((session) => session.query<{ hasLog: boolean }>(`SELECT to_regclass('person_auth_log') IS NOT NULL AS "hasLog"`))
+    if (migrated && !row?.hasLog) problem = 'The database holds no audit log: run custos migrate first'
   } catch (error) {
-    await db.close().catch(() => {})
     // A host name with several addresses fails with an AggregateError, whose message is empty.
-    const reason = (error as Error).message || (error as NodeJS.ErrnoException).code || String(error)
-    throw new SourceError(`Cannot reach the database: ${reason}`)
+    problem = `Cannot reach the database: ${(error as Error).message || (error as NodeJS.ErrnoException).code || String(error)}`
   }
-  return db
+  if (problem === undefined) return db
+  await db.close().catch(() => {})
+  throw new SourceError(problem)
 }
 
 /** A server when --url (or CUSTOS_URL) is given, else the configured database. */

@@ -349,6 +349,20 @@ describe('a database that does not answer', CLI_TIMEOUT, () => {
     }
     await expect(readFile(join(scratch, 'unreachable.csv.partial'))).rejects.toThrow(/ENOENT/)
   })
+
+  it('that was never migrated is reported in one line with exit status 1, not a stack trace', async () => {
+    const empty = await createTestDatabase()
+    try {
+      const target: Record<string, string> = empty.url ? { DATABASE_URL: empty.url } : { CUSTOS_DATA_DIR: join(scratch, 'never-migrated') }
+      const environment = { ...target, CUSTOS_SIGNING_KEY: testSigningKey() }
+      for (const args of [['log', '-n', '1'], ['export', '--format', 'jsonl', '--out', join(scratch, 'never-migrated.jsonl')], ['verify']]) {
+        const result = await runCli(args, environment)
+        expect(result, args[0]).toEqual({ code: 1, stdout: '', stderr: `custos ${args[0]}: The database holds no audit log: run custos migrate first\n` })
+      }
+    } finally {
+      await empty.drop()
+    }
+  })
 })
 
 describe('commands without options', CLI_TIMEOUT, () => {
