@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { type FileHandle, open, rename, rm } from 'node:fs/promises'
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { type ExportFormat, exportFormats } from '../audit/export.js'
@@ -179,6 +179,8 @@ interface Output {
 /** Opens FILE.partial among `outputs`; a file an option names that cannot be written is unusable input (exit status 2). */
 async function openOutput(option: string, path: string, outputs: Output[]): Promise<Output> {
   const partial = `${path}.partial`
+  // FILE.partial could be written, but renaming it over a directory would fail once the export is done.
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new ConfigError(`--${option} ${path}: cannot be written (it is a directory)`)
   const handle = await open(partial, 'w').catch((error: unknown) => {
     throw new ConfigError(`--${option} ${path}: cannot be written (${(error as Error).message})`)
   })

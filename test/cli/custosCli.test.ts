@@ -254,6 +254,9 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     }
   }
 
+  /** The auth_log_export entries there are. */
+  const recordedExports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
+
   beforeAll(async () => {
     testDatabase = await createTestDatabase()
     environment = testDatabase.url ? { DATABASE_URL: testDatabase.url } : { CUSTOS_DATA_DIR: join(scratch, 'data') }
@@ -296,8 +299,7 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
   })
 
   it('export to a file it cannot write exits 2 naming the option, before it reads or records anything', async () => {
-    const exports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
-    const before = await exports()
+    const before = await recordedExports()
     const missing = join(scratch, 'no-such-directory')
     const out = join(scratch, 'unwritten.jsonl')
     for (const [option, args] of [
@@ -309,12 +311,26 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     }
     await expect(readFile(out)).rejects.toThrow(/ENOENT/)
     await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
-    expect(await exports()).toEqual(before)
+    expect(await recordedExports()).toEqual(before)
+  })
+
+  it('export to a directory exits 2 naming the option, before it reads or records anything', async () => {
+    const before = await recordedExports()
+    const out = join(scratch, 'unwritten-too.jsonl')
+    for (const [option, args] of [
+      ['--out', ['--out', scratch]],
+      ['--checkpoints', ['--out', out, '--checkpoints', scratch]],
+    ] as const) {
+      const result = await runCli(['export', '--format', 'jsonl', ...args], environment)
+      expect(result, option).toEqual({ code: 2, stdout: '', stderr: `${option} ${scratch}: cannot be written (it is a directory)\n` })
+      await expect(readFile(`${scratch}.partial`)).rejects.toThrow(/ENOENT/)
+    }
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    expect(await recordedExports()).toEqual(before)
   })
 
   it('export refuses --checkpoints naming the --out file (exit 2), before it reads, records or writes anything', async () => {
-    const exports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
-    const before = await exports()
+    const before = await recordedExports()
     const out = join(scratch, 'both.jsonl')
     await writeFile(out, 'kept\n')
     for (const checkpoints of [out, join(scratch, '.', 'both.jsonl')]) {
@@ -323,7 +339,7 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     }
     expect(await readFile(out, 'utf8')).toBe('kept\n')
     await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
-    expect(await exports()).toEqual(before)
+    expect(await recordedExports()).toEqual(before)
   })
 
   it('refuses --token without --url (exit 2) instead of reading the database', async () => {
