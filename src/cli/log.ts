@@ -12,8 +12,11 @@ JSON object per line (the GraphQL AuthLogEntry shape) with --json.
   -n, --lines N         how many entries (default 50)
   --json                one JSON object per line
   -f, --follow          keep printing new entries as they arrive (Ctrl-C stops)
-  --interval SECONDS    how often --follow looks (default 2)
+  --interval SECONDS    how often --follow looks (default 2, at most 86400)
 ${filterUsage}`
+
+/** The longest --interval: a day. */
+const MAX_INTERVAL_MS = 86_400_000
 
 /** How far back each --follow poll looks again: entries committed late carry an earlier created_at. */
 const FOLLOW_OVERLAP_MS = 10_000
@@ -97,7 +100,10 @@ export async function runLog(args: string[]) {
   const count = Number(values.lines)
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`-n must be a positive whole number: ${values.lines}`)
   const intervalMs = Number(values.interval) * 1000
-  if (!(intervalMs >= 100)) throw new UsageError(`--interval must be at least 0.1 seconds: ${values.interval}`)
+  // A timer longer than 2^31 - 1 ms fires after 1 ms: --follow would poll without pause.
+  if (!(intervalMs >= 100 && intervalMs <= MAX_INTERVAL_MS)) {
+    throw new UsageError(`--interval must be from 0.1 to ${MAX_INTERVAL_MS / 1000} seconds: ${values.interval}`)
+  }
   const filter = filterFromOptions(values)
   if (values.follow && filter.createdBefore) throw new UsageError('--follow cannot be combined with --until')
 
