@@ -1,17 +1,16 @@
 import { type KeyObject, createPublicKey } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { databaseTarget, loadAuditSigner } from '../app.js'
+import { loadAuditSigner } from '../app.js'
 import { createReadStream } from 'node:fs'
 import { readCheckpointsFile, readExportFile } from '../audit/exportFile.js'
 import { type VerificationResult, VerificationRangeError, verificationRange, verifyAuthLog, verifyRange } from '../audit/integrity.js'
 import { maintainPartitions } from '../audit/partitions.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { SIGNING_KEY_FILE, parsePublicKeys, parseSigningKey } from '../crypto/signingKey.js'
-import { openDatabase } from '../db/database.js'
 import { createLogger } from '../logger.js'
-import { SourceInputError, serverSource } from './logSource.js'
-import { UsageError, parseCommandLine } from './options.js'
+import { SourceInputError, openConfiguredDatabase, serverSource } from './logSource.js'
+import { UsageError, parseCommandLine, wantsHelpOnly } from './options.js'
 
 export const auditCommandsUsage = `  verify     recompute the audit log's hash chain and check its signed checkpoints, or prove an exported
              file with them without the database; exit 1 when broken (custos verify --help)
@@ -146,7 +145,7 @@ interface VerifyOptions {
 
 async function verifyDatabase(config: AppConfig, options: VerifyOptions): Promise<VerificationResult> {
   const publicKey = await verificationKeys(config, options.publicKeyFile)
-  const db = await openDatabase(databaseTarget(config))
+  const db = await openConfiguredDatabase(config)
   try {
     return await verifyAuthLog(db, { from: options.from, to: options.to, publicKey })
   } finally {
@@ -178,10 +177,17 @@ async function verifyExportFile(config: AppConfig, options: VerifyOptions & { fi
   return verifyRange(entries, checkpoints, publicKey, { from, to })
 }
 
-export async function runPartitions() {
+export const partitionsUsage = `Usage: custos partitions
+
+Creates the audit log's partitions ahead and applies CUSTOS_AUDIT_RETENTION_MONTHS once (dropping the
+partitions past it); run as the table owner when the server runs as the least-privilege role.
+`
+
+export async function runPartitions(args: string[]) {
+  if (wantsHelpOnly(args)) return void process.stdout.write(partitionsUsage)
   const config = loadConfig()
   const signer = await loadAuditSigner(config)
-  const db = await openDatabase(databaseTarget(config))
+  const db = await openConfiguredDatabase(config)
   try {
     const report = await maintainPartitions(db, signer, createLogger(config.logLevel, process.stderr), config.auditLog)
     process.stdout.write(

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs'
-import { type FileHandle, open, rename, rm } from 'node:fs/promises'
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { type ExportFormat, exportFormats } from '../audit/export.js'
 import type { CheckpointJson } from '../audit/checkpoints.js'
@@ -132,6 +133,10 @@ export async function runExport(args: string[]) {
   const format = values.format as ExportFormat | undefined
   if (!format || !exportFormats.includes(format)) throw new UsageError(`--format must be one of: ${exportFormats.join(', ')}`)
   if (!values.out) throw new UsageError('--out FILE is required')
+  // Both are written through FILE.partial: one file would end up holding the checkpoints over the export.
+  if (values.checkpoints !== undefined && resolve(values.checkpoints) === resolve(values.out)) {
+    throw new UsageError('--checkpoints must name another file than --out')
+  }
   const filter = filterFromOptions(values)
 
   const outputs: Output[] = []
@@ -174,6 +179,8 @@ interface Output {
 /** Opens FILE.partial among `outputs`; a file an option names that cannot be written is unusable input (exit status 2). */
 async function openOutput(option: string, path: string, outputs: Output[]): Promise<Output> {
   const partial = `${path}.partial`
+  // FILE.partial could be written, but renaming it over a directory would fail once the export is done.
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new ConfigError(`--${option} ${path}: cannot be written (it is a directory)`)
   const handle = await open(partial, 'w').catch((error: unknown) => {
     throw new ConfigError(`--${option} ${path}: cannot be written (${(error as Error).message})`)
   })

@@ -1,13 +1,11 @@
-import { databaseTarget } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { DataDirLockedError } from '../db/dataDirLock.js'
-import { openDatabase } from '../db/database.js'
 import { MigrationError, migrate } from '../db/migrator.js'
-import { auditCommandsUsage, runPartitions, runVerify, verifyUsage } from './audit.js'
+import { auditCommandsUsage, partitionsUsage, runPartitions, runVerify, verifyUsage } from './audit.js'
 import { exportUsage, runExport } from './export.js'
 import { logUsage, runLog } from './log.js'
-import { SourceError, SourceInputError } from './logSource.js'
-import { UsageError } from './options.js'
+import { SourceError, SourceInputError, openConfiguredDatabase } from './logSource.js'
+import { UsageError, wantsHelpOnly } from './options.js'
 
 const usage = `Usage: custos <command> [options]
 
@@ -17,9 +15,15 @@ Commands:
   export     write the audit log, or part of it, to a JSONL or CSV file (custos export --help)
 ${auditCommandsUsage}`
 
-async function runMigrate() {
+const migrateUsage = `Usage: custos migrate
+
+Applies pending database migrations to DATABASE_URL, or to the embedded database in CUSTOS_DATA_DIR.
+`
+
+async function runMigrate(args: string[]) {
+  if (wantsHelpOnly(args)) return void process.stdout.write(migrateUsage)
   const config = loadConfig()
-  const db = await openDatabase(databaseTarget(config))
+  const db = await openConfiguredDatabase(config, { migrated: false })
   try {
     const { applied } = await migrate(db, { log: (message, fields) => process.stderr.write(`${message} ${JSON.stringify(fields ?? {})}\n`) })
     process.stdout.write(applied.length ? `Applied ${applied.length} migration(s).\n` : 'Database is up to date.\n')
@@ -29,7 +33,7 @@ async function runMigrate() {
 }
 
 const commands: Record<string, (args: string[]) => Promise<void>> = { migrate: runMigrate, log: runLog, export: runExport, verify: runVerify, partitions: runPartitions }
-const commandUsage: Record<string, string> = { log: logUsage, export: exportUsage, verify: verifyUsage }
+const commandUsage: Record<string, string> = { migrate: migrateUsage, log: logUsage, export: exportUsage, verify: verifyUsage, partitions: partitionsUsage }
 
 const [name, ...args] = process.argv.slice(2)
 const command = name ? commands[name] : undefined

@@ -12,8 +12,11 @@ JSON object per line (the GraphQL AuthLogEntry shape) with --json.
   -n, --lines N         how many entries (default 50)
   --json                one JSON object per line
   -f, --follow          keep printing new entries as they arrive (Ctrl-C stops)
-  --interval SECONDS    how often --follow looks (default 2)
+  --interval SECONDS    how often --follow looks (default 2, at most 86400)
 ${filterUsage}`
+
+/** The longest --interval: a day. */
+const MAX_INTERVAL_MS = 86_400_000
 
 /** How far back each --follow poll looks again: entries committed late carry an earlier created_at. */
 const FOLLOW_OVERLAP_MS = 10_000
@@ -97,7 +100,10 @@ export async function runLog(args: string[]) {
   const count = Number(values.lines)
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`-n must be a positive whole number: ${values.lines}`)
   const intervalMs = Number(values.interval) * 1000
-  if (!(intervalMs >= 100)) throw new UsageError(`--interval must be at least 0.1 seconds: ${values.interval}`)
+  // A timer longer than 2^31 - 1 ms fires after 1 ms: --follow would poll without pause.
+  if (!(intervalMs >= 100 && intervalMs <= MAX_INTERVAL_MS)) {
+    throw new UsageError(`--interval must be from 0.1 to ${MAX_INTERVAL_MS / 1000} seconds: ${values.interval}`)
+  }
   const filter = filterFromOptions(values)
   if (values.follow && filter.createdBefore) throw new UsageError('--follow cannot be combined with --until')
 
@@ -126,15 +132,21 @@ async function follow(source: LogSource, filter: AuthLogFilter, initial: AuthLog
   const onSignal = () => stop.abort()
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  let watermark = initial.at(-1)?.createdAt ? Date.parse(initial.at(-1)!.createdAt) : Date.now()
-  const overlapStart = () => new Date(Math.max(watermark - FOLLOW_OVERLAP_MS, filter.createdAfter?.getTime() ?? 0))
+  /**
+   * The newest entry's time, by the log's clock (this machine's may be off from the server's), or
+   * undefined while nothing has matched the filter: then whatever matches is new.
+   */
+  let watermark = initial.length > 0 ? Date.parse(initial.at(-1)!.createdAt) : undefined
+  const overlapStart = () =>
+    watermark === undefined ? filter.createdAfter : new Date(Math.max(watermark - FOLLOW_OVERLAP_MS, filter.createdAfter?.getTime() ?? 0))
   const recent = (until?: Date) => newest(source, { ...filter, createdAfter: overlapStart(), createdBefore: until }, Number.POSITIVE_INFINITY)
   /**
    * Entries already there when the first page was read (shown or not, as -n decided): never
    * printed as new. Bounded by the newest shown, so an entry arriving meanwhile still counts as new.
    */
   const seen = new Map<string, number>()
-  for (const entry of [...initial, ...(await recent(new Date(watermark + 1)))]) seen.set(entry.id, Date.parse(entry.createdAt))
+  const present = watermark === undefined ? [] : await recent(new Date(watermark + 1))
+  for (const entry of [...initial, ...present]) seen.set(entry.id, Date.parse(entry.createdAt))
   try {
     while (!stop.signal.aborted) {
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => {})
@@ -144,9 +156,10 @@ async function follow(source: LogSource, filter: AuthLogFilter, initial: AuthLog
       for (const entry of fresh) {
         const at = Date.parse(entry.createdAt)
         seen.set(entry.id, at)
-        watermark = Math.max(watermark, at)
+        watermark = Math.max(watermark ?? at, at)
       }
-      for (const [id, at] of seen) if (at < watermark - FOLLOW_OVERLAP_MS) seen.delete(id)
+      const forgetBefore = (watermark ?? 0) - FOLLOW_OVERLAP_MS
+      for (const [id, at] of seen) if (at < forgetBefore) seen.delete(id)
     }
   } finally {
     process.off('SIGINT', onSignal)

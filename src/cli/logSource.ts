@@ -10,6 +10,7 @@ import { type AuditActor } from '../audit/recorder.js'
 import { type AuthLogFilter, type AuthLogRow, countAuthLog, parseAuthLogFilter, readAuthLogPage } from '../audit/query.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
 import { type Database, openDatabase } from '../db/database.js'
+import { UsageError } from './options.js'
 
 /**
  * Where the command line reads the log: the database itself (DATABASE_URL, or the embedded one in
@@ -206,7 +207,9 @@ export class ServerSource implements LogSource {
     })
     if (!response.ok) {
       // The export endpoint answers { error }, GraphQL { errors }.
-      const body = (await response.json().catch(() => null)) as { error?: { message?: string }; errors?: { message?: string }[] } | null
+      const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string; parameter?: string }; errors?: { message?: string }[] } | null
+      // The export endpoint refused a parameter: wrong input, as BAD_USER_INPUT from GraphQL is.
+      if (body?.error?.code === 'BAD_USER_INPUT' && body.error.message) throw new SourceInputError(body.error.message, body.error.parameter)
       throw new SourceError(`${response.status} ${body?.error?.message ?? body?.errors?.[0]?.message ?? response.statusText}`)
     }
     return response
@@ -301,10 +304,32 @@ export interface SourceOptions {
 /** The server --url (or CUSTOS_URL) names, with its token; undefined when none is named. */
 export function serverSource(options: SourceOptions): ServerSource | undefined {
   const url = options.url ?? process.env.CUSTOS_URL
+  // A token says a server was meant: reading the database instead would answer another question.
+  if (!url && options.token !== undefined) throw new UsageError('--token goes with --url (or CUSTOS_URL): the server to ask')
   if (!url) return undefined
   const token = options.token ?? process.env.CUSTOS_TOKEN
   if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
   return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
+}
+
+/**
+ * The configured database, once it has answered and (unless `migrated` is false, for migrate)
+ * holds the audit log: one that does not (PostgreSQL down, a wrong DATABASE_URL, never migrated) is
+ * a one-line SourceError, not a driver's stack trace.
+ */
+export async function openConfiguredDatabase(config: AppConfig, { migrated = true } = {}): Promise<Database> {
+  const db = await openDatabase(databaseTarget(config))
+  let problem: string | undefined
+  try {
+    const [row] = await db.session((session) => session.query<{ hasLog: boolean }>(`SELECT to_regclass('person_auth_log') IS NOT NULL AS "hasLog"`))
+    if (migrated && !row?.hasLog) problem = 'The database holds no audit log: run custos migrate first'
+  } catch (error) {
+    // A host name with several addresses fails with an AggregateError, whose message is empty.
+    problem = `Cannot reach the database: ${(error as Error).message || (error as NodeJS.ErrnoException).code || String(error)}`
+  }
+  if (problem === undefined) return db
+  await db.close().catch(() => {})
+  throw new SourceError(problem)
 }
 
 /** A server when --url (or CUSTOS_URL) is given, else the configured database. */
@@ -312,5 +337,5 @@ export async function openLogSource(options: SourceOptions): Promise<LogSource> 
   const server = serverSource(options)
   if (server) return server
   const config = loadConfig()
-  return new DirectSource(await openDatabase(databaseTarget(config)), config)
+  return new DirectSource(await openConfiguredDatabase(config), config)
 }

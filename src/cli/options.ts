@@ -47,6 +47,11 @@ export function parseCommandLine<T extends Options>(args: string[], options: T) 
   }
 }
 
+/** For a command without options: true when --help asks for its usage; anything else is a UsageError. */
+export function wantsHelpOnly(args: string[]): boolean {
+  return parseCommandLine(args, { help: { type: 'boolean', short: 'h' } }).help === true
+}
+
 function dateOption(value: string | undefined, name: string): Date | undefined {
   if (value === undefined) return undefined
   const date = parseIsoDate(value)
@@ -69,6 +74,8 @@ type FilterValues = { [K in keyof typeof filterOptions]?: (typeof filterOptions)
 /** The filter the options describe, checked the way the server checks it. */
 export function filterFromOptions(values: FilterValues): AuthLogFilter {
   if (values.failed && values.succeeded) throw new UsageError('--failed and --succeeded exclude each other')
+  // The export endpoint refuses an empty parameter; GraphQL would read it as no constraint.
+  if (values['type-prefix'] === '') throw new UsageError('--type-prefix is empty')
   const filter: AuthLogFilter = {
     types: list(values.type, 'type'),
     typePrefix: values['type-prefix'],

@@ -1,15 +1,17 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EXPORT_BATCH_SIZE } from '../../src/audit/export.js'
 import { LOCK_FILE } from '../../src/db/dataDirLock.js'
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
-import { type TestApp, startTestApp } from '../testkit/app.js'
+import { type TestApp, startTestApp, testSigningKey } from '../testkit/app.js'
 import { type TestDatabase, createTestDatabase } from '../testkit/database.js'
 import { type LogEntry, readLog, seedLogEntries } from '../testkit/fixtures.js'
 
@@ -96,8 +98,8 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     expect(rows[0]).toMatch(/x@example\.test\\n2010-01-01 00:00:00 {2}login .*admin@example\.test\\x1b\]0;owned\\x07\\x1b\[2J\\u202e\\x9b$/)
   })
 
-  it('log --follow prints entries as they arrive until interrupted', async () => {
-    const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
+  /** The entries a running `custos log --json` prints; `arrived(n)` resolves once it has printed n. */
+  function printedEntries(child: ChildProcessWithoutNullStreams) {
     const lines: LogEntry[] = []
     let pending = ''
     let onLine = () => {}
@@ -114,6 +116,12 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
         child.once('close', () => reject(new Error(`custos exited early; lines so far: ${lines.length}`)))
         onLine()
       })
+    return { lines, arrived }
+  }
+
+  it('log --follow prints entries as they arrive until interrupted', async () => {
+    const child = startCli(['log', '-f', '--json', '-n', '1', '--interval', '0.2', ...server])
+    const { lines, arrived } = printedEntries(child)
     await arrived(1)
     const [first, second] = await seedLogEntries(app, [
       { type: 'idp_create', eventData: { identityProvider: 'a' } },
@@ -124,6 +132,27 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     child.kill('SIGINT')
     expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0)
     expect(lines).toHaveLength(3)
+  })
+
+  it('log --follow prints what arrives when this machine\'s clock runs ahead of the server\'s and nothing matched at first', async () => {
+    // The command line's clock is a minute ahead; no idp_disable entry is there yet.
+    const clockAhead = `const now = Date.now; Date.now = () => now() + 60_000`
+    const child = startCli(['log', '-f', '--json', '--type', 'idp_disable', '--interval', '0.2', ...server], {
+      NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(clockAhead)}`,
+    })
+    const closed = new Promise((resolve) => child.on('close', resolve))
+    const { lines } = printedEntries(child)
+    try {
+      // Its first read and a few polls have been answered.
+      const requests = () => app.logOutput().split('"path":"/tenant"').length
+      const before = requests()
+      await vi.waitFor(() => expect(requests()).toBeGreaterThan(before + 3), { timeout: 60_000, interval: 100 })
+      const [disabled] = await seedLogEntries(app, [{ type: 'idp_disable', eventData: { identityProvider: 'c' } }])
+      await vi.waitFor(() => expect(lines.map((entry) => entry.id)).toEqual([disabled]), { timeout: 10_000, interval: 100 })
+    } finally {
+      child.kill('SIGINT')
+    }
+    expect(await closed).toBe(0)
   })
 
   it('export writes the file through the export endpoint, with the export itself recorded', async () => {
@@ -178,6 +207,11 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       // An empty list matched nothing on the database and everything through the export endpoint.
       ['export', '--format', 'csv', '--out', join(scratch, 'empty-type.csv'), '--type', ','],
       ['log', '--person', ''],
+      // GraphQL read an empty typePrefix as no constraint, the export endpoint refused it (exit status 1).
+      ['log', '--type-prefix', ''],
+      // Past 2^31 - 1 ms a timer fires after 1 ms: --follow would poll without pause.
+      ['log', '--interval', '3000000'],
+      ['export', '--format', 'csv', '--out', join(scratch, 'empty-prefix.csv'), '--type-prefix', ''],
     ]
     for (const args of cases) {
       const result = await runCli([...args, ...server])
@@ -186,6 +220,24 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     }
     const noToken = await runCli(['log', '--url', app.url])
     expect(noToken).toMatchObject({ code: 1, stderr: expect.stringMatching(/--url needs --token/) })
+  })
+
+  it('export exits 2 with the message when the export endpoint refuses a parameter (400 BAD_USER_INPUT), and leaves no file', async () => {
+    // A server that refuses what this command line accepts (another version of Custos).
+    const refusing = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ error: { code: 'BAD_USER_INPUT', message: 'No event type starts with "idp_"', parameter: 'typePrefix' } }))
+    })
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+    const out = join(scratch, 'refused.csv')
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`
+      const result = await runCli(['export', '--format', 'csv', '--out', out, '--type-prefix', 'idp_', '--url', url, '--token', app.rootToken])
+      expect(result).toEqual({ code: 2, stdout: '', stderr: 'custos export: No event type starts with "idp_"\n' })
+    } finally {
+      refusing.close()
+    }
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
   })
 })
 
@@ -203,6 +255,9 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
       await db.close()
     }
   }
+
+  /** The auth_log_export entries there are. */
+  const recordedExports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
 
   beforeAll(async () => {
     testDatabase = await createTestDatabase()
@@ -246,8 +301,7 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
   })
 
   it('export to a file it cannot write exits 2 naming the option, before it reads or records anything', async () => {
-    const exports = () => withDatabase((db) => db.session((session) => session.query(`SELECT id FROM person_auth_log WHERE type = 'auth_log_export'`)))
-    const before = await exports()
+    const before = await recordedExports()
     const missing = join(scratch, 'no-such-directory')
     const out = join(scratch, 'unwritten.jsonl')
     for (const [option, args] of [
@@ -259,7 +313,40 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     }
     await expect(readFile(out)).rejects.toThrow(/ENOENT/)
     await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
-    expect(await exports()).toEqual(before)
+    expect(await recordedExports()).toEqual(before)
+  })
+
+  it('export to a directory exits 2 naming the option, before it reads or records anything', async () => {
+    const before = await recordedExports()
+    const out = join(scratch, 'unwritten-too.jsonl')
+    for (const [option, args] of [
+      ['--out', ['--out', scratch]],
+      ['--checkpoints', ['--out', out, '--checkpoints', scratch]],
+    ] as const) {
+      const result = await runCli(['export', '--format', 'jsonl', ...args], environment)
+      expect(result, option).toEqual({ code: 2, stdout: '', stderr: `${option} ${scratch}: cannot be written (it is a directory)\n` })
+      await expect(readFile(`${scratch}.partial`)).rejects.toThrow(/ENOENT/)
+    }
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    expect(await recordedExports()).toEqual(before)
+  })
+
+  it('export refuses --checkpoints naming the --out file (exit 2), before it reads, records or writes anything', async () => {
+    const before = await recordedExports()
+    const out = join(scratch, 'both.jsonl')
+    await writeFile(out, 'kept\n')
+    for (const checkpoints of [out, join(scratch, '.', 'both.jsonl')]) {
+      const result = await runCli(['export', '--format', 'jsonl', '--out', out, '--checkpoints', checkpoints], environment)
+      expect(result).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^custos export: --checkpoints must name another file than --out\n\nUsage: custos export/) })
+    }
+    expect(await readFile(out, 'utf8')).toBe('kept\n')
+    await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    expect(await recordedExports()).toEqual(before)
+  })
+
+  it('refuses --token without --url (exit 2) instead of reading the database', async () => {
+    const result = await runCli(['log', '-n', '1', '--token', 'meant-for-a-server-token'], environment)
+    expect(result).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/^custos log: --token goes with --url .+\n\nUsage: custos log/) })
   })
 
   it('with CUSTOS_AUDIT_READS=true records its reads', async () => {
@@ -267,6 +354,47 @@ describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CL
     expect(code).toBe(0)
     const reads = await withDatabase((db) => db.session((session) => session.query(`SELECT event_data FROM person_auth_log WHERE type = 'auth_log_read'`)))
     expect(reads).toEqual([{ event_data: { filter: {}, limit: 1 } }])
+  })
+})
+
+describe('a database that does not answer', CLI_TIMEOUT, () => {
+  it('is reported in one line with exit status 1, not a stack trace', async () => {
+    // verify needs a key before it opens the database.
+    const environment = { DATABASE_URL: 'postgresql://custos@127.0.0.1:1/custos', CUSTOS_SIGNING_KEY: testSigningKey() }
+    for (const args of [['log', '-n', '1'], ['export', '--format', 'csv', '--out', join(scratch, 'unreachable.csv')], ['migrate'], ['verify']]) {
+      const result = await runCli(args, environment)
+      expect(result, args[0]).toEqual({ code: 1, stdout: '', stderr: `custos ${args[0]}: Cannot reach the database: connect ECONNREFUSED 127.0.0.1:1\n` })
+    }
+    await expect(readFile(join(scratch, 'unreachable.csv.partial'))).rejects.toThrow(/ENOENT/)
+  })
+
+  it('that was never migrated is reported in one line with exit status 1, not a stack trace', async () => {
+    const empty = await createTestDatabase()
+    try {
+      const target: Record<string, string> = empty.url ? { DATABASE_URL: empty.url } : { CUSTOS_DATA_DIR: join(scratch, 'never-migrated') }
+      const environment = { ...target, CUSTOS_SIGNING_KEY: testSigningKey() }
+      for (const args of [['log', '-n', '1'], ['export', '--format', 'jsonl', '--out', join(scratch, 'never-migrated.jsonl')], ['verify']]) {
+        const result = await runCli(args, environment)
+        expect(result, args[0]).toEqual({ code: 1, stdout: '', stderr: `custos ${args[0]}: The database holds no audit log: run custos migrate first\n` })
+      }
+    } finally {
+      await empty.drop()
+    }
+  })
+})
+
+describe('commands without options', CLI_TIMEOUT, () => {
+  it('migrate and partitions print their usage for --help and refuse anything else (exit 2), without opening the database', async () => {
+    // Opening this database would fail (exit status 1): the commands must not get that far.
+    const environment = { DATABASE_URL: 'postgresql://custos@127.0.0.1:1/custos', CUSTOS_SIGNING_KEY: testSigningKey() }
+    for (const command of ['migrate', 'partitions']) {
+      const help = await runCli([command, '--help'], environment)
+      expect(help, command).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^Usage: custos ${command}\n`)), stderr: '' })
+      for (const args of [['--bogus'], ['now']]) {
+        const wrong = await runCli([command, ...args], environment)
+        expect(wrong, `${command} ${args}`).toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(new RegExp(`^custos ${command}: .+\n\nUsage: custos ${command}\n`)) })
+      }
+    }
   })
 })
 
