@@ -144,7 +144,7 @@ function rejectUnstorableText(filter: AuthLogFilter) {
 /** Identifiers are stored cut to INPUT_IDENTIFIER_LIMIT characters: a longer one matches nothing. */
 function inputIdentifier(value: string | null | undefined): string | undefined {
   if (value == null) return undefined
-  if (value.length > INPUT_IDENTIFIER_LIMIT) {
+  if ([...value].length > INPUT_IDENTIFIER_LIMIT) {
     throw new AuthLogQueryError(`filter.personInputIdentifier may be at most ${INPUT_IDENTIFIER_LIMIT} characters`, 'filter.personInputIdentifier')
   }
   return value

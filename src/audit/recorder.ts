@@ -1,5 +1,5 @@
 import type { Prisma } from '../generated/prisma/client.js'
-import type { ClientInfo } from '../http/clientInfo.js'
+import { type ClientInfo, firstCodePoints } from '../http/clientInfo.js'
 import { type AuditEventType, type EventData, auditCatalog } from './catalog.js'
 import { type AuditMetadata, redactEventData, redactMetadata } from './redaction.js'
 
@@ -54,7 +54,7 @@ export async function recordAuditEntry(writer: Writer, actor: AuditActor, entry:
       identityId: entry.identityId !== undefined ? entry.identityId : actor.identityId,
       personId: entry.personId !== undefined ? entry.personId : actor.personId,
       targetPersonId: entry.targetPersonId ?? null,
-      personInputIdentifier: entry.personInputIdentifier?.slice(0, INPUT_IDENTIFIER_LIMIT) ?? null,
+      personInputIdentifier: entry.personInputIdentifier == null ? null : firstCodePoints(entry.personInputIdentifier, INPUT_IDENTIFIER_LIMIT),
       errorCode: entry.errorCode ?? null,
       clientIp: client.ip,
       userAgent: client.userAgent,

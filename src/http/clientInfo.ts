@@ -28,13 +28,17 @@ function headerText(value: string): string {
   }
 }
 
-/** The user agent as sent, cut to its first USER_AGENT_LIMIT characters (code points: no pair is split). */
+/** The first `limit` characters of `text`, counted in code points: no surrogate pair is split. */
+export function firstCodePoints(text: string, limit: number): string {
+  let end = 0
+  for (let count = 0; count < limit && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1
+  return text.slice(0, end)
+}
+
+/** The user agent as sent, cut to its first USER_AGENT_LIMIT characters. */
 function trimUserAgent(value: string | null | undefined): string | null {
   if (!value) return null
-  const text = headerText(value)
-  let end = 0
-  for (let count = 0; count < USER_AGENT_LIMIT && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1
-  return text.slice(0, end)
+  return firstCodePoints(headerText(value), USER_AGENT_LIMIT)
 }
 
 /**

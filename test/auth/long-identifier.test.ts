@@ -32,3 +32,24 @@ it('records a sign-in attempt whose typed email is too long to index', async () 
   expect(entries[0]!.error_code).toBe('UNKNOWN_EMAIL')
   expect(typed.startsWith(entries[0]!.person_input_identifier)).toBe(true)
 })
+
+it('cuts a long typed email at 512 characters without splitting one', async () => {
+  // The 512th character is an emoji: two UTF-16 units, one character.
+  const typed = `${'a'.repeat(511)}😀${'b'.repeat(100)}@example.test`
+  await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { ok } }', {
+    variables: { email: typed, password: 'not-the-password' },
+    token: app.loginToken,
+  })
+  const [entry] = await sql<{ person_input_identifier: string }>(
+    app,
+    `SELECT person_input_identifier FROM person_auth_log WHERE type = 'login' AND person_input_identifier LIKE 'aaa%'`,
+  )
+  expect(entry!.person_input_identifier).toBe(`${'a'.repeat(511)}😀`)
+  // authLog takes the stored identifier as a filter: 512 characters, 513 UTF-16 units.
+  const found = await app.gql('query ($id: String!) { authLog(filter: { personInputIdentifier: $id }) { entries { personInputIdentifier } } }', {
+    variables: { id: entry!.person_input_identifier },
+    token: app.rootToken,
+  })
+  expect(found.errors).toBeUndefined()
+  expect(found.data.authLog.entries).toEqual([{ personInputIdentifier: `${'a'.repeat(511)}😀` }])
+})
