@@ -159,8 +159,8 @@ const signatureBreak = (checkpoint: CheckedCheckpoint): BrokenEntry =>
   broken('CHECKPOINT_SIGNATURE_INVALID', checkpoint.sequence, null, `The checkpoint at ${checkpointAt(checkpoint)} does not verify with the audit public key or a retired one.`)
 
 function checkpointBreak(checkpoint: CheckedCheckpoint, recomputed: Buffer): BrokenEntry | null {
-  const at = checkpointAt(checkpoint)
   if (!checkpoint.valid) return signatureBreak(checkpoint)
+  const at = checkpointAt(checkpoint)
   if (!recomputed.equals(checkpoint.hash)) {
     return broken(
       'CHECKPOINT_MISMATCH',

@@ -169,12 +169,12 @@ function searchText(q: string | null | undefined): string | undefined {
  */
 function ipOrCidr(value: string | null | undefined): string | undefined {
   if (value == null) return undefined
-  const match = /^([^/%]+)(?:\/(\d{1,3}))?$/.exec(value.trim())
-  const address = normalizeIp(match?.[1])
+  const [, written = '', bits] = /^([^/%]+)(?:\/(\d{1,3}))?$/.exec(value.trim()) ?? []
+  const address = normalizeIp(written)
   const version = address ? isIP(address) : 0
   // A mapped block's prefix counts the 96 bits of the mapping; under /96 it is not inside IPv4.
-  const mappingBits = version === 4 && isIP(match![1]!) === 6 ? 96 : 0
-  const prefix = match?.[2] === undefined ? undefined : Number(match[2]) - mappingBits
+  const mappingBits = version === 4 && isIP(written) === 6 ? 96 : 0
+  const prefix = bits === undefined ? undefined : Number(bits) - mappingBits
   if (prefix !== undefined && prefix < 0) {
     throw new AuthLogQueryError(`filter.clientIp: an IPv4-mapped block needs a prefix of at least /96, not ${value}`, 'filter.clientIp')
   }
