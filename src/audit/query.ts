@@ -53,6 +53,11 @@ export interface AuthLogCriteria {
   readonly clientIp?: string
   readonly createdAfter?: Date
   readonly createdBefore?: Date
+  /**
+   * Not a filter clients send: only entries up to this chain sequence. countAuthLog sets it, so
+   * that what is read after a count is what was counted.
+   */
+  readonly throughSequence?: string
 }
 
 export interface AuthLogPageRequest {
@@ -254,6 +259,7 @@ export function criteriaCondition(criteria: AuthLogCriteria): Prisma.Sql {
   }
   if (criteria.createdAfter) conditions.push(Prisma.sql`created_at >= ${criteria.createdAfter.toISOString()}::timestamptz`)
   if (criteria.createdBefore) conditions.push(Prisma.sql`created_at < ${criteria.createdBefore.toISOString()}::timestamptz`)
+  if (criteria.throughSequence !== undefined) conditions.push(Prisma.sql`sequence <= ${criteria.throughSequence}::bigint`)
   return conditions.length > 0 ? Prisma.join(conditions, ' AND ') : Prisma.sql`TRUE`
 }
 
@@ -410,11 +416,17 @@ export function allRowsStatement(columns: Prisma.Sql, criteria: AuthLogCriteria)
   return sql.strings.reduce((text, part, index) => `${text}${sqlLiteral(sql.values[index - 1])}${part}`)
 }
 
-/** How many entries match: for progress reporting, not for paging. */
-export async function countAuthLog(session: SqlSession, criteria: AuthLogCriteria): Promise<number> {
-  const sql = Prisma.sql`SELECT count(*)::int AS count FROM ${LOG} WHERE ${criteriaCondition(criteria)}`
-  const [row] = await session.query<{ count: number }>(sql.text, sql.values)
-  return row?.count ?? 0
+/**
+ * How many entries match (for progress reporting, not for paging), and the criteria cut at the
+ * chain head the count saw. Entries become visible in chain order (the head stays locked until
+ * the entry commits), so reading with the cut criteria later yields exactly the entries counted,
+ * however many are recorded in between.
+ */
+export async function countAuthLog(session: SqlSession, criteria: AuthLogCriteria): Promise<{ count: number; criteria: AuthLogCriteria }> {
+  const sql = Prisma.sql`SELECT (SELECT count(*)::int FROM ${LOG} WHERE ${criteriaCondition(criteria)}) AS count,
+                                (SELECT sequence::text FROM person_auth_log_head) AS head`
+  const [row] = await session.query<{ count: number; head: string }>(sql.text, sql.values)
+  return { count: row!.count, criteria: { ...criteria, throughSequence: row!.head } }
 }
 
 export interface TypeCount {

@@ -136,9 +136,10 @@ class DirectSource implements LogSource {
     return this.db.session(async (session) => {
       // Recorded first, so the export holds its own entry when the filter matches it.
       await recordExport(this.db.prisma, CLI_ACTOR, criteria, format)
-      progress.start(await countAuthLog(session, criteria))
+      const counted = await countAuthLog(session, criteria)
+      progress.start(counted.count)
       let written = 0
-      for await (const { data, entries } of exportAuthLog(session, criteria, format)) {
+      for await (const { data, entries } of exportAuthLog(session, counted.criteria, format)) {
         await write(out, data)
         written += entries
         progress.advance(entries)

@@ -174,15 +174,16 @@ async function runExport(services: AppServices, req: IncomingMessage, res: Serve
 
 async function streamExport(services: AppServices, res: ServerResponse, format: ExportFormat, criteria: AuthLogCriteria, count: boolean) {
   await services.db.session(async (session) => {
-    const total = count ? await countAuthLog(session, criteria) : undefined
+    // Counted, the export stops at the chain head the count saw, so the file holds X-Total-Count entries.
+    const counted = count ? await countAuthLog(session, criteria) : undefined
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[format],
       'content-disposition': `attachment; filename="${exportFileName(format)}"`,
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
-      ...(total !== undefined ? { 'x-total-count': String(total) } : {}),
+      ...(counted ? { 'x-total-count': String(counted.count) } : {}),
     })
-    for await (const { data } of exportAuthLog(session, criteria, format)) {
+    for await (const { data } of exportAuthLog(session, counted?.criteria ?? criteria, format)) {
       // The client went away: stop reading the log.
       if (!(await writeChunk(res, data))) return
     }

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { get } from 'node:http'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { exportAuthLog, recordExport } from '../../src/audit/export.js'
+import { countAuthLog, parseAuthLogFilter } from '../../src/audit/query.js'
+import { systemActor } from '../../src/audit/recorder.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
 import { type LogEntry, createGlobalApiKey, personWithRoles, readLog, seedLogEntries, signedInPerson, tamper } from '../testkit/fixtures.js'
@@ -291,6 +294,25 @@ describe('audit log export', () => {
     const response = await exportLog('jsonl', 'createdAfter=0001-01-01&createdBefore=9999-12-31T23:59:59.999Z&types=login&success=false&count=true')
     expect(response.status).toBe(200)
     expect(response.headers.get('x-total-count')).toBe(String((await response.text()).split('\n').filter(Boolean).length))
+  })
+
+  it('counted, holds exactly the entries it counted, though more that match are recorded between the count and the reading', async () => {
+    const db = app.app.services.db
+    const criteria = parseAuthLogFilter({ types: ['auth_log_export'], createdAfter: new Date(Date.now() - 1000) })
+    await recordExport(db.prisma, systemActor, criteria, 'jsonl')
+    const entries = async (chunks: AsyncIterable<{ entries: number }>) => {
+      let total = 0
+      for await (const chunk of chunks) total += chunk.entries
+      return total
+    }
+    await db.session(async (session) => {
+      const counted = await countAuthLog(session, criteria)
+      expect(counted.count).toBeGreaterThan(0)
+      for (let index = 0; index < 2; index++) await recordExport(db.prisma, systemActor, criteria, 'jsonl')
+      expect(await entries(exportAuthLog(session, counted.criteria, 'jsonl'))).toBe(counted.count)
+      // Without the cut, the two recorded after the count are in.
+      expect(await entries(exportAuthLog(session, criteria, 'jsonl'))).toBe(counted.count + 2)
+    })
   })
 
   it('answers an unexpected failure before any data with a JSON 500, and cuts off an export that fails after data went out', async () => {
