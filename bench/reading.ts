@@ -1,7 +1,8 @@
 /**
  * Reading the log at scale: seeds a synthetic log into a PostgreSQL database of its own, starts
  * the server as a child process, and measures
- *   - authLog over HTTP per filter (first page of 100) against the same SQL through pg,
+ *   - authLog over HTTP per filter (first page of 100) against the same SQL through pg, and
+ *     against the same page from a bare node:http endpoint (bench/bareEndpoint.ts, the floor),
  *   - page 1 against page 1,000 through cursor, and through offset,
  *   - export rows/s against COPY (the same query) TO STDOUT, and the server's peak memory.
  *
@@ -41,9 +42,16 @@ export interface LatencyRow {
   name: string
   httpP50: number
   httpP95: number
+  /** The same page from bench/bareEndpoint.ts. */
+  bareP50: number
   sqlP50: number
   sqlP95: number
+  /** authLog ÷ SQL (p50). */
   ratio: number
+  /** bare ÷ SQL (p50): the floor of `ratio` on this machine. */
+  bareRatio: number
+  /** authLog ÷ bare (p50): what the API adds. */
+  apiRatio: number
 }
 
 export interface ReadingBenchmarkResult {
@@ -118,31 +126,23 @@ interface Server {
   stop(): Promise<void>
 }
 
-async function startServer(databaseUrl: string, token: string, dataDir: string): Promise<Server> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** Runs `script` under tsx in a child process and waits for the line in which `ready` finds its URL. */
+async function startChild(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<Server> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      CUSTOS_ROOT_TOKEN: token,
-      CUSTOS_DATA_DIR: dataDir,
-      // A PostgreSQL deployment must bring both keys; throwaway ones serve a throwaway database.
-      CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      CUSTOS_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      LOG_LEVEL: 'warn',
-      CUSTOS_AUDIT_READS: 'false',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   const url = await new Promise<string>((resolve, reject) => {
     let output = ''
-    child.stderr!.on('data', (chunk) => {
+    const watch = (chunk: Buffer) => {
       output += chunk
-      const match = /listening: GraphiQL at (http:\/\/[^/]+)\/tenant/.exec(output)
+      const match = ready.exec(output)
       if (match) resolve(match[1]!.replace('localhost', '127.0.0.1'))
-    })
-    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${output}`)))
+    }
+    child.stdout!.on('data', watch)
+    child.stderr!.on('data', watch)
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}): ${output}`)))
   })
   return {
     url,
@@ -154,6 +154,28 @@ async function startServer(databaseUrl: string, token: string, dataDir: string):
       }),
   }
 }
+
+const startServer = (databaseUrl: string, token: string, dataDir: string) =>
+  startChild(
+    'src/main.ts',
+    {
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      CUSTOS_ROOT_TOKEN: token,
+      CUSTOS_DATA_DIR: dataDir,
+      // A PostgreSQL deployment must bring both keys; throwaway ones serve a throwaway database.
+      CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      CUSTOS_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      LOG_LEVEL: 'warn',
+      CUSTOS_AUDIT_READS: 'false',
+    },
+    /listening: GraphiQL at (http:\/\/[^/]+)\/tenant/,
+  )
+
+/** The same page over bare node:http (bench/bareEndpoint.ts): the floor authLog is compared with. */
+const startBareEndpoint = (databaseUrl: string) => startChild('bench/bareEndpoint.ts', { DATABASE_URL: databaseUrl }, /listening (\d+)\n/).then(
+  (bare) => ({ ...bare, url: `http://127.0.0.1:${bare.url}` }),
+)
 
 /** Resident memory of a process in MB (Linux /proc, else ps). */
 async function rssMb(pid: number): Promise<number> {
@@ -175,18 +197,18 @@ const AUTH_LOG = `query ($filter: AuthLogFilter, $limit: Int, $offset: Int, $cur
 // client-side work per request, which would be charged to the server next to pg's lean client.
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 })
 
-async function authLog(server: Server, token: string, variables: Record<string, unknown>) {
-  const payload = JSON.stringify({ query: AUTH_LOG, variables })
+/** POSTs `payload` as JSON and resolves with the response body. */
+function postJson(server: Server, path: string, payload: string, headers: Record<string, string> = {}): Promise<string> {
   const { hostname, port } = new URL(server.url)
-  const text = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const request = http.request(
       {
         host: hostname,
         port,
-        path: '/tenant',
+        path,
         method: 'POST',
         agent: keepAlive,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: `Bearer ${token}` },
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
       },
       (response) => {
         const chunks: Buffer[] = []
@@ -198,8 +220,20 @@ async function authLog(server: Server, token: string, variables: Record<string, 
     request.on('error', reject)
     request.end(payload)
   })
-  const body = JSON.parse(text) as { data?: { authLog: { nextCursor: string | null; entries: unknown[] } }; errors?: unknown }
+}
+
+type PageBody = { data?: { authLog: { nextCursor: string | null; entries: unknown[] } }; errors?: unknown }
+
+async function authLog(server: Server, token: string, variables: Record<string, unknown>) {
+  const body = JSON.parse(await postJson(server, '/tenant', JSON.stringify({ query: AUTH_LOG, variables }), { authorization: `Bearer ${token}` })) as PageBody
   if (!body.data?.authLog) throw new Error(`authLog failed: ${JSON.stringify(body.errors)}`)
+  return body.data.authLog
+}
+
+async function barePage(bare: Server, filter: AuthLogFilter) {
+  const text = await postJson(bare, '/', JSON.stringify({ filter, limit: 100 }))
+  const body = JSON.parse(text) as PageBody
+  if (!body.data?.authLog) throw new Error(`bare endpoint failed: ${text}`)
   return body.data.authLog
 }
 
@@ -218,6 +252,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
   const scratch = await createScratchDatabase(adminUrl)
   const databaseUrl = scratch.url
   let server: Server | undefined
+  let bare: Server | undefined
   try {
     log(`Seeding ${rows.toLocaleString('en')} entries into ${scratch.name}`)
     const seedStarted = performance.now()
@@ -225,7 +260,9 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
     const seedSeconds = (performance.now() - seedStarted) / 1000
     server = await startServer(databaseUrl, token, dataDir)
     const running = server
-    log(`Server at ${running.url} (pid ${running.pid})`)
+    bare = await startBareEndpoint(databaseUrl)
+    const floor = bare
+    log(`Server at ${running.url} (pid ${running.pid}), bare endpoint at ${floor.url}`)
 
     return await withClient(databaseUrl, async (client) => {
       const [{ version }] = (await client.query<{ version: string }>('SELECT version()')).rows as [{ version: string }]
@@ -256,6 +293,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
       for (let round = 0; round < WARM_UP_ROUNDS; round++) {
         for (const filter of Object.values(filters)) {
           await authLog(running, token, { filter, limit: 100 })
+          await barePage(floor, filter)
           const sql = keysetPageSql(ENTRY_COLUMNS, { criteria: parseAuthLogFilter(filter), limit: 101 })
           await client.query(sql.text, sql.values)
         }
@@ -263,10 +301,21 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
       const latency: LatencyRow[] = []
       for (const [filterName, filter] of Object.entries(filters)) {
         const http = await timed(iterations, () => authLog(running, token, { filter, limit: 100 }))
+        const floorHttp = await timed(iterations, () => barePage(floor, filter))
         const sql = keysetPageSql(ENTRY_COLUMNS, { criteria: parseAuthLogFilter(filter), limit: 101 })
         const raw = await timed(iterations, () => client.query(sql.text, sql.values))
-        latency.push({ name: filterName, httpP50: round(http.p50), httpP95: round(http.p95), sqlP50: round(raw.p50), sqlP95: round(raw.p95), ratio: round(http.p50 / raw.p50, 1) })
-        log(`  ${filterName}: HTTP p50 ${http.p50.toFixed(1)} ms, SQL p50 ${raw.p50.toFixed(1)} ms`)
+        latency.push({
+          name: filterName,
+          httpP50: round(http.p50),
+          httpP95: round(http.p95),
+          bareP50: round(floorHttp.p50),
+          sqlP50: round(raw.p50),
+          sqlP95: round(raw.p95),
+          ratio: round(http.p50 / raw.p50, 1),
+          bareRatio: round(floorHttp.p50 / raw.p50, 1),
+          apiRatio: round(http.p50 / floorHttp.p50, 2),
+        })
+        log(`  ${filterName}: HTTP p50 ${http.p50.toFixed(1)} ms, bare ${floorHttp.p50.toFixed(1)} ms, SQL p50 ${raw.p50.toFixed(1)} ms`)
       }
 
       log('Paging: page 1 vs page 1,000 (100 per page)')
@@ -326,6 +375,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
   } finally {
     keepAlive.destroy()
     await server?.stop()
+    await bare?.stop()
     await scratch.drop()
     await rm(dataDir, { recursive: true, force: true })
   }
@@ -335,9 +385,11 @@ function renderMarkdown(result: Omit<ReadingBenchmarkResult, 'markdown'>): strin
   const lines = [
     `Machine: ${result.machine}. Log: ${result.rows.toLocaleString('en')} synthetic entries over ${SPAN_DAYS} days, ${PERSONS.toLocaleString('en')} persons (seeded in ${result.seedSeconds} s).`,
     '',
-    '| authLog, first page of 100 | HTTP p50 (ms) | HTTP p95 (ms) | SQL p50 (ms) | SQL p95 (ms) | HTTP / SQL (p50) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...result.latency.map((row) => `| ${row.name} | ${row.httpP50} | ${row.httpP95} | ${row.sqlP50} | ${row.sqlP95} | ${row.ratio}x |`),
+    '| authLog, first page of 100 | HTTP p50 (ms) | HTTP p95 (ms) | bare p50 (ms) | SQL p50 (ms) | SQL p95 (ms) | HTTP / SQL (p50) | bare / SQL | HTTP / bare |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...result.latency.map(
+      (row) => `| ${row.name} | ${row.httpP50} | ${row.httpP95} | ${row.bareP50} | ${row.sqlP50} | ${row.sqlP95} | ${row.ratio}x | ${row.bareRatio}x | ${row.apiRatio}x |`,
+    ),
     '',
     '| paging over HTTP, no filter | p50 (ms) | p95 (ms) |',
     '| --- | ---: | ---: |',
