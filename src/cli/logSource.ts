@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { type Writable } from 'node:stream'
 import { databaseTarget, loadAuditSigner } from '../app.js'
 import { type CheckpointJson, checkpointJson, createCheckpoint, listCheckpoints } from '../audit/checkpoints.js'
@@ -319,6 +321,10 @@ export function serverSource(options: SourceOptions): ServerSource | undefined {
  * a one-line SourceError, not a driver's stack trace.
  */
 export async function openConfiguredDatabase(config: AppConfig, { migrated = true } = {}): Promise<Database> {
+  // PGlite would create an empty cluster there (in a mistyped directory, too) only to find no log in it.
+  if (migrated && !config.databaseUrl && !existsSync(join(config.dataDir, 'PG_VERSION'))) {
+    throw new SourceError(`No embedded database in ${config.dataDir}: set DATABASE_URL, or CUSTOS_DATA_DIR to the server's data directory`)
+  }
   const db = await openDatabase(databaseTarget(config))
   let problem: string | undefined
   try {

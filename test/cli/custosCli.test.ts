@@ -1,6 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -371,7 +371,9 @@ describe('a database that does not answer', CLI_TIMEOUT, () => {
   it('that was never migrated is reported in one line with exit status 1, not a stack trace', async () => {
     const empty = await createTestDatabase()
     try {
-      const target: Record<string, string> = empty.url ? { DATABASE_URL: empty.url } : { CUSTOS_DATA_DIR: join(scratch, 'never-migrated') }
+      const neverMigrated = join(scratch, 'never-migrated')
+      if (!empty.url) await (await openDatabase({ dataDir: neverMigrated })).close()
+      const target: Record<string, string> = empty.url ? { DATABASE_URL: empty.url } : { CUSTOS_DATA_DIR: neverMigrated }
       const environment = { ...target, CUSTOS_SIGNING_KEY: testSigningKey() }
       for (const args of [['log', '-n', '1'], ['export', '--format', 'jsonl', '--out', join(scratch, 'never-migrated.jsonl')], ['verify']]) {
         const result = await runCli(args, environment)
@@ -380,6 +382,24 @@ describe('a database that does not answer', CLI_TIMEOUT, () => {
     } finally {
       await empty.drop()
     }
+  })
+})
+
+describe('an embedded data directory that holds no database', CLI_TIMEOUT, () => {
+  it('is reported in one line with exit status 1, and is not created; migrate creates it', async () => {
+    const dataDir = join(scratch, 'nowhere')
+    const environment = { CUSTOS_DATA_DIR: dataDir, CUSTOS_SIGNING_KEY: testSigningKey() }
+    for (const args of [['log', '-n', '1'], ['export', '--format', 'csv', '--out', join(scratch, 'nowhere.csv')], ['verify']]) {
+      const result = await runCli(args, environment)
+      expect(result, args[0]).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `custos ${args[0]}: No embedded database in ${dataDir}: set DATABASE_URL, or CUSTOS_DATA_DIR to the server's data directory\n`,
+      })
+    }
+    await expect(stat(dataDir)).rejects.toThrow(/ENOENT/)
+    expect(await runCli(['migrate'], environment)).toMatchObject({ code: 0 })
+    expect(await runCli(['log', '-n', '1', '--json'], environment)).toMatchObject({ code: 0, stderr: '' })
   })
 })
 
