@@ -1,6 +1,8 @@
+import { readSync } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
 import { JsonText } from './canonical.js'
 import { exportFields } from './export.js'
-import type { RangeCheckpoint, RangeEntry } from './integrity.js'
+import type { OrderedRangeEntries, RangeCheckpoint, RangeEntry } from './integrity.js'
 
 /**
  * An export file (JSONL or CSV, as GET /tenant/audit-log/export.* and `custos export` write them)
@@ -171,53 +173,216 @@ class CsvEntries {
   }
 }
 
-/** Lines with their line ends, numbered from 1, from text arriving in chunks. */
-async function* numberedLines(chunks: AsyncIterable<string>): AsyncGenerator<[line: string, number: number]> {
-  let pending = ''
+/** Lines with their line ends, numbered from 1, each with the byte offset it starts at, from bytes arriving in chunks. */
+async function* numberedLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<{ line: Buffer; number: number; offset: number }> {
+  let pending: Buffer = Buffer.alloc(0)
+  let pendingOffset = 0
   let number = 0
   for await (const chunk of chunks) {
-    pending += chunk
+    pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk
     let start = 0
-    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n', start)) {
-      yield [pending.slice(start, end + 1), ++number]
+    for (let end = pending.indexOf(0x0a); end >= 0; end = pending.indexOf(0x0a, start)) {
+      yield { line: pending.subarray(start, end + 1), number: ++number, offset: pendingOffset + start }
       start = end + 1
     }
-    pending = pending.slice(start)
+    pending = pending.subarray(start)
+    pendingOffset += start
   }
-  if (pending) yield [pending, ++number]
+  if (pending.length > 0) yield { line: pending, number: ++number, offset: pendingOffset }
 }
 
-const withoutLineEnd = (line: string) => line.replace(/\r?\n$/, '')
+/** A record's text without its line end, and the first without a byte order mark. */
+const recordText = (record: string) => record.replace(/\r?\n$/, '').replace(/^\uFEFF/, '')
 const quotes = (text: string) => text.split('"').length - 1
 
-/** The entries of an export file as it holds them (an export: newest first), read as the chunks arrive. JSONL or CSV, told apart by the first line: a JSON object or not. */
-export async function* exportFileEntries(chunks: AsyncIterable<string>): AsyncGenerator<RangeEntry> {
-  let csv: CsvEntries | null | undefined
+/** Tells JSONL from CSV by the first record (a JSON object or not) and reads records; CSV keeps its header for the records after it. */
+class RecordParser {
+  private csv: CsvEntries | null | undefined
+
+  get isCsv(): boolean {
+    return Boolean(this.csv)
+  }
+
+  /** The entry of one record's text (line end removed); undefined for the CSV header. */
+  parse(record: string, number: number): RangeEntry | undefined {
+    const text = recordText(record)
+    this.csv ??= text.trimStart().startsWith('{') ? null : new CsvEntries()
+    return this.csv ? this.csv.take(text, number) : jsonlEntry(text, number)
+  }
+}
+
+/** One entry of an export file, and where its record lies in the file. */
+interface ExportRecord {
+  readonly entry: RangeEntry
+  readonly number: number
+  readonly offset: number
+  readonly length: number
+}
+
+async function* exportFileRecords(chunks: AsyncIterable<Buffer>, parser: RecordParser): AsyncGenerator<ExportRecord> {
   // A CSV record runs over several lines while a quoted field holds a line break: until its quotes pair up.
   let record = ''
   let recordLine = 0
-  for await (const [line, number] of numberedLines(chunks)) {
-    if (!record) recordLine = number
-    record += line
-    if (csv && quotes(record) % 2 === 1) continue
-    const text = withoutLineEnd(record).replace(/^\uFEFF/, '')
+  let recordOffset = 0
+  for await (const { line, number, offset } of numberedLines(chunks)) {
+    if (!record) {
+      recordLine = number
+      recordOffset = offset
+    }
+    record += line.toString('utf8')
+    if (parser.isCsv && quotes(record) % 2 === 1) continue
+    const text = record
     record = ''
-    if (text.trim() === '') continue
-    csv ??= text.trimStart().startsWith('{') ? null : new CsvEntries()
-    const entry = csv ? csv.take(text, recordLine) : jsonlEntry(text, recordLine)
-    if (entry) yield entry
+    if (recordText(text).trim() === '') continue
+    const entry = parser.parse(text, recordLine)
+    if (entry) yield { entry, number: recordLine, offset: recordOffset, length: offset + line.length - recordOffset }
   }
   if (record) throw new ExportFileError(`line ${recordLine}: a quoted field is not closed at the end of the file`)
 }
 
-/** The entries of an export file in chain order (sequence, then id), whatever order the file has. */
-export async function readExportFile(chunks: AsyncIterable<string>): Promise<RangeEntry[]> {
-  const entries: RangeEntry[] = []
-  for await (const entry of exportFileEntries(chunks)) entries.push(entry)
-  return entries.sort((a, b) => {
-    const bySequence = BigInt(a.sequence) - BigInt(b.sequence)
-    return bySequence === 0n ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : bySequence < 0n ? -1 : 1
-  })
+/** The entries of an export file as it holds them (an export: newest first), read as the chunks arrive. JSONL or CSV, told apart by the first line: a JSON object or not. */
+export async function* exportFileEntries(chunks: AsyncIterable<Buffer>): AsyncGenerator<RangeEntry> {
+  for await (const { entry } of exportFileRecords(chunks, new RecordParser())) yield entry
+}
+
+const MAX_SEQUENCE = 2n ** 63n - 1n
+/** Bytes read from an export file at a time once it is indexed. */
+const BLOCK_BYTES = 1 << 20
+
+/**
+ * An export file's entries in chain order (sequence, then id), whatever order the file has, read
+ * from the file as they are asked for. In memory it keeps an index of about 32 bytes an entry
+ * (sequence, place in the file, line, rank), not the entries: ten million take about 320 MB.
+ * An export is newest first, so the chain runs backwards through the file: each read takes the
+ * block that ends with the record asked for, and the entries before it come from the same block.
+ */
+export class ExportFile implements OrderedRangeEntries {
+  private block = Buffer.alloc(0)
+  private blockStart = 0
+  private blockLength = 0
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly parser: RecordParser,
+    private readonly sequences: BigInt64Array,
+    private readonly offsets: Float64Array,
+    private readonly lengths: Uint32Array,
+    private readonly lines: Uint32Array,
+    /** Records in chain order. */
+    private readonly order: readonly number[],
+  ) {}
+
+  /** Reads the file once through, checking every record; ExportFileError names the first that is not an entry. */
+  static async open(path: string): Promise<ExportFile> {
+    const handle = await open(path, 'r')
+    try {
+      const parser = new RecordParser()
+      let sequences = new BigInt64Array(1024)
+      let offsets = new Float64Array(1024)
+      let lengths = new Uint32Array(1024)
+      let lines = new Uint32Array(1024)
+      let count = 0
+      for await (const { entry, number, offset, length } of exportFileRecords(handle.createReadStream({ autoClose: false }), parser)) {
+        const sequence = BigInt(entry.sequence)
+        if (sequence > MAX_SEQUENCE) throw new ExportFileError(`line ${number}: sequence is larger than any entry can have`)
+        if (count === sequences.length) {
+          sequences = grown(sequences, new BigInt64Array(count * 2))
+          offsets = grown(offsets, new Float64Array(count * 2))
+          lengths = grown(lengths, new Uint32Array(count * 2))
+          lines = grown(lines, new Uint32Array(count * 2))
+        }
+        sequences[count] = sequence
+        offsets[count] = offset
+        lengths[count] = length
+        lines[count] = number
+        count++
+      }
+      // Newest first, the file reversed is nearly in chain order already, which the sort finds in one pass.
+      const order = Array.from({ length: count }, (_, index) => count - 1 - index)
+      const file = new ExportFile(handle, parser, sequences, offsets, lengths, lines, order)
+      order.sort((a, b) => {
+        const [sequenceA, sequenceB] = [sequences[a]!, sequences[b]!]
+        if (sequenceA !== sequenceB) return sequenceA < sequenceB ? -1 : 1
+        // Two entries claiming one sequence (a forgery): by id, read for these two only.
+        const [idA, idB] = [file.record(a).id, file.record(b).id]
+        return idA < idB ? -1 : idA > idB ? 1 : 0
+      })
+      return file
+    } catch (error) {
+      await handle.close()
+      throw error
+    }
+  }
+
+  get length(): number {
+    return this.order.length
+  }
+
+  sequenceAt(index: number): bigint {
+    return this.sequences[this.order[index]!]!
+  }
+
+  entryAt(index: number): RangeEntry {
+    return this.record(this.order[index]!)
+  }
+
+  select(after: bigint, to: bigint | undefined): OrderedRangeEntries {
+    return sortedRange(this, 0, this.length).select(after, to)
+  }
+
+  close(): Promise<void> {
+    return this.handle.close()
+  }
+
+  /** The entry of the file's `record`-th record, read and parsed again (it parsed when the file was opened). */
+  private record(record: number): RangeEntry {
+    const offset = this.offsets[record]!
+    const length = this.lengths[record]!
+    if (offset < this.blockStart || offset + length > this.blockStart + this.blockLength) this.load(offset, length)
+    const text = this.block.toString('utf8', offset - this.blockStart, offset - this.blockStart + length)
+    return this.parser.parse(text, this.lines[record]!)!
+  }
+
+  /** Reads the block around a record: ending with it when reading backwards (the usual way), starting with it when forwards. */
+  private load(offset: number, length: number): void {
+    const size = Math.max(BLOCK_BYTES, length)
+    const start = offset >= this.blockStart + this.blockLength ? offset : Math.max(0, offset + length - size)
+    if (this.block.length < size) this.block = Buffer.alloc(size)
+    this.blockStart = start
+    this.blockLength = 0
+    while (this.blockLength < size) {
+      const read = readSync(this.handle.fd, this.block, this.blockLength, size - this.blockLength, start + this.blockLength)
+      if (read === 0) break
+      this.blockLength += read
+    }
+  }
+}
+
+/** Entries `start` to `end` (exclusive) of `entries`, which are in sequence order: `select` bisects. */
+function sortedRange(entries: Pick<OrderedRangeEntries, 'sequenceAt' | 'entryAt'>, start: number, end: number): OrderedRangeEntries {
+  const firstAbove = (sequence: bigint) => {
+    let [low, high] = [start, end]
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (entries.sequenceAt(middle) > sequence) high = middle
+      else low = middle + 1
+    }
+    return low
+  }
+  return {
+    length: end - start,
+    sequenceAt: (index) => entries.sequenceAt(start + index),
+    entryAt: (index) => entries.entryAt(start + index),
+    select: (after, to) => {
+      const from = firstAbove(after)
+      return sortedRange(entries, from, to === undefined ? end : Math.max(from, firstAbove(to)))
+    },
+  }
+}
+
+function grown<T extends BigInt64Array | Float64Array | Uint32Array>(from: T, to: T): T {
+  to.set(from as never)
+  return to
 }
 
 /**

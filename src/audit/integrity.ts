@@ -208,12 +208,24 @@ async function findMovedEntry(source: EntrySource, previous: Buffer, sequence: b
   return undefined
 }
 
-function arraySource(entries: readonly StoredEntry[]): EntrySource {
-  let position = 0
+/**
+ * Range entries as the walk takes them, each converted when first reached and forgotten once
+ * passed: an export file's entries are read from the file one by one (src/audit/exportFile.ts).
+ */
+function rangeSource(entries: OrderedRangeEntries, start: number): EntrySource {
+  let position = start
+  const converted = new Map<number, StoredEntry>()
+  const get = (index: number) => {
+    if (index >= entries.length) return undefined
+    let entry = converted.get(index)
+    if (!entry) converted.set(index, (entry = storedEntry(entries.entryAt(index))))
+    return entry
+  }
   return {
-    at: async (offset) => entries[position + offset],
-    peek: (offset) => entries[position + offset],
+    at: async (offset) => get(position + offset),
+    peek: (offset) => get(position + offset),
     advance: (count) => {
+      for (let index = position; index < position + count; index++) converted.delete(index)
       position += count
     },
   }
@@ -725,6 +737,28 @@ export interface RangeEntry extends Omit<ChainEntry, 'sequence'> {
   readonly hash: string | Uint8Array
 }
 
+/** The entries of an exported range in chain order (sequence, then id), each read when asked for. */
+export interface OrderedRangeEntries {
+  readonly length: number
+  sequenceAt(index: number): bigint
+  entryAt(index: number): RangeEntry
+  /** Those with a sequence after `after` and, when given, up to `to`. */
+  select(after: bigint, to: bigint | undefined): OrderedRangeEntries
+}
+
+/** An array of entries, in chain order, as OrderedRangeEntries. */
+export function rangeEntries(entries: readonly RangeEntry[]): OrderedRangeEntries {
+  return {
+    length: entries.length,
+    sequenceAt: (index) => BigInt(entries[index]!.sequence),
+    entryAt: (index) => entries[index]!,
+    select: (after, to) =>
+      rangeEntries(entries.filter((entry) => BigInt(entry.sequence) > after && (to === undefined || BigInt(entry.sequence) <= to))),
+  }
+}
+
+const storedEntry = (entry: RangeEntry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') })
+
 /** A checkpoint as authLogCheckpoints returns it: hash hex, signature base64. */
 export interface RangeCheckpoint {
   readonly sequence: bigint | number | string
@@ -744,13 +778,13 @@ const bytes = (value: string | Uint8Array, encoding: 'hex' | 'base64') => (typeo
  * last stand for the chain's).
  */
 export async function verifyRange(
-  entries: readonly RangeEntry[],
+  entries: readonly RangeEntry[] | OrderedRangeEntries,
   checkpoints: readonly RangeCheckpoint[],
   publicKey: AuditPublicKeys,
   request: RangeRequest = {},
 ): Promise<VerificationResult> {
   const keys = publicKeyObjects(publicKey)
-  const given = entries.map((entry): StoredEntry => ({ ...entry, sequence: BigInt(entry.sequence), hash: bytes(entry.hash, 'hex') }))
+  const given = 'entryAt' in entries ? entries : rangeEntries(entries)
   const checked = checkpoints
     .map((checkpoint) => {
       const signed = {
@@ -763,26 +797,27 @@ export async function verifyRange(
     })
     .sort((a, b) => (a.sequence < b.sequence ? -1 : a.sequence > b.sequence ? 1 : 0))
   const range = verificationRange(request)
-  checkRangeWithin(range, { first: given[0]?.sequence ?? 1n, last: given.at(-1)?.sequence ?? 0n, frontDropped: false })
+  const lastGiven = given.length > 0 ? given.sequenceAt(given.length - 1) : 0n
+  checkRangeWithin(range, { first: given.length > 0 ? given.sequenceAt(0) : 1n, last: lastGiven, frontDropped: false })
   const { from, to } = range
   const startCheckpoint = from === undefined ? undefined : checked.findLast((checkpoint) => checkpoint.valid && checkpoint.sequence < from)
   const after = startCheckpoint?.sequence ?? 0n
-  const stored = given.filter((entry) => entry.sequence > after && (to === undefined || entry.sequence <= to))
-  const end = to ?? given.at(-1)?.sequence ?? 0n
-  const first = stored[0]
-  if (!first) {
+  const stored = given.select(after, to)
+  const end = to ?? lastGiven
+  if (stored.length === 0) {
     // Only a range can select nothing from entries there are: a gap in the file holds all it names.
     const anchor = startCheckpoint ? anchorAt(startCheckpoint) : GENESIS
     const missing = end > after ? broken('ENTRY_MISSING', after + 1n, null, `Entries ${after + 1n} to ${end} are missing.`) : null
     return { ok: !missing, entriesChecked: 0, checkpointsChecked: 0, anchor, lastSequence: anchor.sequence, lastHash: anchor.hash, firstBroken: missing }
   }
-  const lastEntry = stored.at(-1)!
+  const first = storedEntry(stored.entryAt(0))
+  const lastEntry = storedEntry(stored.entryAt(stored.length - 1))
   const inRange = checked.filter((checkpoint) => checkpoint.sequence >= first.sequence - 1n && checkpoint.sequence <= lastEntry.sequence)
   const anchorCheckpoint = inRange.find((checkpoint) => checkpoint.valid && checkpoint.sequence === first.sequence - 1n)
   const anchored = first.sequence === 1n || anchorCheckpoint !== undefined
   // Unanchored, the first entry's own hash is taken on trust so the rest can still be checked.
   const anchor: ChainAnchor = first.sequence === 1n ? GENESIS : anchorCheckpoint ? anchorAt(anchorCheckpoint) : { sequence: first.sequence, hash: toBuffer(first.hash), checkpointId: null }
-  const walked = await walkChain(arraySource(anchored ? stored : stored.slice(1)), anchor, inRange)
+  const walked = await walkChain(rangeSource(stored, anchored ? 0 : 1), anchor, inRange)
   const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
   if (walked.firstBroken) return result(walked.firstBroken)
   if (lastEntry.sequence < end) {

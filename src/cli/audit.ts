@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadAuditSigner } from '../app.js'
 import { createReadStream } from 'node:fs'
-import { readCheckpointsFile, readExportFile } from '../audit/exportFile.js'
+import { ExportFile, readCheckpointsFile } from '../audit/exportFile.js'
 import { type VerificationResult, VerificationRangeError, verificationRange, verifyAuthLog, verifyRange } from '../audit/integrity.js'
 import { maintainPartitions } from '../audit/partitions.js'
 import { type AppConfig, ConfigError, loadConfig } from '../config.js'
@@ -169,12 +169,19 @@ async function verifyExportFile(config: AppConfig, options: VerifyOptions & { fi
   const { file, checkpointsFile, from, to } = options
   const checkpoints = await readInput('checkpoints', checkpointsFile, async () => readCheckpointsFile(await readFile(checkpointsFile, 'utf8')))
   const entries = await readInput('file', file, async () => {
-    const read = await readExportFile(createReadStream(file, 'utf8'))
+    const opened = await ExportFile.open(file)
     // An empty file proves nothing: "verified: ok" would pass off a wrong or truncated file.
-    if (read.length === 0) throw new Error('holds no entries')
-    return read
+    if (opened.length === 0) {
+      await opened.close()
+      throw new Error('holds no entries')
+    }
+    return opened
   })
-  return verifyRange(entries, checkpoints, publicKey, { from, to })
+  try {
+    return await verifyRange(entries, checkpoints, publicKey, { from, to })
+  } finally {
+    await entries.close()
+  }
 }
 
 export const partitionsUsage = `Usage: custos partitions

@@ -95,7 +95,7 @@ async function allCheckpoints(source: LogSource): Promise<CheckpointJson[]> {
  */
 async function newestSequence(file: string): Promise<bigint | undefined> {
   let newest: { createdAt: string; sequence: bigint } | undefined
-  for await (const entry of exportFileEntries(createReadStream(file, 'utf8'))) {
+  for await (const entry of exportFileEntries(createReadStream(file))) {
     const createdAt = new Date(entry.createdAt).toISOString()
     if (newest && createdAt !== newest.createdAt) break
     const sequence = BigInt(entry.sequence)
