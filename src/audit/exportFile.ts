@@ -203,7 +203,7 @@ class RecordParser {
     return Boolean(this.csv)
   }
 
-  /** The entry of one record's text (line end removed); undefined for the CSV header. */
+  /** The entry of one record, its line end and a leading byte order mark dropped; undefined for the CSV header. */
   parse(record: string, number: number): RangeEntry | undefined {
     const text = recordText(record)
     this.csv ??= text.trimStart().startsWith('{') ? null : new CsvEntries()

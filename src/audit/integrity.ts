@@ -747,7 +747,7 @@ export interface OrderedRangeEntries {
 }
 
 /** An array of entries, in chain order, as OrderedRangeEntries. */
-export function rangeEntries(entries: readonly RangeEntry[]): OrderedRangeEntries {
+function rangeEntries(entries: readonly RangeEntry[]): OrderedRangeEntries {
   return {
     length: entries.length,
     sequenceAt: (index) => BigInt(entries[index]!.sequence),
