@@ -203,9 +203,8 @@ class RecordParser {
     return Boolean(this.csv)
   }
 
-  /** The entry of one record, its line end and a leading byte order mark dropped; undefined for the CSV header. */
-  parse(record: string, number: number): RangeEntry | undefined {
-    const text = recordText(record)
+  /** The entry of one record's text (recordText); undefined for the CSV header. */
+  parse(text: string, number: number): RangeEntry | undefined {
     this.csv ??= text.trimStart().startsWith('{') ? null : new CsvEntries()
     return this.csv ? this.csv.take(text, number) : jsonlEntry(text, number)
   }
@@ -231,9 +230,9 @@ async function* exportFileRecords(chunks: AsyncIterable<Buffer>, parser: RecordP
     }
     record += line.toString('utf8')
     if (parser.isCsv && quotes(record) % 2 === 1) continue
-    const text = record
+    const text = recordText(record)
     record = ''
-    if (recordText(text).trim() === '') continue
+    if (text.trim() === '') continue
     const entry = parser.parse(text, recordLine)
     if (entry) yield { entry, number: recordLine, offset: recordOffset, length: offset + line.length - recordOffset }
   }
@@ -340,7 +339,7 @@ export class ExportFile implements OrderedRangeEntries {
     const length = this.lengths[record]!
     if (offset < this.blockStart || offset + length > this.blockStart + this.blockLength) this.load(offset, length)
     const text = this.block.toString('utf8', offset - this.blockStart, offset - this.blockStart + length)
-    return this.parser.parse(text, this.lines[record]!)!
+    return this.parser.parse(recordText(text), this.lines[record]!)!
   }
 
   /** Reads the block around a record: ending with it when reading backwards (the usual way), starting with it when forwards. */

@@ -1,5 +1,5 @@
 import type { Prisma } from '../generated/prisma/client.js'
-import { type ClientInfo, firstCodePoints } from '../http/clientInfo.js'
+import type { ClientInfo } from '../http/clientInfo.js'
 import { type AuditEventType, type EventData, auditCatalog } from './catalog.js'
 import { type AuditMetadata, redactEventData, redactMetadata } from './redaction.js'
 
@@ -35,6 +35,12 @@ type Writer = Pick<Prisma.TransactionClient, 'personAuthLog'>
  */
 export const INPUT_IDENTIFIER_LIMIT = 512
 
+/** The first `limit` characters of `text`, counted in code points, as the log's text limits count: no surrogate pair is split. */
+export function firstCodePoints(text: string, limit: number): string {
+  let end = 0
+  for (let count = 0; count < limit && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1
+  return text.slice(0, end)
+}
 
 /**
  * The one way an entry reaches person_auth_log. Callers pass the transaction

@@ -193,9 +193,10 @@ partitions past it); run as the table owner when the server runs as the least-pr
 export async function runPartitions(args: string[]) {
   if (wantsHelpOnly(args)) return void process.stdout.write(partitionsUsage)
   const config = loadConfig()
-  const signer = await loadAuditSigner(config)
+  // The database first: loading the embedded default's signing key would create its data directory.
   const db = await openConfiguredDatabase(config)
   try {
+    const signer = await loadAuditSigner(config)
     const report = await maintainPartitions(db, signer, createLogger(config.logLevel, process.stderr), config.auditLog)
     process.stdout.write(
       `Partitions created: ${report.created.join(', ') || 'none'}\nPartitions dropped: ${report.dropped.join(', ') || 'none'}\n` +

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { firstCodePoints } from '../audit/recorder.js'
 
 /** Where a request came from, as recorded in the audit log. */
 export interface ClientInfo {
@@ -26,13 +27,6 @@ function headerText(value: string): string {
   } catch {
     return value
   }
-}
-
-/** The first `limit` characters of `text`, counted in code points: no surrogate pair is split. */
-export function firstCodePoints(text: string, limit: number): string {
-  let end = 0
-  for (let count = 0; count < limit && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1
-  return text.slice(0, end)
 }
 
 /** The user agent as sent, cut to its first USER_AGENT_LIMIT characters. */

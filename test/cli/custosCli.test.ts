@@ -397,6 +397,12 @@ describe('an embedded data directory that holds no database', CLI_TIMEOUT, () =>
         stderr: `custos ${args[0]}: No embedded database in ${dataDir}: set DATABASE_URL, or CUSTOS_DATA_DIR to the server's data directory\n`,
       })
     }
+    // Without a signing key too, whose embedded default would be generated into the directory.
+    expect(await runCli(['partitions'], { CUSTOS_DATA_DIR: dataDir })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `custos partitions: No embedded database in ${dataDir}: set DATABASE_URL, or CUSTOS_DATA_DIR to the server's data directory\n`,
+    })
     await expect(stat(dataDir)).rejects.toThrow(/ENOENT/)
     expect(await runCli(['migrate'], environment)).toMatchObject({ code: 0 })
     expect(await runCli(['log', '-n', '1', '--json'], environment)).toMatchObject({ code: 0, stderr: '' })
