@@ -1,7 +1,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http'
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
-import { GraphQLError } from 'graphql'
+import { GraphQLError, type ValidationContext } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
 import { schema } from '../schema/index.js'
 import { useCompiledExecution } from './compiledExecution.js'
@@ -40,6 +40,19 @@ function useErrorCodes(): Plugin {
       },
     }),
   }
+}
+
+/**
+ * graphql-armor's validation limits (aliases, depth, cost) throw out of validation by default:
+ * the client got HTTP 200 and an error with no code whose message began "Syntax Error:". Reported
+ * instead, they answer like any failed validation (400, GRAPHQL_VALIDATION_FAILED, useErrorCodes).
+ */
+const asValidationErrors = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) =>
+      context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { nodes: error.nodes })),
+  ],
 }
 
 /** The largest request body the GraphQL endpoint reads: a batch of ten operations with their variables fits many times over. */
@@ -82,10 +95,10 @@ function createGraphQLHandler(services: AppServices) {
     maxRequestBodySize: false,
     plugins: [
       EnvelopArmorPlugin({
-        maxAliases: { n: 50 },
-        maxDepth: { n: 12 },
+        maxAliases: { n: 50, ...asValidationErrors },
+        maxDepth: { n: 12, ...asValidationErrors },
         maxTokens: { n: 5000 },
-        costLimit: { maxCost: 20_000 },
+        costLimit: { maxCost: 20_000, ...asValidationErrors },
         blockFieldSuggestion: { enabled: true },
       }),
       useErrorCodes(),

@@ -87,6 +87,23 @@ describe('HTTP endpoints', () => {
     })
   })
 
+  it("refuses operations past graphql-armor's limits as failed validation, with a code and before anything runs", async () => {
+    const tooManyAliases = `{ ${Array.from({ length: 51 }, (_, index) => `a${index}: authLogTypes { type }`).join(' ')} }`
+    const tooDeep = '{ me { person { identity { person { identity { person { identity { person { identity { person { identity { person { id } } } } } } } } } } } } }'
+    const tooCostly = `{ ${Array.from({ length: 50 }, (_, index) => `a${index}: me { ${'person { identity { '.repeat(5)}id${' } }'.repeat(5)} }`).join(' ')} }`
+    const refusals = [
+      [tooManyAliases, 'Aliases limit of 50 exceeded, found 51.'],
+      [tooDeep, 'Query depth limit of 12 exceeded, found 13.'],
+      [tooCostly, /^Query Cost limit of 20000 exceeded, found [\d.]+\.$/],
+    ] as const
+    for (const [query, message] of refusals) {
+      const response = await app.gql(query, { token: app.rootToken })
+      expect(response.status).toBe(400)
+      expect(response.data).toBeUndefined()
+      expect(response.errors).toEqual([{ message: expect.stringMatching(message), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }])
+    }
+  })
+
   it('serves JSON, not GraphiQL, to an API client on GET', async () => {
     const response = await tenantRequest(app, { query: { query: '{ __typename }' } })
     expect(response.body).toEqual({ data: { __typename: 'Query' } })
