@@ -10,7 +10,7 @@
  */
 import { type IncomingMessage, createServer } from 'node:http'
 import pg from 'pg'
-import { type AuthLogFilter, ENTRY_COLUMNS, keysetPageSql, parseAuthLogFilter } from '../src/audit/query.js'
+import { type AuthLogFilter, authLogPageSql, parseAuthLogFilter } from '../src/audit/query.js'
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
 
@@ -25,7 +25,7 @@ const server = createServer(async (req, res) => {
     const { filter, limit } = await readBody(req)
     const dated = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso))
     const criteria = parseAuthLogFilter({ ...filter, createdAfter: dated(filter.createdAfter), createdBefore: dated(filter.createdBefore) })
-    const sql = keysetPageSql(ENTRY_COLUMNS, { criteria, limit: limit + 1 })
+    const sql = authLogPageSql({ criteria, limit: limit + 1 })
     const { rows } = await pool.query(sql.text, sql.values)
     const body = JSON.stringify({ data: { authLog: { hasMore: rows.length > limit, nextCursor: null, entries: rows.slice(0, limit) } } })
     res.writeHead(200, { 'content-type': 'application/json' })

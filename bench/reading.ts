@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util'
 import { DEFAULT_SERVER_URL, createScratchDatabase, withClient } from './scratchDatabase.js'
 import { to as copyTo } from 'pg-copy-streams'
 import { exportFields } from '../src/audit/export.js'
-import { type AuthLogFilter, ENTRY_COLUMNS, keysetPageSql, parseAuthLogFilter } from '../src/audit/query.js'
+import { type AuthLogFilter, authLogPageSql, parseAuthLogFilter } from '../src/audit/query.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrator.js'
 import { syntheticId, syntheticIdentifier, syntheticLogInsert } from '../test/testkit/syntheticLog.js'
@@ -294,7 +294,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
         for (const filter of Object.values(filters)) {
           await authLog(running, token, { filter, limit: 100 })
           await barePage(floor, filter)
-          const sql = keysetPageSql(ENTRY_COLUMNS, { criteria: parseAuthLogFilter(filter), limit: 101 })
+          const sql = authLogPageSql({ criteria: parseAuthLogFilter(filter), limit: 101 })
           await client.query(sql.text, sql.values)
         }
       }
@@ -302,7 +302,7 @@ export async function runReadingBenchmark(options: ReadingBenchmarkOptions = {})
       for (const [filterName, filter] of Object.entries(filters)) {
         const http = await timed(iterations, () => authLog(running, token, { filter, limit: 100 }))
         const floorHttp = await timed(iterations, () => barePage(floor, filter))
-        const sql = keysetPageSql(ENTRY_COLUMNS, { criteria: parseAuthLogFilter(filter), limit: 101 })
+        const sql = authLogPageSql({ criteria: parseAuthLogFilter(filter), limit: 101 })
         const raw = await timed(iterations, () => client.query(sql.text, sql.values))
         latency.push({
           name: filterName,

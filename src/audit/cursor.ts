@@ -5,8 +5,9 @@ import { isUuid } from '../tenant/ids.js'
 
 /**
  * Opaque authLog cursors. A cursor names the last entry a page showed, by its place in the
- * order (created_at, id), and the filter that page was read with:
- * `base64url(JSON [createdAt, id, filterDigest]) "." base64url(HMAC-SHA256)`.
+ * order (created_at, id), the filter that page was read with, and the chain head when the walk's
+ * first page was read:
+ * `base64url(JSON [createdAt, id, filterDigest, headSequence]) "." base64url(HMAC-SHA256)`.
  * The MAC makes a tampered cursor, or one minted by another installation, detectable;
  * the digest makes a cursor read with a different filter detectable.
  */
@@ -15,6 +16,12 @@ import { isUuid } from '../tenant/ids.js'
 export interface AuthLogPosition {
   readonly createdAt: string
   readonly id: string
+  /**
+   * The chain's last sequence when the walk began. An entry written since then can share
+   * `createdAt` (a millisecond) with the position and sort after it by its random id: this keeps
+   * such an entry out of the walk's later pages.
+   */
+  readonly throughSequence?: string
 }
 
 export type DecodedCursor = { ok: true; position: AuthLogPosition } | { ok: false; problem: string }
@@ -25,7 +32,7 @@ export class CursorCodec {
   constructor(private readonly key: Buffer) {}
 
   encode(position: AuthLogPosition, filterDigest: string): string {
-    const payload = Buffer.from(JSON.stringify([position.createdAt, position.id, filterDigest])).toString('base64url')
+    const payload = Buffer.from(JSON.stringify([position.createdAt, position.id, filterDigest, position.throughSequence])).toString('base64url')
     return `${payload}.${this.sign(payload)}`
   }
 
@@ -35,13 +42,20 @@ export class CursorCodec {
       return { ok: false, problem: 'cursor is not valid: it was changed, or made by another installation' }
     }
     const parsed: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
-    if (!Array.isArray(parsed) || parsed.length !== 3) return { ok: false, problem: 'cursor is not valid' }
-    const [createdAt, id, digest] = parsed as unknown[]
-    if (typeof createdAt !== 'string' || !ISO_INSTANT.test(createdAt) || typeof id !== 'string' || !isUuid(id)) {
+    if (!Array.isArray(parsed) || parsed.length !== 4) return { ok: false, problem: 'cursor is not valid' }
+    const [createdAt, id, digest, throughSequence] = parsed as unknown[]
+    if (
+      typeof createdAt !== 'string' ||
+      !ISO_INSTANT.test(createdAt) ||
+      typeof id !== 'string' ||
+      !isUuid(id) ||
+      typeof throughSequence !== 'string' ||
+      !/^\d{1,19}$/.test(throughSequence)
+    ) {
       return { ok: false, problem: 'cursor is not valid' }
     }
     if (digest !== filterDigest) return { ok: false, problem: 'cursor was made for a different filter' }
-    return { ok: true, position: { createdAt, id } }
+    return { ok: true, position: { createdAt, id, throughSequence } }
   }
 
   private sign(payload: string): string {

@@ -274,11 +274,19 @@ export interface KeysetPage {
 /**
  * One page of `columns`, newest first. Rows carry "positionAt" (for the next position) besides
  * `columns`. The plain `created_at <=` lets indexes led by another column narrow by time too.
+ * Entries written after a walk began have a created_at at or past every position of the walk
+ * (the chain trigger keeps created_at in chain order); of them, only one in the position's own
+ * millisecond could sort after it, and `throughSequence` keeps it out.
  */
 export function keysetPageSql(columns: Prisma.Sql, page: KeysetPage): Prisma.Sql {
-  const after = page.after
-    ? Prisma.sql` AND created_at <= ${page.after.createdAt}::timestamptz
-        AND (created_at, id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`
+  const position = page.after
+  const sameInstantBound =
+    position?.throughSequence === undefined
+      ? Prisma.empty
+      : Prisma.sql` AND (created_at < ${position.createdAt}::timestamptz OR sequence <= ${position.throughSequence}::bigint)`
+  const after = position
+    ? Prisma.sql` AND created_at <= ${position.createdAt}::timestamptz
+        AND (created_at, id) < (${position.createdAt}::timestamptz, ${position.id}::uuid)${sameInstantBound}`
     : Prisma.empty
   const offset = page.offset ? Prisma.sql` OFFSET ${page.offset}` : Prisma.empty
   return Prisma.sql`SELECT ${columns}, ${POSITION_AT} AS "positionAt" FROM ${LOG}
@@ -303,6 +311,12 @@ export const ENTRY_COLUMNS = Prisma.raw(
    person_input_identifier AS "personInputIdentifier", error_code AS "errorCode", metadata, event_data AS "eventData",
    sequence::text AS sequence, encode(hash, 'hex') AS hash`,
 )
+
+/** The chain head's sequence, read in the page's own snapshot: the walk a first page begins goes no further. */
+const HEAD_SEQUENCE = Prisma.raw(`(SELECT sequence::text FROM person_auth_log_head) AS "headSequence"`)
+
+/** authLog's page of entries; a page not after a cursor begins a walk and also reads the chain head. */
+export const authLogPageSql = (page: KeysetPage) => keysetPageSql(page.after ? ENTRY_COLUMNS : Prisma.sql`${ENTRY_COLUMNS}, ${HEAD_SEQUENCE}`, page)
 
 export interface AuthLogPage {
   readonly entries: AuthLogRow[]
@@ -344,8 +358,8 @@ export async function readAuthLogPage(db: Database, request: AuthLogPageRequest,
     after = decoded.position
   }
   // Straight through the driver: on the hottest read, Prisma's raw-query conversions cost more than the query.
-  const page = keysetPageSql(ENTRY_COLUMNS, { criteria, after, limit: limit + 1, offset })
-  const rows = await db.session((session) => session.query<AuthLogRow>(page.text, page.values))
+  const page = authLogPageSql({ criteria, after, limit: limit + 1, offset })
+  const rows = await db.session((session) => session.query<AuthLogRow & { headSequence?: string }>(page.text, page.values))
   const shown = rows.slice(0, limit)
   const last = shown.at(-1)
   const hasMore = rows.length > limit
@@ -364,7 +378,10 @@ export async function readAuthLogPage(db: Database, request: AuthLogPageRequest,
   return {
     entries: shown,
     hasMore,
-    nextCursor: hasMore && last ? options.cursors.encode({ createdAt: last.positionAt, id: last.id }, digest) : null,
+    nextCursor:
+      hasMore && last
+        ? options.cursors.encode({ createdAt: last.positionAt, id: last.id, throughSequence: after?.throughSequence ?? last.headSequence }, digest)
+        : null,
   }
 }
 

@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 import { Prisma } from '../../src/generated/prisma/client.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { logSize } from '../testkit/expectations.js'
-import { type SeedLogEntry, readLog, seedLogEntries, signedInPerson } from '../testkit/fixtures.js'
+import { type SeedLogEntry, readLog, seedLogEntries, signedInPerson, sql } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -184,6 +184,30 @@ describe('authLog paging with cursor', () => {
     expect(ids(await readLog(app, { filter, limit: 2 }))).toEqual(newer)
   })
 
+  it("leaves entries written since the walk began out of its later pages, also those of its position's millisecond", async () => {
+    // Chained entries, as the app writes them (created_at is stored to the millisecond).
+    const filter = { personInputIdentifier: `walk-${randomUUID()}@example.test` }
+    const write = (id: string, createdAtOf?: string) =>
+      sql(
+        app,
+        `INSERT INTO person_auth_log (id, type, success, person_input_identifier, created_at)
+         VALUES ($1, 'login', false, $2, coalesce((SELECT created_at FROM person_auth_log WHERE id = $3::uuid), person_auth_log_now()))`,
+        [id, filter.personInputIdentifier, createdAtOf ?? null],
+      )
+    for (let index = 0; index < 3; index++) await write(randomUUID())
+    const first = await readLog(app, { filter, limit: 1 })
+    const [position] = ids(first)
+    // Written after the first page, in the same millisecond as its last entry, with an id that sorts after it.
+    const sameInstant = '00000000-0000-4000-8000-000000000000'
+    await write(sameInstant, position)
+    const rest = await readLog(app, { filter, limit: 10, cursor: first.nextCursor })
+    expect(ids(rest)).toHaveLength(2)
+    expect(ids(rest)).not.toContain(sameInstant)
+    // A walk begun now sees it, right after the entry it shares the millisecond with.
+    const now = ids(await readLog(app, { filter }))
+    expect(now.indexOf(sameInstant)).toBe(now.indexOf(position!) + 1)
+  })
+
   it('orders entries of the same instant by id, without skipping or repeating any', async () => {
     const { at, filter } = testWindow()
     const seeded = await seedLogEntries(app, Array.from({ length: 5 }, () => ({ createdAt: at(0) })))
@@ -205,7 +229,10 @@ describe('authLog paging with cursor', () => {
     const [payload, mac] = nextCursor!.split('.') as [string, string]
     const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString()) as unknown[]
     const tamperedPayload = Buffer.from(JSON.stringify(['1999-01-01T00:00:00.000000Z', ...decoded.slice(1)])).toString('base64url')
-    const foreign = new CursorCodec(randomBytes(32)).encode({ createdAt: decoded[0] as string, id: decoded[1] as string }, decoded[2] as string)
+    const foreign = new CursorCodec(randomBytes(32)).encode(
+      { createdAt: decoded[0] as string, id: decoded[1] as string, throughSequence: decoded[3] as string },
+      decoded[2] as string,
+    )
     for (const cursor of [`${tamperedPayload}.${mac}`, `${payload}.${mac.slice(0, -2)}AA`, foreign, 'garbage', `${nextCursor}.x`]) {
       expect(await authLogError({ filter, limit: 1, cursor })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'cursor' })
     }
