@@ -23,7 +23,19 @@ type FilterParam = (typeof listParams)[number] | (typeof textParams)[number] | (
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/
 
-/** A strict ISO 8601 date or instant (a bare date is midnight UTC); undefined when it is not one. */
+/**
+ * The log stores created_at to the millisecond, and every instant a reader gives is a bound that
+ * takes its own millisecond from below (createdAfter, since) or leaves it out from above
+ * (createdBefore): rounding a finer instant up to the next millisecond keeps exactly the entries
+ * it names. Date cuts the digits off instead, and `createdAfter …00.2149Z` took in the entries of
+ * `.214`.
+ */
+export function roundedUpToMillisecond(text: string, parsed: Date): Date {
+  const finer = /\.\d{3}(\d+)/.exec(text)?.[1]
+  return finer !== undefined && /[1-9]/.test(finer) ? new Date(parsed.getTime() + 1) : parsed
+}
+
+/** A strict ISO 8601 date or instant (a bare date is midnight UTC; finer than a millisecond, rounded up); undefined when it is not one. */
 export function parseIsoDate(text: string): Date | undefined {
   if (!ISO_DATE.test(text)) return undefined
   const date = new Date(text)
@@ -31,7 +43,7 @@ export function parseIsoDate(text: string): Date | undefined {
   const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
   const calendarDay = new Date(Date.UTC(year, month - 1, day))
   if (calendarDay.getUTCMonth() !== month - 1 || calendarDay.getUTCDate() !== day) return undefined
-  return Number.isNaN(date.getTime()) ? undefined : date
+  return Number.isNaN(date.getTime()) ? undefined : roundedUpToMillisecond(text, date)
 }
 
 function parseBoolean(text: string, name: string): boolean {

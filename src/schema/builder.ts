@@ -2,8 +2,9 @@ import SchemaBuilder from '@pothos/core'
 import PrismaPlugin from '@pothos/plugin-prisma'
 import SimpleObjectsPlugin from '@pothos/plugin-simple-objects'
 import ScopeAuthPlugin, { type AuthFailure, AuthScopeFailureType } from '@pothos/plugin-scope-auth'
-import { GraphQLError, GraphQLScalarType } from 'graphql'
+import { GraphQLError, GraphQLScalarType, Kind } from 'graphql'
 import { BigIntResolver, DateTimeResolver, JSONResolver } from 'graphql-scalars'
+import { roundedUpToMillisecond } from '../audit/filterParams.js'
 import type PrismaTypes from '../generated/pothos-prisma-types.js'
 import { getDatamodel } from '../generated/pothos-prisma-types.js'
 import type { RequestContext } from '../http/context.js'
@@ -96,7 +97,18 @@ function refusingBadVariables(scalar: GraphQLScalarType): GraphQLScalarType {
   })
 }
 
-builder.addScalarType('DateTime', refusingBadVariables(DateTimeResolver))
+/** DateTime arguments are bounds on the log's created_at: finer than a millisecond, they are rounded up (roundedUpToMillisecond). */
+function roundingUpToMillisecond(scalar: GraphQLScalarType): GraphQLScalarType {
+  const roundedUp = (text: unknown, parsed: unknown) =>
+    typeof text === 'string' && parsed instanceof Date ? roundedUpToMillisecond(text, parsed) : parsed
+  return new GraphQLScalarType({
+    ...scalar.toConfig(),
+    parseValue: (value) => roundedUp(value, scalar.parseValue(value)),
+    parseLiteral: (literal, variables) => roundedUp(literal.kind === Kind.STRING ? literal.value : undefined, scalar.parseLiteral(literal, variables)),
+  })
+}
+
+builder.addScalarType('DateTime', refusingBadVariables(roundingUpToMillisecond(DateTimeResolver)))
 builder.addScalarType('Json', refusingBadVariables(JSONResolver))
 builder.addScalarType('BigInt', refusingBadVariables(BigIntResolver))
 

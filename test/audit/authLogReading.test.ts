@@ -56,6 +56,22 @@ describe('authLog filters', () => {
     expect(await authLogError({ filter: { typePrefix: 'nothing_' } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.typePrefix' })
   })
 
+  it('takes bounds finer than a millisecond exactly (entries are stored to the millisecond)', async () => {
+    const { at } = testWindow()
+    const instant = new Date(at(0).getTime() + 214)
+    const [entry] = await seedLogEntries(app, [{ createdAt: instant }])
+    const iso = instant.toISOString()
+    const finer = (digits: string) => iso.replace('Z', `${digits}Z`)
+    const matches = async (filter: Record<string, string>) => ids(await readLog(app, { filter })).includes(entry!)
+    expect(await matches({ createdAfter: iso, createdBefore: finer('1') })).toBe(true)
+    expect(await matches({ createdAfter: finer('9') })).toBe(false)
+    expect(await matches({ createdAfter: finer('000'), createdBefore: finer('0001') })).toBe(true)
+    expect(await matches({ createdBefore: iso })).toBe(false)
+    // Written into the query as a literal too.
+    const literal = await app.gql(`{ authLog(filter: { createdAfter: "${finer('9')}", createdBefore: "${at(1).toISOString()}" }) { entries { id } } }`, { token: app.rootToken })
+    expect(literal.data.authLog.entries).toEqual([])
+  })
+
   it('identityIds and personIds match any id of their list', async () => {
     const { at, filter } = testWindow()
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()]
