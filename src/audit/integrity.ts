@@ -283,7 +283,7 @@ function entryFromRow(row: EntryRow): StoredEntry {
  * flat however long the log. The next batch is requested as soon as one
  * arrives, so the server reads it while this process hashes.
  */
-function databaseSource(session: SqlSession, after: bigint, last: bigint): EntrySource {
+function databaseSource(session: SqlSession, after: bigint, last: bigint): EntrySource & { settle(): Promise<void> } {
   let buffer: StoredEntry[] = []
   let position = 0
   let exhausted = false
@@ -315,6 +315,20 @@ function databaseSource(session: SqlSession, after: bigint, last: bigint): Entry
     advance(count) {
       position += count
     },
+    /** Waits for a batch read ahead that the walk, stopped early, will not take: the session goes back idle. */
+    async settle() {
+      await next?.catch(() => {})
+    },
+  }
+}
+
+/** walkChain over the log in the database. */
+async function walkDatabase(session: SqlSession, anchor: ChainAnchor, last: bigint, checkpoints: readonly CheckedCheckpoint[], tailHash?: Buffer) {
+  const source = databaseSource(session, anchor.sequence, last)
+  try {
+    return await walkChain(source, anchor, checkpoints, tailHash)
+  } finally {
+    await source.settle()
   }
 }
 
@@ -527,7 +541,7 @@ async function verifyOnce(db: Database, range: VerificationRange, options: Verif
     const anchor = start
     const walked =
       (await checkedInSlices(db, session, anchor, last, checkpoints, options)) ??
-      (await walkChain(databaseSource(session, anchor.sequence, last), anchor, checkpoints, toHead ? headHash : undefined))
+      (await walkDatabase(session, anchor, last, checkpoints, toHead ? headHash : undefined))
     const result = (firstBroken: BrokenEntry | null): VerificationResult => ({ ...walked, ok: firstBroken === null, anchor, firstBroken })
     if (walked.firstBroken) return result(walked.firstBroken)
     if (walked.lastSequence < last) {

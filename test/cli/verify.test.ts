@@ -105,6 +105,27 @@ describe('custos verify', () => {
 })
 
 // Each test runs the command line several times: seconds each.
+describe('custos verify of a log longer than one batch', () => {
+  it('reports the first broken entry and nothing else: the batch read ahead is not left to fail at exit', { timeout: 120_000 }, async () => {
+    const longLogDir = await mkdtemp(join(tmpdir(), 'custos-cli-'))
+    const longLog = await cliDatabase(longLogDir)
+    try {
+      await longLog.withDatabase(async (db) => {
+        // Chained by the trigger, row after row; the walk reads 5,000 entries a batch.
+        await db.session((session) => session.exec("INSERT INTO person_auth_log (id, type, success, error_code) SELECT gen_random_uuid(), 'login', false, 'UNKNOWN_EMAIL' FROM generate_series(1, 5100)"))
+        await tamper(db, "UPDATE person_auth_log SET error_code = 'FORGED' WHERE sequence = 11")
+      })
+      const result = await runCustos(['verify', '--json', '--public-key', join(dataDir, 'public.pem')], longLog.environment)
+      expect(result.stderr).toBe('')
+      expect(result.code).toBe(1)
+      expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, entriesChecked: 10, firstBroken: { sequence: '11', reason: 'CONTENT_CHANGED' } })
+    } finally {
+      await longLog.drop()
+      await rm(longLogDir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('custos verify against a server (--url, --token)', { timeout: 120_000 }, () => {
   let app: TestApp
   let server: string[]
