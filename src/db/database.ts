@@ -58,6 +58,12 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
     prisma,
     async session(work) {
       const client = await pool.connect()
+      // A connection lost while checked out (the server restarted, a backend was terminated) fails
+      // the query or COPY it serves; its 'error' event, which the pool listens to only while the
+      // connection is idle, would otherwise end the process. Such a connection is not reused.
+      let lost = false
+      const onLost = () => (lost = true)
+      client.on('error', onLost)
       // A COPY stopped halfway leaves the connection mid-protocol: it is closed, not reused.
       let unfinishedCopies = 0
       const base = clientSession(client)
@@ -75,7 +81,8 @@ function openPostgres(url: string): Omit<Database, 'ping'> {
           },
         })
       } finally {
-        client.release(unfinishedCopies > 0)
+        client.removeListener('error', onLost)
+        client.release(lost || unfinishedCopies > 0)
       }
     },
     async close() {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { get } from 'node:http'
+import { type IncomingMessage, get } from 'node:http'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportAuthLog, recordExport } from '../../src/audit/export.js'
@@ -200,6 +200,41 @@ describe('audit log export', () => {
     }
     const text = await (await exportLog('jsonl', 'createdAfter=2005-01-01&createdBefore=2006-01-01')).text()
     expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
+  })
+
+  it.runIf(onPostgres)('survives losing the database connection of an export midway: that export is cut off, the server answers on', async () => {
+    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
+        SELECT gen_random_uuid(), 'login', true, timestamptz '2007-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000), 0, decode(repeat('00', 32), 'hex')
+          FROM generate_series(1, 10000) g`)
+    // A client that stops reading after the first chunk, so the COPY stays open and waits.
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const request = get(
+        `${app.url}/tenant/audit-log/export.jsonl?createdAfter=2007-01-01&createdBefore=2008-01-01`,
+        { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
+        (started) =>
+          started.once('data', () => {
+            started.pause()
+            resolve(started)
+          }),
+      )
+      request.once('error', reject)
+    })
+    const admin = new pg.Client({ connectionString: app.app.services.db.url })
+    await admin.connect()
+    try {
+      const { rows } = await admin.query(
+        "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY (%' AND pid <> pg_backend_pid()",
+      )
+      expect(rows).toEqual([{ terminated: true }])
+    } finally {
+      await admin.end()
+    }
+    // Reading on, the server's copy stream meets the lost connection.
+    await new Promise((resolve) => response.on('error', resolve).on('close', resolve).on('data', () => {}).resume())
+    expect(response.complete).toBe(false)
+    expect((await fetch(`${app.url}/health`)).status).toBe(200)
+    const text = await (await exportLog('jsonl', 'createdAfter=2007-01-01&createdBefore=2007-06-01T00:01:00Z')).text()
+    expect(text.split('\n').filter(Boolean)).toHaveLength(59)
   })
 
   it('records every export, with its format and filter, as auth_log_export by the caller', async () => {
