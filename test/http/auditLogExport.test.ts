@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type IncomingMessage, get } from 'node:http'
+import { type ClientRequest, type IncomingMessage, get } from 'node:http'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportAuthLog, recordExport } from '../../src/audit/export.js'
@@ -27,6 +27,28 @@ function exportLog(format: 'jsonl' | 'csv' | string, query = '', token: string |
 }
 
 /** A minimal RFC 4180 reader: quoted fields, doubled quotes, CRLF records. */
+/**
+ * 10,000 entries of about 2 KB each in `year`: 20 MB, more than socket buffers hold. Entries in the
+ * past are written outside the hash chain (it accepts only time order), triggers off.
+ */
+async function seedLargeYear(year: number): Promise<string> {
+  await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
+      SELECT gen_random_uuid(), 'login', true, timestamptz '${year}-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000), 0, decode(repeat('00', 32), 'hex')
+        FROM generate_series(1, 10000) g`)
+  return `createdAfter=${year}-01-01&createdBefore=${year + 1}-01-01`
+}
+
+/** An export on a connection of its own whose client takes the first chunk and then reads no more. */
+function stalledExport(query: string, stalled: (response: IncomingMessage, request: ClientRequest) => void): ClientRequest {
+  const request = get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } }, (response) =>
+    response.once('data', () => {
+      response.pause()
+      stalled(response, request)
+    }),
+  )
+  return request
+}
+
 function parseCsv(text: string): string[][] {
   const records: string[][] = []
   let record: string[] = []
@@ -177,47 +199,26 @@ describe('audit log export', () => {
   })
 
   it('stops reading when the client goes away, and frees what it held', async () => {
-    // Entries in the past are written outside the hash chain (it accepts only time order), triggers off.
-    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
-        SELECT gen_random_uuid(), 'login', true, timestamptz '2005-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000), 0, decode(repeat('00', 32), 'hex')
-          FROM generate_series(1, 10000) g`)
-    // 20 MB, more than socket buffers hold; more aborted exports than PostgreSQL connections in
-    // the pool: an export that kept its connection after its client left would hang the last one.
-    // Each on a connection of its own (no keep-alive reuse), dropped after the first chunk.
+    const year = await seedLargeYear(2005)
+    // More aborted exports than PostgreSQL connections in the pool: an export that kept its
+    // connection after its client left would hang the last one.
     for (let attempt = 0; attempt < 12; attempt++) {
-      const firstChunk = await new Promise<Buffer>((resolve, reject) => {
-        const request = get(
-          `${app.url}/tenant/audit-log/export.jsonl?createdAfter=2005-01-01&createdBefore=2006-01-01`,
-          { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
-          (response) => response.once('data', (chunk: Buffer) => {
-            resolve(chunk)
-            request.destroy()
-          }),
-        )
-        request.on('error', reject)
+      await new Promise<void>((resolve, reject) => {
+        stalledExport(year, (_response, request) => {
+          request.destroy()
+          resolve()
+        }).on('error', reject)
       })
-      expect(firstChunk.length).toBeGreaterThan(0)
     }
-    const text = await (await exportLog('jsonl', 'createdAfter=2005-01-01&createdBefore=2006-01-01')).text()
+    const text = await (await exportLog('jsonl', year)).text()
     expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
   })
 
   it.runIf(onPostgres)('survives losing the database connection of an export midway: that export is cut off, the server answers on', async () => {
-    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
-        SELECT gen_random_uuid(), 'login', true, timestamptz '2007-06-01T00:00:00Z' + g * interval '1 second', repeat('x', 2000), 0, decode(repeat('00', 32), 'hex')
-          FROM generate_series(1, 10000) g`)
-    // A client that stops reading after the first chunk, so the COPY stays open and waits.
+    const year = await seedLargeYear(2007)
+    // The COPY stays open, waiting for the client.
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      const request = get(
-        `${app.url}/tenant/audit-log/export.jsonl?createdAfter=2007-01-01&createdBefore=2008-01-01`,
-        { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
-        (started) =>
-          started.once('data', () => {
-            started.pause()
-            resolve(started)
-          }),
-      )
-      request.once('error', reject)
+      stalledExport(year, resolve).once('error', reject)
     })
     const admin = new pg.Client({ connectionString: app.app.services.db.url })
     await admin.connect()
@@ -392,26 +393,15 @@ describe('audit log export under load', () => {
   // Each export holds a database session until its client has read it all: clients that stop
   // reading must not hold the whole pool (10 connections), or every other request waits with them.
   it('keeps answering other requests while more exports than the pool holds stall, and serves the waiting ones in turn', async () => {
-    await tamper(app.app.services.db, `INSERT INTO person_auth_log (id, type, success, created_at, user_agent, sequence, hash)
-        SELECT gen_random_uuid(), 'login', true, timestamptz '1999-06-01T00:00:00Z' + g * interval '1 second', repeat('y', 2000), 0, decode(repeat('00', 32), 'hex')
-          FROM generate_series(1, 10000) g`)
+    const year = await seedLargeYear(1999)
     let streamingCount = 0
     const streamingNow: (() => void)[] = []
-    const stalled = Array.from({ length: 12 }, () => {
-      const request = get(
-        `${app.url}/tenant/audit-log/export.jsonl?createdAfter=1999-01-01&createdBefore=2000-01-01`,
-        { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } },
-        // Reads the first chunk, then nothing more: 20 MB do not fit in the socket buffers.
-        (response) =>
-          response.once('data', () => {
-            response.pause()
-            streamingCount++
-            streamingNow.push(() => request.destroy())
-          }),
-      )
-      request.on('error', () => {})
-      return request
-    })
+    const stalled = Array.from({ length: 12 }, () =>
+      stalledExport(year, (_response, request) => {
+        streamingCount++
+        streamingNow.push(() => request.destroy())
+      }).on('error', () => {}),
+    )
     const streams = async (count: number) => {
       while (streamingCount < count) await new Promise((resolve) => setTimeout(resolve, 50))
     }
@@ -426,7 +416,7 @@ describe('audit log export under load', () => {
     for (const leave of streamingNow.splice(0)) leave()
     await streams(first + 1)
     for (const request of stalled) request.destroy()
-    const text = await (await exportLog('jsonl', 'createdAfter=1999-01-01&createdBefore=2000-01-01')).text()
+    const text = await (await exportLog('jsonl', year)).text()
     expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
   })
 })
