@@ -20,6 +20,7 @@ type FieldKind = (typeof exportFields)[number]['kind']
 
 /** Fields every entry has; the others may be null. */
 const REQUIRED = new Set<FieldName>(['id', 'createdAt', 'type', 'success', 'metadata', 'eventData', 'sequence', 'hash'])
+const EXPORT_FIELD_NAMES = exportFields.map(({ name }) => name)
 const HASH = /^[0-9a-f]{64}$/i
 const SEQUENCE = /^[1-9]\d*$/
 
@@ -27,7 +28,7 @@ const SEQUENCE = /^[1-9]\d*$/
  * The raw text of each member of a JSON object, which JSON.parse has accepted already: strings are
  * stepped over whole, and a value ends at the first comma or closing bracket outside them at its depth.
  */
-function rawMembers(json: string): Map<string, string> {
+function rawMembers(json: string, where: string): Map<string, string> {
   const members = new Map<string, string>()
   let position = json.indexOf('{') + 1
   const skipString = () => {
@@ -59,6 +60,8 @@ function rawMembers(json: string): Map<string, string> {
       } else if (code === 0x2c && depth === 0) break
       position++
     }
+    // JSON.parse keeps a repeated key's last value: the text would show two, the chain proves one.
+    if (members.has(key)) throw new ExportFileError(`${where}: the key ${key} appears twice`)
     members.set(key, json.slice(valueStart, position).trim())
     position++
   }
@@ -105,7 +108,11 @@ function jsonlEntry(line: string, number: number): RangeEntry {
     throw new ExportFileError(`${where}: not JSON (${(error as Error).message})`)
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ExportFileError(`${where}: not a JSON object`)
-  const raw = rawMembers(line)
+  const raw = rawMembers(line, where)
+  // Nothing the chain does not prove: a member more (a note added to a verified file) would pass as part of the log.
+  if ([...raw.keys()].join() !== EXPORT_FIELD_NAMES.join()) {
+    throw new ExportFileError(`${where}: the keys are not those of an export entry, in their order: ${EXPORT_FIELD_NAMES.join(', ')}`)
+  }
   const object = parsed as Record<string, unknown>
   return rangeEntry((name, kind) => (kind === 'json' || kind === 'number' ? raw.get(name) : object[name]), where)
 }
@@ -158,9 +165,10 @@ class CsvEntries {
     const where = `line ${number}`
     const fields = csvFields(record, where)
     if (!this.columns) {
+      if (fields.join() !== EXPORT_FIELD_NAMES.join()) {
+        throw new ExportFileError(`${where}: the CSV header is not an export's: ${EXPORT_FIELD_NAMES.join(',')}`)
+      }
       this.columns = new Map(fields.map((name, index) => [name ?? '', index]))
-      const absent = exportFields.filter(({ name }) => !this.columns!.has(name)).map(({ name }) => name)
-      if (absent.length > 0) throw new ExportFileError(`${where}: the CSV header lacks ${absent.join(', ')}`)
       return undefined
     }
     if (fields.length !== this.columns.size) throw new ExportFileError(`${where}: ${fields.length} fields, the header has ${this.columns.size}`)

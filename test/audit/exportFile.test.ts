@@ -122,8 +122,26 @@ describe('ExportFile', () => {
   })
 
   it('names the line of a record that is not an entry, and of a sequence no entry can have', async () => {
-    await expect(opened('broken.jsonl', `${jsonl(lines(2))}{"id":1}\n`)).rejects.toThrow(new ExportFileError('line 3: id is not a string'))
+    const numberId = jsonl(lines(1)).replace(/"id":"[^"]+"/, '"id":1')
+    await expect(opened('broken.jsonl', `${jsonl(lines(2))}${numberId}`)).rejects.toThrow(new ExportFileError('line 3: id is not a string'))
     const beyond = jsonl(lines(1)).replace('"sequence":1', `"sequence":${2n ** 63n}`)
     await expect(opened('beyond.jsonl', beyond)).rejects.toThrow(new ExportFileError('line 1: sequence is larger than any entry can have'))
+  })
+
+  it('refuses text the chain does not prove: a member more, a repeated key, members out of order, a header not an export\'s', async () => {
+    const [first, second] = jsonl(lines(2)).split('\n') as [string, string]
+    const keys = 'line 2: the keys are not those of an export entry, in their order: id, createdAt, type, success, invokedByIdentityId, personId, targetPersonId, personInputIdentifier, errorCode, clientIp, userAgent, metadata, eventData, sequence, hash'
+    const refusals: [string, string][] = [
+      [second.replace('"userAgent":', '"note":"approved","userAgent":'), keys],
+      [second.replace(/}$/, ',"note":"approved"}'), keys],
+      [second.replace('{"id":', '{"type":"login","id":'), 'line 2: the key type appears twice'],
+      [second.replace('"userAgent":', '"userAgent":"forged","userAgent":'), 'line 2: the key userAgent appears twice'],
+      [second.replace(/"type":"login","success":true/, '"success":true,"type":"login"'), keys],
+    ]
+    for (const [changed, message] of refusals) {
+      await expect(opened('changed.jsonl', `${first}\n${changed}\n`), changed).rejects.toThrow(new ExportFileError(message))
+    }
+    const extraColumn = csv(lines(1)).replace('hash\r\n', 'hash,note\r\n').replace(/\r\n$/, ',approved\r\n')
+    await expect(opened('extra.csv', extraColumn)).rejects.toThrow(new ExportFileError(`line 1: the CSV header is not an export's: ${CSV_HEADER.trim()}`))
   })
 })
