@@ -284,14 +284,20 @@ export class ServerSource implements LogSource {
     const decoder = new TextDecoder()
     let records = 0
     let written = 0
+    let lastByte: number | undefined
     for await (const bytes of responseBytes(response)) {
       await write(out, bytes)
+      lastByte = bytes.at(-1) ?? lastByte
       const text = decoder.decode(bytes, { stream: true })
       records += format === 'csv' ? counter.count(text) : text.split('\n').length - 1
       // The CSV header is a record, but not an entry.
       const entries = format === 'csv' ? Math.max(records - 1, 0) : records
       progress.advance(entries - written)
       written = entries
+    }
+    // The server resets an export it cannot finish; something between may end it as if complete.
+    if ((total !== null && Number(total) !== written) || (lastByte !== undefined && lastByte !== 0x0a)) {
+      throw new SourceError(`The export ended early: ${written} entries of the ${total ?? 'unknown number'} counted, ${lastByte === 0x0a ? 'the last whole' : 'the last one cut off'}`)
     }
     return written
   }

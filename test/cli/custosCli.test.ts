@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
+import { type RequestListener, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -224,22 +224,49 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
 
   it('export exits 2 with the message when the export endpoint refuses a parameter (400 BAD_USER_INPUT), and leaves no file', async () => {
     // A server that refuses what this command line accepts (another version of Custos).
-    const refusing = createServer((_req, res) => {
-      res.writeHead(400, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ error: { code: 'BAD_USER_INPUT', message: 'No event type starts with "idp_"', parameter: 'typePrefix' } }))
-    })
-    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
     const out = join(scratch, 'refused.csv')
-    try {
-      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`
-      const result = await runCli(['export', '--format', 'csv', '--out', out, '--type-prefix', 'idp_', '--url', url, '--token', app.rootToken])
-      expect(result).toEqual({ code: 2, stdout: '', stderr: 'custos export: No event type starts with "idp_"\n' })
-    } finally {
-      refusing.close()
-    }
+    const result = await withServer(
+      (_req, res) => {
+        res.writeHead(400, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: { code: 'BAD_USER_INPUT', message: 'No event type starts with "idp_"', parameter: 'typePrefix' } }))
+      },
+      (url) => runCli(['export', '--format', 'csv', '--out', out, '--type-prefix', 'idp_', '--url', url, '--token', app.rootToken]),
+    )
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'custos export: No event type starts with "idp_"\n' })
     await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
   })
+
+  it('export exits 1 and leaves no file when the response ends before the entries it counted (a proxy that ends a cut-off response)', async () => {
+    const [line] = (await (await fetch(`${app.url}/tenant/audit-log/export.jsonl`, { headers: { authorization: `Bearer ${app.rootToken}` } })).text()).split('\n')
+    const out = join(scratch, 'ended-early.jsonl')
+    for (const [body, ending] of [
+      [`${line}\n${line}\n${line}\n${line!.slice(0, 40)}`, 'the last one cut off'],
+      [`${line}\n${line}\n${line}\n`, 'the last whole'],
+    ] as const) {
+      const result = await withServer(
+        (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-total-count': '10' })
+          res.end(body)
+        },
+        (url) => runCli(['export', '--format', 'jsonl', '--out', out, '--no-progress', '--url', url, '--token', app.rootToken]),
+      )
+      expect(result).toEqual({ code: 1, stdout: '', stderr: `custos export: The export ended early: 3 entries of the 10 counted, ${ending}\n` })
+      await expect(readFile(out)).rejects.toThrow(/ENOENT/)
+      await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    }
+  })
 })
+
+/** A server of another make on loopback, for `work` only: what the command line does with answers Custos never gives. */
+async function withServer<T>(handler: RequestListener, work: (url: string) => Promise<T>): Promise<T> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    return await work(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  } finally {
+    server.close()
+  }
+}
 
 describe('custos on the database directly (DATABASE_URL or CUSTOS_DATA_DIR)', CLI_TIMEOUT, () => {
   let testDatabase: TestDatabase
