@@ -8,7 +8,8 @@ import { type RunningApp, startApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import type { DatabaseTarget } from '../../src/db/database.js'
 import { createLogger } from '../../src/logger.js'
-import { type TestDatabase, durableTestDatabase } from '../testkit/database.js'
+import { testSigningKey } from '../testkit/app.js'
+import { type TestDatabase, createTestDatabase, durableTestDatabase, onPostgres } from '../testkit/database.js'
 
 /**
  * The real start-up path on a database that outlives each start: an embedded
@@ -36,7 +37,7 @@ interface Start {
 }
 
 /** Starts the app with `environment`, capturing what it prints and logs. */
-async function start(environment: Record<string, string> = {}): Promise<Start> {
+async function start(environment: Record<string, string> = {}, on: DatabaseTarget = target): Promise<Start> {
   const printed: string[] = []
   const logged: string[] = []
   const sink = (into: string[]) =>
@@ -47,7 +48,7 @@ async function start(environment: Record<string, string> = {}): Promise<Start> {
       },
     })
   const config = loadConfig({ PORT: '0', CUSTOS_DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...environment })
-  const app = await startApp(config, createLogger('debug', sink(logged)), target, sink(printed))
+  const app = await startApp(config, createLogger('debug', sink(logged)), on, sink(printed))
   return {
     app,
     get terminal() {
@@ -142,6 +143,28 @@ describe('bootstrap keys', () => {
       expect(await apiKeyCreations(fourth.app)).toEqual([{ n: 3 }])
     } finally {
       await fourth.app.stop()
+    }
+  })
+})
+
+describe.runIf(onPostgres)('bootstrap keys of servers starting together on a new database', () => {
+  it('are made once: one server prints the generated tokens, and they work on both', async () => {
+    const fresh = await createTestDatabase({ migrated: true })
+    const environment = { DATABASE_URL: fresh.url!, CUSTOS_ENCRYPTION_KEY: randomBytes(32).toString('base64'), CUSTOS_SIGNING_KEY: testSigningKey() }
+    const starts = await Promise.all([start(environment, fresh.target), start(environment, fresh.target)])
+    try {
+      const printing = starts.filter(({ terminal }) => terminal !== '')
+      expect(printing).toHaveLength(1)
+      const root = /Generated root token[^:]*: (\S+)/.exec(printing[0]!.terminal)![1]!
+      const login = /Generated login token[^:]*: (\S+)/.exec(printing[0]!.terminal)![1]!
+      for (const { app } of starts) {
+        expect(await rolesOf(app, root)).toEqual(['super_admin'])
+        expect(await rolesOf(app, login)).toEqual(['login'])
+      }
+      expect(await apiKeyCreations(starts[0]!.app)).toEqual([{ n: 2 }])
+    } finally {
+      await Promise.all(starts.map(({ app }) => app.stop()))
+      await fresh.drop()
     }
   })
 })

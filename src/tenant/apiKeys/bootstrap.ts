@@ -1,5 +1,6 @@
 import { recordAuditEntry, systemActor } from '../../audit/recorder.js'
 import type { PrismaClient } from '../../generated/prisma/client.js'
+import { holdTurnInDatabase } from '../auth/inTurn.js'
 import type { GlobalRole } from '../permissions.js'
 import { generateToken, hashToken } from './tokens.js'
 
@@ -23,6 +24,9 @@ export async function ensureBootstrapKeys(
   for (const key of bootstrapKeys) {
     const given = tokens[key.name]
     await prisma.$transaction(async (tx) => {
+      // Servers starting together on a new database: the second waits, then finds the first's key
+      // (without the turn both created one: two root identities, or the same token twice, refused).
+      await holdTurnInDatabase(tx, `bootstrap key ${key.name}`)
       const identity = await tx.identity.findFirst({
         where: { description: key.description },
         include: { apiKeys: { where: { disabledAt: null } } },

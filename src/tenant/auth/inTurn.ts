@@ -34,6 +34,6 @@ export async function inTurn<T>(key: string, work: (holdTurn: HoldTurn) => Promi
 }
 
 /** A transaction-scoped advisory lock on a 64-bit hash of the key: two keys sharing a hash only wait for each other. */
-async function holdTurnInDatabase(tx: Transaction, key: string): Promise<void> {
+export async function holdTurnInDatabase(tx: Transaction, key: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`
 }
