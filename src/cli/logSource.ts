@@ -297,7 +297,8 @@ export class ServerSource implements LogSource {
     }
     // The server resets an export it cannot finish; something between may end it as if complete.
     if ((total !== null && Number(total) !== written) || (lastByte !== undefined && lastByte !== 0x0a)) {
-      throw new SourceError(`The export ended early: ${written} entries of the ${total ?? 'unknown number'} counted, ${lastByte === 0x0a ? 'the last whole' : 'the last one cut off'}`)
+      const counted = total === null ? '' : ` of the ${total} counted`
+      throw new SourceError(`The export ended early: ${written} entries${counted}, ${lastByte === 0x0a ? 'each whole' : 'the last one cut off'}`)
     }
     return written
   }

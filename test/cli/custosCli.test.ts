@@ -241,7 +241,7 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
     const out = join(scratch, 'ended-early.jsonl')
     for (const [body, ending] of [
       [`${line}\n${line}\n${line}\n${line!.slice(0, 40)}`, 'the last one cut off'],
-      [`${line}\n${line}\n${line}\n`, 'the last whole'],
+      [`${line}\n${line}\n${line}\n`, 'each whole'],
     ] as const) {
       const result = await withServer(
         (_req, res) => {
