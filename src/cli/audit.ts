@@ -1,7 +1,7 @@
 import { type KeyObject, createPublicKey } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadAuditSigner } from '../app.js'
+import { loadAuditSigner } from '../installation.js'
 import { createReadStream } from 'node:fs'
 import { ExportFile, readCheckpointsFile } from '../audit/exportFile.js'
 import { type VerificationResult, VerificationRangeError, verificationRange, verifyAuthLog, verifyRange } from '../audit/integrity.js'

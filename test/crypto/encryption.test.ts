@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { loadEncryptionKey } from '../../src/app.js'
+import { loadEncryptionKey } from '../../src/installation.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { decrypt, decryptText, encrypt, encryptText, parseEncryptionKey } from '../../src/crypto/encryption.js'
 
