@@ -21,6 +21,9 @@ type FieldKind = (typeof exportFields)[number]['kind']
 /** Fields every entry has; the others may be null. */
 const REQUIRED = new Set<FieldName>(['id', 'createdAt', 'type', 'success', 'metadata', 'eventData', 'sequence', 'hash'])
 const EXPORT_FIELD_NAMES = exportFields.map(({ name }) => name)
+/** The fields as a CSV header names them: every record holds exactly these, in this order. */
+const EXPORT_FIELD_LIST = EXPORT_FIELD_NAMES.join(',')
+const FIELD_INDEX = new Map(EXPORT_FIELD_NAMES.map((name, index) => [name, index]))
 const HASH = /^[0-9a-f]{64}$/i
 const SEQUENCE = /^[1-9]\d*$/
 
@@ -110,7 +113,7 @@ function jsonlEntry(line: string, number: number): RangeEntry {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ExportFileError(`${where}: not a JSON object`)
   const raw = rawMembers(line, where)
   // Nothing the chain does not prove: a member more (a note added to a verified file) would pass as part of the log.
-  if ([...raw.keys()].join() !== EXPORT_FIELD_NAMES.join()) {
+  if ([...raw.keys()].join(',') !== EXPORT_FIELD_LIST) {
     throw new ExportFileError(`${where}: the keys are not those of an export entry, in their order: ${EXPORT_FIELD_NAMES.join(', ')}`)
   }
   const object = parsed as Record<string, unknown>
@@ -157,23 +160,21 @@ function isJson(text: string): boolean {
   }
 }
 
-/** CSV records in, entries out: the first record is the header and names the columns. */
+/** CSV records in, entries out: the first record is the header, an export's exactly. */
 class CsvEntries {
-  private columns: Map<string, number> | undefined
+  private headerRead = false
 
   take(record: string, number: number): RangeEntry | undefined {
     const where = `line ${number}`
     const fields = csvFields(record, where)
-    if (!this.columns) {
-      if (fields.join() !== EXPORT_FIELD_NAMES.join()) {
-        throw new ExportFileError(`${where}: the CSV header is not an export's: ${EXPORT_FIELD_NAMES.join(',')}`)
-      }
-      this.columns = new Map(fields.map((name, index) => [name ?? '', index]))
+    if (!this.headerRead) {
+      if (fields.join(',') !== EXPORT_FIELD_LIST) throw new ExportFileError(`${where}: the CSV header is not an export's: ${EXPORT_FIELD_LIST}`)
+      this.headerRead = true
       return undefined
     }
-    if (fields.length !== this.columns.size) throw new ExportFileError(`${where}: ${fields.length} fields, the header has ${this.columns.size}`)
+    if (fields.length !== FIELD_INDEX.size) throw new ExportFileError(`${where}: ${fields.length} fields, the header has ${FIELD_INDEX.size}`)
     return rangeEntry((name, kind) => {
-      const value = fields[this.columns!.get(name)!]!
+      const value = fields[FIELD_INDEX.get(name)!]!
       if (kind === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
       if (kind === 'json' && value !== null && !isJson(value)) throw new ExportFileError(`${where}: ${name} is not JSON`)
       return value
