@@ -55,6 +55,22 @@ const asValidationErrors = {
   ],
 }
 
+/**
+ * A POST whose body no parser reads (a content type other than JSON, a GraphQL string or a form)
+ * gets a JSON error with a code; yoga's own answer is a bare 415 with an empty body. Runs after
+ * yoga's parsers, which are registered before any plugin.
+ */
+function useUnsupportedMediaTypeError(): Plugin {
+  return {
+    onRequestParse: ({ request, requestParser, endResponse, fetchAPI }) => {
+      // Other methods are yoga's 405.
+      if (requestParser || request.method !== 'POST') return
+      const message = 'Send the operation as application/json (or application/graphql, or a URL-encoded form).'
+      endResponse(fetchAPI.Response.json({ errors: [{ message, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }, { status: 415 }))
+    },
+  }
+}
+
 /** The largest request body the GraphQL endpoint reads: a batch of ten operations with their variables fits many times over. */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
@@ -91,6 +107,8 @@ function createGraphQLHandler(services: AppServices) {
     renderGraphiQL: renderOfflineGraphiQL,
     landingPage: false,
     batching: { limit: 10 },
+    // No operation takes a file.
+    multipart: false,
     // Checked before yoga runs (bodyRefusal).
     maxRequestBodySize: false,
     plugins: [
@@ -101,6 +119,7 @@ function createGraphQLHandler(services: AppServices) {
         costLimit: { maxCost: 20_000, ...asValidationErrors },
         blockFieldSuggestion: { enabled: true },
       }),
+      useUnsupportedMediaTypeError(),
       useErrorCodes(),
       rejectNulCharacters(),
       useCompiledExecution(),

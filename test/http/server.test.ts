@@ -39,6 +39,25 @@ describe('HTTP endpoints', () => {
     expect(text).not.toMatch(/\bat .+:\d+:\d+|stack/i)
   })
 
+  it('answers a POST body it cannot read with a JSON 415, and other methods with a JSON 405', async () => {
+    const unsupported = { errors: [{ message: expect.stringMatching(/application\/json/), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }
+    const operation = JSON.stringify({ query: '{ __typename }' })
+    const cases: [string, Record<string, string>, string | undefined, number, unknown][] = [
+      ['POST', { 'content-type': 'text/plain' }, operation, 415, unsupported],
+      ['POST', {}, operation, 415, unsupported],
+      // No operation takes a file.
+      ['POST', { 'content-type': 'multipart/form-data; boundary=x' }, `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${operation}\r\n--x--\r\n`, 415, unsupported],
+      ['PUT', { 'content-type': 'application/json' }, operation, 405, { errors: [{ message: expect.any(String), extensions: { code: 'BAD_REQUEST' } }] }],
+      ['POST', { 'content-type': 'application/graphql' }, '{ __typename }', 200, { data: { __typename: 'Query' } }],
+    ]
+    for (const [method, headers, body, status, expected] of cases) {
+      const response = await fetch(`${app.url}/tenant`, { method, headers, body })
+      expect(response.status, `${method} ${headers['content-type']}`).toBe(status)
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/)
+      expect(await response.json()).toEqual(expected)
+    }
+  })
+
   it('serves GraphiQL with every asset inlined: no external script, style, font or worker', async () => {
     const page = await get('/tenant', { accept: 'text/html' })
     expect(page.status).toBe(200)
