@@ -214,6 +214,11 @@ export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}
     createdAfter: validDate(filter.createdAfter, 'filter.createdAfter'),
     createdBefore: validDate(filter.createdBefore, 'filter.createdBefore'),
   }
+  const { createdAfter, createdBefore } = criteria
+  // A window that ends before it starts is a mistake, not a question with no answer.
+  if (createdAfter && createdBefore && createdAfter > createdBefore) {
+    throw new AuthLogQueryError('filter.createdAfter must not be after filter.createdBefore', 'filter.createdAfter')
+  }
   return Object.fromEntries(Object.entries(criteria).filter(([, value]) => value !== undefined)) as AuthLogCriteria
 }
 

@@ -333,7 +333,21 @@ describe('authLogStats', () => {
     const tooLong = await gqlData(STATS, { filter: { createdAfter: '2001-01-01T00:00:00Z', createdBefore: '2002-01-01T00:00:00Z' }, bucket: 'HOUR' })
     expect(tooLong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'bucket' })
     const backwards = await gqlData(STATS, { filter: { createdAfter: '2001-02-01T00:00:00Z', createdBefore: '2001-01-01T00:00:00Z' } })
-    expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' })
+    expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.createdAfter' })
+    // Stats need at least one bucket; a page of an empty window is just empty.
+    const empty = await gqlData(STATS, { filter: { createdAfter: '2001-01-01T00:00:00Z', createdBefore: '2001-01-01T00:00:00Z' } })
+    expect(empty.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.createdAfter' })
+  })
+
+  it('refuses a page of a window that ends before it starts, and answers an empty window with an empty page', async () => {
+    const page = `query ($filter: AuthLogFilter) { authLog(filter: $filter) { entries { id } hasMore } }`
+    const backwards = await gqlData(page, { filter: { createdAfter: '2001-02-01T00:00:00Z', createdBefore: '2001-01-01T00:00:00Z' } })
+    expect(backwards.data ?? null).toBeNull()
+    expect(backwards.errors).toEqual([
+      expect.objectContaining({ message: 'filter.createdAfter must not be after filter.createdBefore', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument: 'filter.createdAfter' }) }),
+    ])
+    const empty = await gqlData(page, { filter: { createdAfter: '2001-01-01T00:00:00Z', createdBefore: '2001-01-01T00:00:00Z' } })
+    expect(empty.data.authLog).toEqual({ entries: [], hasMore: false })
   })
 
   it('without createdAfter counts the 30 days before createdBefore; without createdBefore, up to now', async () => {

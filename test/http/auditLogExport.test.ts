@@ -314,6 +314,7 @@ describe('audit log export', () => {
       ['q=abc%00def', 'q'],
       ['types=login%00', 'types'],
       [`personInputIdentifier=${'x'.repeat(513)}`, 'personInputIdentifier'],
+      ['createdAfter=2003-02-01&createdBefore=2003-01-01', 'createdAfter'],
     ]
     for (const format of ['csv', 'jsonl']) {
       for (const [query, parameter] of cases) {
