@@ -79,8 +79,16 @@ function monthFromNow(months: number) {
 
 /** The privileges custos_app holds, tried through `run` (SQL as that role). */
 function leastPrivilegeCases(run: (sql: string) => Promise<unknown>) {
-  it('may insert entries, leaving created_at, sequence and hash to the database', async () => {
+  it('may insert entries, leaving created_at, sequence and hash (and the id, if it likes) to the database', async () => {
     await expect(run("INSERT INTO person_auth_log (id, type, success) VALUES (gen_random_uuid(), 'login', false)")).resolves.toBeDefined()
+    await expect(run("INSERT INTO person_auth_log (type, success) VALUES ('login', false)")).resolves.toBeDefined()
+    const [newest] = (await asOwner('SELECT id::text, sequence::text, (SELECT sequence::text FROM person_auth_log_head) AS head FROM person_auth_log ORDER BY sequence DESC LIMIT 1')) as {
+      id: string
+      sequence: string
+      head: string
+    }[]
+    expect(newest?.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(newest?.sequence).toBe(newest?.head)
   })
 
   it.each([
