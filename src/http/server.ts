@@ -3,6 +3,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { GraphQLError, type ValidationContext } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
+import { logReadsPerOperation } from '../schema/audit/logReads.js'
 import { schema } from '../schema/index.js'
 import { useCompiledExecution } from './compiledExecution.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
@@ -71,6 +72,9 @@ function useUnsupportedMediaTypeError(): Plugin {
   }
 }
 
+/** An operation may read the audit log only a few times (src/schema/audit/logReads.ts). */
+const limitLogReads: Plugin = { onValidate: ({ addValidationRule }) => addValidationRule(logReadsPerOperation) }
+
 /** The largest request body the GraphQL endpoint reads: a batch of ten operations with their variables fits many times over. */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
@@ -120,6 +124,7 @@ function createGraphQLHandler(services: AppServices) {
         blockFieldSuggestion: { enabled: true },
       }),
       useUnsupportedMediaTypeError(),
+      limitLogReads,
       useErrorCodes(),
       rejectNulCharacters(),
       useCompiledExecution(),

@@ -123,6 +123,29 @@ describe('HTTP endpoints', () => {
     }
   })
 
+  it('refuses an operation that reads the audit log more than five times, however the reads are spelled', async () => {
+    const reads = (count: number, field = 'authLog { hasMore }') => Array.from({ length: count }, (_, index) => `r${index}: ${field}`).join(' ')
+    const refused = async (query: string, keys: string) => {
+      const response = await app.gql(query, { token: app.rootToken })
+      expect(response.status, query).toBe(400)
+      expect(response.data).toBeUndefined()
+      expect(response.errors).toEqual([
+        { message: expect.stringMatching(new RegExp(`^An operation may read the audit log at most 5 times; this one reads it \\d+ times \\(${keys}\\)\\.$`)), locations: expect.any(Array), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } },
+      ])
+    }
+    await refused(`{ ${reads(6)} }`, 'r0, r1, r2, r3, r4, r5')
+    await refused(`{ ${reads(3)} ...more } fragment more on Query { ... on Query { x: authLogStats { total } y: verifyAuthLog { ok } z: authLogTypes { type } } }`, 'r0, r1, r2, x, y, z')
+    const checkpoints = async () => (await app.gql('{ authLogCheckpoints(limit: 500) { sequence } }', { token: app.rootToken })).data.authLogCheckpoints.length
+    const before = await checkpoints()
+    await refused(`mutation { ${reads(6, 'createAuthLogCheckpoint { ok }')} }`, 'r0, r1, r2, r3, r4, r5')
+    expect(await checkpoints()).toBe(before)
+
+    // Five reads, and fields that merge into one read, run.
+    const allowed = await app.gql(`{ ${reads(5)} r0: authLog { nextCursor } authLogPublicKey ...again } fragment again on Query { r1: authLog { hasMore } }`, { token: app.rootToken })
+    expect(allowed.errors).toBeUndefined()
+    expect(Object.keys(allowed.data)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'authLogPublicKey'])
+  })
+
   it('serves JSON, not GraphiQL, to an API client on GET', async () => {
     const response = await tenantRequest(app, { query: { query: '{ __typename }' } })
     expect(response.body).toEqual({ data: { __typename: 'Query' } })

@@ -15,6 +15,7 @@ import {
 } from '../../audit/query.js'
 import { builder } from '../builder.js'
 import { badInputError } from '../errors.js'
+import { READS_AUDIT_LOG } from './logReads.js'
 
 const AuthLogEntry = builder.objectRef<AuthLogRow>('AuthLogEntry').implement({
   description: 'One person_auth_log row.',
@@ -117,6 +118,7 @@ builder.queryFields((t) => ({
     type: AuthLogPage,
     description: `Reads person_auth_log, newest first. Requires system:viewAuthLog. limit defaults to 100, at most ${MAX_PAGE_SIZE}; page with cursor (or offset, not both).`,
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: {
       filter: t.arg({ type: AuthLogFilter, required: false }),
       limit: t.arg.int({ required: false }),
@@ -135,6 +137,7 @@ builder.queryFields((t) => ({
     type: [AuthLogTypeCount],
     description: 'The event types that occurred since `since` (default: 30 days ago), with counts, most frequent first. Requires system:viewAuthLog.',
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: { since: t.arg({ type: 'DateTime', required: false }) },
     resolve: (_root, args, context) => withBadInput(() => authLogTypes(context.prisma, args.since)),
   }),
@@ -142,6 +145,7 @@ builder.queryFields((t) => ({
     type: AuthLogStats,
     description: `Entry counts per bucket and per type, for charts. The window is the filter's createdAfter/createdBefore (default: createdBefore now, createdAfter 30 days before createdBefore), at most ${MAX_STATS_BUCKETS} buckets. Requires system:viewAuthLog.`,
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: {
       filter: t.arg({ type: AuthLogFilter, required: false }),
       bucket: t.arg({ type: AuthLogBucket, required: false, defaultValue: 'DAY' }),

@@ -5,6 +5,7 @@ import { AuthLogQueryError, pageSize } from '../../audit/query.js'
 import { builder } from '../builder.js'
 import { badInputError, rejectingInvalidInput } from '../errors.js'
 import { defineResponse } from '../responses.js'
+import { READS_AUDIT_LOG } from './logReads.js'
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
 
@@ -95,6 +96,7 @@ builder.queryFields((t) => ({
       'signed checkpoint, and reports the first broken entry. A range must name entries the log holds: from <= to <= the head (a `from` ' +
       'among entries retention dropped starts at the first one kept); otherwise BAD_USER_INPUT naming the argument. Requires system:viewAuthLog.',
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: { from: t.arg({ type: 'BigInt', required: false }), to: t.arg({ type: 'BigInt', required: false }) },
     resolve: (_root, args, context) =>
       rejectingInvalidInput(() =>
@@ -105,6 +107,7 @@ builder.queryFields((t) => ({
     type: [AuthLogCheckpoint],
     description: 'Signed checkpoints, newest first. Requires system:viewAuthLog. limit defaults to 100, at most 500.',
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: { limit: t.arg.int({ required: false }), offset: t.arg.int({ required: false }) },
     resolve: async (_root, args, context) => {
       try {
@@ -139,6 +142,7 @@ builder.mutationField('createAuthLogCheckpoint', (t) =>
       'recorded as an auth_log_checkpoint entry. Sign the last entry of an exported range to prove all of it offline. ' +
       'A sequence past the head, or among entries retention dropped, is BAD_USER_INPUT. Requires system:viewAuthLog.',
     authScopes: { privilege: 'system:viewAuthLog' },
+    extensions: READS_AUDIT_LOG,
     args: { sequence: t.arg({ type: 'BigInt', required: false }) },
     resolve: (_root, args, context) =>
       rejectingInvalidInput(() =>
