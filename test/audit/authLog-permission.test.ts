@@ -181,6 +181,16 @@ describe('authLog permission cannot be worked around', () => {
       .map(({ root, field }) => `${root}.${field.name}`)
     expect(unguarded).toEqual([])
   })
+
+  it('counts every root field that needs system:viewAuthLog among the log reads an operation is allowed (src/schema/audit/logReads.ts)', () => {
+    const rootFields = [schema.getQueryType(), schema.getMutationType()].flatMap((root) => (root ? Object.values(root.getFields()) : []))
+    const needsViewAuthLog = rootFields.filter(
+      (field) => (field.extensions as { pothosOptions?: { authScopes?: { privilege?: string } } }).pothosOptions?.authScopes?.privilege === 'system:viewAuthLog',
+    )
+    const counted = rootFields.filter((field) => field.extensions.readsAuditLog === true)
+    expect(counted.map((field) => field.name).sort()).toEqual(needsViewAuthLog.map((field) => field.name).sort())
+    expect(counted.length).toBeGreaterThanOrEqual(6)
+  })
 })
 
 /** `Type.field` of every field whose (unwrapped) type is `typeName`. */
