@@ -107,7 +107,7 @@ describe('HTTP endpoints', () => {
   })
 
   it("refuses operations past graphql-armor's limits as failed validation, with a code and before anything runs", async () => {
-    const tooManyAliases = `{ ${Array.from({ length: 51 }, (_, index) => `a${index}: authLogTypes { type }`).join(' ')} }`
+    const tooManyAliases = `{ ${Array.from({ length: 51 }, (_, index) => `a${index}: authLogPublicKey`).join(' ')} }`
     const tooDeep = '{ me { person { identity { person { identity { person { identity { person { identity { person { identity { person { id } } } } } } } } } } } } }'
     const tooCostly = `{ ${Array.from({ length: 50 }, (_, index) => `a${index}: me { ${'person { identity { '.repeat(5)}id${' } }'.repeat(5)} }`).join(' ')} }`
     const refusals = [
