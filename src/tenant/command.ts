@@ -16,7 +16,17 @@ export interface CommandScope {
    * log (written after a rollback, it could arrive after that attempt has counted).
    */
   commitRefusal(): void
+  /**
+   * Names the authentication attempt this operation is: should it end in an unexpected error
+   * with no failure entry queued, it is recorded as failed (INTERNAL_ERROR), so that no attempt
+   * goes unlogged, least of all one that got past the password check.
+   */
+  attempting(entry: Omit<AuditEntry, 'success' | 'errorCode'>): void
 }
+
+/** The error code of an attempt that ended in an unexpected error. */
+export const UNEXPECTED_FAILURE = 'INTERNAL_ERROR'
+
 
 class RolledBack {
   constructor(readonly outcome: Failure<string>) {}
@@ -34,11 +44,18 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
   work: (scope: CommandScope) => Promise<Answer>,
 ): Promise<Answer> {
   const entries: AuditEntry[] = []
+  let attempt: Omit<AuditEntry, 'success' | 'errorCode'> | undefined
   try {
     return await prisma.$transaction(
       async (tx) => {
         let refusalCommits = false
-        const outcome = await work({ tx, actor, audit: (entry) => entries.push(entry), commitRefusal: () => (refusalCommits = true) })
+        const outcome = await work({
+          tx,
+          actor,
+          audit: (entry) => entries.push(entry),
+          commitRefusal: () => (refusalCommits = true),
+          attempting: (entry) => (attempt = entry),
+        })
         if (!outcome.ok && !refusalCommits) throw new RolledBack(outcome)
         // Failure entries queued by a successful answer (one that hides a failure, such as a reset
         // request for an unknown email) are written too.
@@ -52,9 +69,10 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
       await recordFailures(prisma, actor, entries)
       return error.outcome as Answer
     }
+    const failedAttempt = attempt && !entries.some((entry) => !entry.success) ? [{ ...attempt, success: false, errorCode: UNEXPECTED_FAILURE }] : []
     // The unexpected error is the one to report: if the failures cannot be written either (the
     // database is down), that second error would hide the first.
-    await recordFailures(prisma, actor, entries).catch(() => undefined)
+    await recordFailures(prisma, actor, [...entries, ...failedAttempt]).catch(() => undefined)
     throw error
   }
 }

@@ -142,6 +142,35 @@ describe('login entries', () => {
     }
   })
 
+  it('caps an idle lifetime longer than a session can hold (about 68 years) instead of failing', async () => {
+    const person = await signUpPerson(app)
+    const response = await app.gql(
+      `mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password, expiration: 2147483647) { ok result { token } } }`,
+      { variables: { email: person.email, password: person.password }, token: app.loginToken },
+    )
+    expect(response.errors).toBeUndefined()
+    expect(response.data.signIn.ok).toBe(true)
+    const [session] = await sql<{ expiration: number }>(app, 'SELECT expiration FROM api_key WHERE id = $1', [await apiKeyIdOfToken(app, response.data.signIn.result.token)])
+    expect(session?.expiration).toBe(Math.floor((2 ** 31 - 1) / 60) * 60)
+    expect(await newestEntry()).toMatchObject({ type: 'login', success: true, personId: person.id })
+  })
+
+  it('records an attempt that ended in an unexpected error as failed (INTERNAL_ERROR), even past the password check', async () => {
+    const person = await signUpPerson(app)
+    // Opening the session fails, as a broken database would make it.
+    await sql(app, `CREATE FUNCTION refuse_sessions() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no sessions today'; END $$`)
+    await sql(app, 'CREATE TRIGGER refuse_sessions BEFORE INSERT ON api_key FOR EACH ROW EXECUTE FUNCTION refuse_sessions()')
+    try {
+      const response = await app.gql(SIGN_IN, { variables: { email: person.email, password: person.password }, token: app.loginToken })
+      expect(response.errors).toEqual([expect.objectContaining({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } })])
+    } finally {
+      await sql(app, 'DROP TRIGGER refuse_sessions ON api_key')
+      await sql(app, 'DROP FUNCTION refuse_sessions()')
+    }
+    expect(await newestEntry()).toMatchObject({ type: 'login', success: false, errorCode: 'INTERNAL_ERROR', personId: person.id, personInputIdentifier: person.email })
+    expect(await sessionCount(person.identityId)).toBe(0)
+  })
+
   it('never stores a password or token in any log row', async () => {
     const person = await signUpPerson(app)
     const token = await signIn(app, person)
@@ -181,6 +210,16 @@ describe('createSessionToken entries', () => {
     const malformed = await app.gql(CREATE_SESSION, { variables: { personId: 'not-a-uuid' }, token: app.rootToken })
     expect(malformed.data.createSessionToken).toMatchObject({ ok: false, error: { code: 'UNKNOWN_PERSON_ID' } })
     expect(await newestEntry()).toMatchObject({ success: false, errorCode: 'UNKNOWN_PERSON_ID', personInputIdentifier: 'not-a-uuid' })
+  })
+
+  it('caps an idle lifetime longer than a session can hold', async () => {
+    const person = await signUpPerson(app)
+    const response = await app.gql(
+      `mutation ($email: String) { createSessionToken(email: $email, expiration: 99999999) { ok result { token } } }`,
+      { variables: { email: person.email }, token: app.rootToken },
+    )
+    expect(response.data.createSessionToken.ok).toBe(true)
+    expect(await newestEntry()).toMatchObject({ type: 'create_session_token', success: true, targetPersonId: person.id })
   })
 
   it('refuses the login key and records nothing', async () => {

@@ -185,7 +185,7 @@ export interface SignInPasswordlessInput extends SessionRequest {
 
 /** Completes a passwordless sign-in (`passwordless_login`); the request is used up. */
 export function signInPasswordless(context: TenantContext, input: SignInPasswordlessInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal, attempting }) => {
     const request = await findTokenRequest(tx, input.requestId, 'passwordless')
     // Attempts on one request take turns: each counts the failures before it, which the wrong
     // guesses commit (below) before they let the next one in; 40 guesses at once get 5 checks.
@@ -196,6 +196,7 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
       metadata: request ? { requestId: request.id } : {},
       eventData: { validationType: input.validationType },
     }
+    attempting(entry)
     const refuse = (code: SignInPasswordlessErrorCode, reason: string = code) => {
       audit({ ...entry, success: false, errorCode: reason })
       return fail(code, tokenMessages[code as PasswordlessTokenErrorCode] ?? 'The sign-in was refused.')

@@ -3,12 +3,18 @@ import type { Transaction } from '../command.js'
 import { type TenantConfig, intervalMs } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 
-/** A session's idle lifetime in minutes: what was asked for, else the default, never above the maximum. */
+/** The longest idle lifetime a session can hold: api_key.expiration is a 32-bit count of seconds (about 68 years). */
+export const LONGEST_SESSION_MINUTES = Math.floor((2 ** 31 - 1) / 60)
+
+/**
+ * A session's idle lifetime in minutes: what was asked for, else the default, never above the
+ * configured maximum nor LONGEST_SESSION_MINUTES.
+ */
 export function sessionMinutes(login: TenantConfig['login'], requestedMinutes: number | null | undefined): number {
   const fallback = intervalMs(login.defaultTokenExpiration) / 60_000
   const maximum = login.maxTokenExpiration ? intervalMs(login.maxTokenExpiration) / 60_000 : Number.POSITIVE_INFINITY
   const wanted = requestedMinutes != null && requestedMinutes > 0 ? requestedMinutes : fallback
-  return Math.max(1, Math.min(wanted, maximum))
+  return Math.max(1, Math.min(wanted, maximum, LONGEST_SESSION_MINUTES))
 }
 
 export interface SessionRequest {

@@ -14,11 +14,12 @@ export interface CreateSessionTokenInput extends SessionRequest {
 
 /** A privileged caller mints a session for a person (for example a backend that signed the person in itself). */
 export function createSessionToken(context: TenantContext, input: CreateSessionTokenInput) {
-  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit, attempting }) => {
     const entry: Omit<AuditEntry<'create_session_token'>, 'success'> = {
       type: 'create_session_token',
       personInputIdentifier: input.email ?? input.personId ?? null,
     }
+    attempting(entry)
     const refuse = <Code extends 'UNKNOWN_EMAIL' | 'UNKNOWN_PERSON_ID' | 'PERSON_DISABLED'>(code: Code, message: string, targetPersonId?: string) => {
       audit({ ...entry, success: false, errorCode: code, targetPersonId: targetPersonId ?? null })
       return fail(code, message)

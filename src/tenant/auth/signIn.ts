@@ -74,7 +74,7 @@ async function attempt(
   const ipWait = await ipLimitFromLog(prisma, 'login', config.rateLimits.loginPerIp, actor.client.ip)
   const earlyWait = ipWait ?? (await signInBackoff(prisma, config.login, who))
   const passwordMatches = earlyWait === null && (await verifyPassword(person?.passwordHash, input.password))
-  return runCommand(prisma, actor, async ({ tx, audit, commitRefusal }) => {
+  return runCommand(prisma, actor, async ({ tx, audit, commitRefusal, attempting }) => {
     await holdTurn(tx)
     // Read again holding the turn: an attempt on another instance may have failed meanwhile.
     const retryAfter = earlyWait ?? (await signInBackoff(tx, config.login, who))
@@ -83,6 +83,7 @@ async function attempt(
       personInputIdentifier: input.email,
       personId: person?.id ?? null,
     }
+    attempting(entry)
     // Nothing has changed before a refusal: it commits with its entry while the turn is held, for the next attempt to count.
     const refuse = (code: SignInProblem) => {
       commitRefusal()

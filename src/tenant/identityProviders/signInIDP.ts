@@ -105,12 +105,13 @@ export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
     }
   }
 
-  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit, attempting }) => {
     const entry: Omit<AuditEntry<'idp_login'>, 'success'> = {
       type: 'idp_login',
       eventData: { identityProvider: input.identityProvider },
       metadata: { identityProvider: input.identityProvider },
     }
+    attempting(entry)
     if (!exchange.ok) {
       audit({ ...entry, success: false, errorCode: (exchange.error.reason as string | undefined) ?? exchange.error.code })
       return fail(exchange.error.code, exchange.error.developerMessage)
