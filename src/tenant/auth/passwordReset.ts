@@ -41,7 +41,7 @@ export function createResetPasswordRequest(context: TenantContext, email: string
         to: person.email,
         type: 'RESET_PASSWORD_REQUEST',
         variables: { requestId: issued.requestId, token: issued.token, expiresAt: issued.expiresAt.toISOString() },
-        ...(await mailTemplateChoice(tx, options)),
+        ...(await mailTemplateChoice(tx, options, person.identityId)),
       }
       return succeed(mail)
     })

@@ -124,7 +124,7 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
           url: signInLink(config.passwordless.url, issued.requestId, issued.token),
           expiresAt: issued.expiresAt.toISOString(),
         },
-        ...(await mailTemplateChoice(tx, options)),
+        ...(await mailTemplateChoice(tx, options, person.identityId)),
       }
       return succeed({ answer: { requestId: issued.requestId, expiresAt: issued.expiresAt }, mail })
     })
