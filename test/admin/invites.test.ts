@@ -106,6 +106,22 @@ describe('unmanagedInvite', () => {
     expect(app.logOutput()).not.toContain(password)
   })
 
+  it('holds the password policy: a weak password, in options or the deprecated argument, is refused without any effect', async () => {
+    await expectNoEffect(app, async () => {
+      for (const variables of [{ options: { password: 'x' } }, { password: 'x' }]) {
+        const weak = await app.gql(UNMANAGED, { variables: { email: 'weak@example.test', slug: 'team', memberships: member, ...variables }, token: app.rootToken })
+        expect(weak.data?.unmanagedInvite ?? null).toBeNull()
+        expect(weak.errors).toEqual([
+          expect.objectContaining({
+            message: expect.stringMatching(/^The password is too weak: TOO_SHORT/),
+            extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument: 'options.password' }),
+          }),
+        ])
+      }
+    })
+    expect(await sql(app, "SELECT id FROM person WHERE email = 'weak@example.test'")).toEqual([])
+  })
+
   it('stores a caller-computed reset token hash, and refuses a malformed one without any effect', async () => {
     const hash = hashToken('caller-made-reset-token')
     const response = await app.gql(UNMANAGED, {

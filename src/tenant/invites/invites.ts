@@ -1,4 +1,4 @@
-import { hashPassword } from '../auth/passwords.js'
+import { prepareNewPassword } from '../auth/passwords.js'
 import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
@@ -23,7 +23,7 @@ export interface InviteInput {
 /** How a new person gets their first password. */
 type Credentials =
   | { readonly kind: 'mailedToken' }
-  | { readonly kind: 'unmanaged'; readonly password: string | null; readonly resetTokenHash: string | null }
+  | { readonly kind: 'unmanaged'; readonly passwordHash: string | null; readonly resetTokenHash: string | null }
 
 /**
  * Makes `email` a member of the project, creating the person (global role
@@ -37,8 +37,7 @@ async function invitePerson(context: TenantContext, input: InviteInput, credenti
   if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
   const invalid = invalidMemberships(input.memberships)
   if (invalid) return invalid as Failure<InviteErrorCode>
-  // Hashed before the transaction opens, so the password work holds no connection.
-  const passwordHash = credentials.kind === 'unmanaged' && credentials.password != null ? await hashPassword(credentials.password) : null
+  const passwordHash = credentials.kind === 'unmanaged' ? credentials.passwordHash : null
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     // Invitations of one email wait for each other: two would both create the person, or both add them.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
@@ -98,9 +97,15 @@ export async function unmanagedInvite(context: TenantContext, input: InviteInput
   if (options.resetTokenHash != null && !/^[0-9a-f]{64}$/.test(options.resetTokenHash)) {
     throw new InvalidInputError('resetTokenHash must be a lowercase hex sha256.', 'options.resetTokenHash')
   }
+  // The password policy holds here as for any other new password; hashed before the transaction
+  // opens, so the password work holds no connection.
+  const password = options.password == null ? null : await prepareNewPassword(context.prisma, options.password)
+  if (password?.weakReasons) {
+    throw new InvalidInputError(`The password is too weak: ${password.weakReasons.join(', ')}.`, 'options.password')
+  }
   const outcome = await invitePerson(context, input, {
     kind: 'unmanaged',
-    password: options.password ?? null,
+    passwordHash: password?.hash ?? null,
     resetTokenHash: options.resetTokenHash ?? null,
   })
   return outcome.ok ? succeed({ person: outcome.result.person, isNew: outcome.result.isNew }) : outcome
