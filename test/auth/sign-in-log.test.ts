@@ -5,6 +5,7 @@ import {
   apiKeyIdOfToken,
   configureTenant,
   createGlobalApiKey,
+  negligibleBackoff,
   readLog,
   signIn,
   signUpPerson,
@@ -85,12 +86,23 @@ describe('login entries', () => {
     expect(await newestEntry()).toMatchObject({ success: false, errorCode: 'NO_PASSWORD_SET', personId })
   })
 
-  it('records a disabled person as PERSON_DISABLED', async () => {
+  it('records a disabled person as PERSON_DISABLED, and answers the right and a wrong password alike', async () => {
     const person = await signUpPerson(app)
     await sql(app, 'UPDATE person SET disabled_at = now() WHERE id = $1', [person.id])
-    expect(await attemptSignIn(person.email, person.password)).toMatchObject({ ok: false, error: { code: 'PERSON_DISABLED' } })
-    expect(await newestEntry()).toMatchObject({ success: false, errorCode: 'PERSON_DISABLED', personId: person.id })
-    expect(await sessionCount(person.identityId)).toBe(0)
+    await configureTenant(app, { login: negligibleBackoff })
+    try {
+      for (const password of [person.password, `${person.password}-wrong`]) {
+        expect(await attemptSignIn(person.email, password)).toMatchObject({ ok: false, error: { code: 'INVALID_CREDENTIALS' } })
+        expect(await newestEntry()).toMatchObject({ success: false, errorCode: 'PERSON_DISABLED', personId: person.id })
+      }
+      expect(await sessionCount(person.identityId)).toBe(0)
+      await configureTenant(app, { login: { revealUserExists: true } })
+      for (const password of [person.password, `${person.password}-wrong`]) {
+        expect(await attemptSignIn(person.email, password)).toMatchObject({ ok: false, error: { code: 'PERSON_DISABLED' } })
+      }
+    } finally {
+      await configureTenant(app, { login: { revealUserExists: false, baseBackoff: 'PT1S', maxBackoff: 'PT5M' } })
+    }
   })
 
   it('tells the client the real reason when the configuration reveals it', async () => {

@@ -30,7 +30,10 @@ export interface SignInInput extends SessionRequest, SecondFactorProof {
 
 /** What the client is told: the real reason, unless the configuration says not to reveal it. */
 function visibleCode(code: SignInProblem, login: TenantConfig['login']): SignInErrorCode {
-  if (code === 'UNKNOWN_EMAIL' && !login.revealUserExists) return 'INVALID_CREDENTIALS'
+  // A disabled person is refused before their password is checked, and told apart from a wrong
+  // password only when unknown emails are too: PERSON_DISABLED for the right password alone told
+  // whether a guess was right.
+  if ((code === 'UNKNOWN_EMAIL' || code === 'PERSON_DISABLED') && !login.revealUserExists) return 'INVALID_CREDENTIALS'
   if ((code === 'INVALID_PASSWORD' || code === 'NO_PASSWORD_SET') && !login.revealLoginMethod) return 'INVALID_CREDENTIALS'
   if (code === 'INVALID_BACKUP_CODE') return visibleSecondFactorProblem(code)
   return code
@@ -97,9 +100,9 @@ async function attempt(
       return fail('RATE_LIMIT_EXCEEDED' as SignInErrorCode, messages.RATE_LIMIT_EXCEEDED, { retryAfter })
     }
     if (!person) return refuse('UNKNOWN_EMAIL')
+    if (person.disabledAt) return refuse('PERSON_DISABLED')
     if (!person.passwordHash) return refuse('NO_PASSWORD_SET')
     if (!passwordMatches) return refuse('INVALID_PASSWORD')
-    if (person.disabledAt) return refuse('PERSON_DISABLED')
     const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, input)
     if (secondFactor.problem) return refuse(secondFactor.problem)
 
