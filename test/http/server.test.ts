@@ -120,6 +120,10 @@ describe('HTTP endpoints', () => {
       expect(response.status).toBe(400)
       expect(response.data).toBeUndefined()
       expect(response.errors).toEqual([{ message: expect.stringMatching(message), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }])
+      // GraphQL over HTTP: a client that accepts only application/json gets 200 and the same errors.
+      const plain = await app.gql(query, { token: app.rootToken, headers: { accept: 'application/json' } })
+      expect(plain.status).toBe(200)
+      expect(plain.errors).toEqual(response.errors)
     }
   })
 
