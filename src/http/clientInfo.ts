@@ -77,15 +77,17 @@ export function transportClient({ socketIp, headers, trustedProxies }: Transport
 
 /**
  * Applies X-Contember-Client-IP / -User-Agent for an API key trusted to forward
- * its own client's details; the transport's values move to forwarder*.
+ * its own client's details; the transport's values move to forwarder*. Once a
+ * request forwards either, the client is the forwarded one: what it leaves out
+ * (or sends malformed) is unknown, not the forwarder's own address or agent.
  */
 export function withForwardedClient(transport: ClientInfo, headers: Headers): ClientInfo {
   const forwardedIp = normalizeIp(headers.get('x-contember-client-ip'))
-  const forwardedUserAgent = headers.get('x-contember-client-user-agent')
+  const forwardedUserAgent = trimUserAgent(headers.get('x-contember-client-user-agent'))
   if (!forwardedIp && !forwardedUserAgent) return transport
   return {
-    ip: forwardedIp ?? transport.ip,
-    userAgent: forwardedUserAgent ? trimUserAgent(forwardedUserAgent) : transport.userAgent,
+    ip: forwardedIp,
+    userAgent: forwardedUserAgent,
     ...(transport.ip ? { forwarderIp: transport.ip } : {}),
     ...(transport.userAgent ? { forwarderUserAgent: transport.userAgent } : {}),
   }

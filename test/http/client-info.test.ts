@@ -89,11 +89,16 @@ describe('X-Contember-Client-IP / -User-Agent', () => {
     }
   })
 
-  it('ignore an invalid forwarded IP but keep a valid user agent', async () => {
+  it('ignore an invalid forwarded IP; with a forwarded user agent the client IP is unknown, not the forwarder\'s', async () => {
     const onlyBadIp = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': '300.1.2.3' })
     expect(onlyBadIp).toMatchObject({ clientIp: '127.0.0.1', userAgent: UA, metadata: {} })
     const badIpAndAgent = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': 'localhost', 'x-contember-client-user-agent': 'Browser/99' })
-    expect(badIpAndAgent).toMatchObject({ clientIp: '127.0.0.1', userAgent: 'Browser/99', metadata: { forwarderUserAgent: UA } })
+    expect(badIpAndAgent).toMatchObject({ clientIp: null, userAgent: 'Browser/99', metadata: { forwarderIp: '127.0.0.1', forwarderUserAgent: UA } })
+  })
+
+  it("record no user agent for a forwarded client that sent none: the forwarder's own is only metadata", async () => {
+    const onlyIp = await loginEntry(proxied, trustedLoginKey, { 'x-contember-client-ip': '192.0.2.10' })
+    expect(onlyIp).toMatchObject({ clientIp: '192.0.2.10', userAgent: null, metadata: { forwarderIp: '127.0.0.1', forwarderUserAgent: UA } })
   })
 
   it('keep the address of an IPv6 one with a zone id, which no inet can hold', async () => {
