@@ -15,6 +15,8 @@ const metadataSchema = z.object({
   requestId: z.string().optional(),
   /** A sign-in's second factor was a backup code (never the code). */
   backupCodeUsed: z.boolean().optional(),
+  /** An idp_login that linked a person matched by email cleared what was set before it: password, second factor, sessions. */
+  credentialsCleared: z.boolean().optional(),
 })
 export type AuditMetadata = z.input<typeof metadataSchema>
 

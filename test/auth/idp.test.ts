@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { addIdentityProvider, idpRedirect, readLog, signUpPerson, uniqueEmail } from '../testkit/fixtures.js'
+import { addIdentityProvider, enableOtpWithBackupCodes, idpRedirect, readLog, signIn, signUpPerson, sql, uniqueEmail } from '../testkit/fixtures.js'
 import { type OidcAccount, type OidcTestProvider, startOidcProvider } from '../testkit/oidc.js'
 
 let app: TestApp
@@ -80,7 +80,38 @@ describe('OpenID Connect sign-in', () => {
     expect(me.data.me.person.id).toBe(person.id)
     const entry = await lastIdpEntry()
     expect(entry).toMatchObject({ success: true, personId: person.id, personInputIdentifier: person.email, eventData: { identityProvider: slug } })
-    expect(entry!.metadata).toEqual({ identityProvider: slug, externalIdentifier: `sub-${person.email}`, sessionId: expect.any(String) })
+    // The password was set before anyone proved to own the address (below).
+    expect(entry!.metadata).toEqual({ identityProvider: slug, externalIdentifier: `sub-${person.email}`, sessionId: expect.any(String), credentialsCleared: true })
+  })
+
+  it('clears what was set before the first sign-in through a provider vouching for the email: an account made in advance with that address stays nobody else\'s', async () => {
+    // Someone signs up with the victim's address (nothing proves it theirs), sets up TOTP and keeps a session.
+    const planted = await signUpPerson(app)
+    const plantedSession = await signIn(app, planted)
+    await enableOtpWithBackupCodes(app, { ...planted, token: plantedSession })
+    // The owner of the address signs in through the provider for the first time.
+    const { response } = await signInThroughProvider(slug, planted.email)
+    expect(response.data.signInIDP).toMatchObject({ ok: true, result: { person: { id: planted.id } } })
+    expect((await lastIdpEntry())!.metadata).toMatchObject({ credentialsCleared: true })
+    // The password, the second factor and the old session no longer open the account; the new session does.
+    const passwordSignIn = await app.gql(`mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { ok error { code } } }`, {
+      variables: { email: planted.email, password: planted.password },
+      token: app.loginToken,
+    })
+    expect(passwordSignIn.data.signIn).toMatchObject({ ok: false, error: { code: 'INVALID_CREDENTIALS' } })
+    expect((await app.gql('{ me { id } }', { token: plantedSession })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
+    const [person] = await sql<{ otp: boolean; codes: number }>(
+      app,
+      'SELECT otp_activated_at IS NOT NULL AS otp, (SELECT count(*)::int FROM person_backup_code WHERE person_id = person.id) AS codes FROM person WHERE id = $1',
+      [planted.id],
+    )
+    expect(person).toEqual({ otp: false, codes: 0 })
+    expect((await app.gql('{ me { person { id } } }', { token: response.data.signInIDP.result.token })).data.me.person.id).toBe(planted.id)
+    // Later sign-ins through the linked subject clear nothing.
+    const again = await signInThroughProvider(slug, planted.email)
+    expect(again.response.data.signInIDP.ok).toBe(true)
+    expect((await lastIdpEntry())!.metadata).not.toHaveProperty('credentialsCleared')
+    expect((await app.gql('{ me { id } }', { token: response.data.signInIDP.result.token })).data.me.id).toEqual(expect.any(String))
   })
 
   it('keeps signing in after updateIDP merges a change into a provider whose client secret is sealed', async () => {

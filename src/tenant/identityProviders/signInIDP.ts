@@ -1,5 +1,7 @@
 import type { AuditEntry } from '../../audit/recorder.js'
 import type { IdentityProvider } from '../../generated/prisma/client.js'
+import { closeSessions } from '../apiKeys/sessions.js'
+import { removeBackupCodes } from '../auth/backupCodes.js'
 import { openPersonSession, type SessionRequest } from '../auth/sessionLifetime.js'
 import { type Transaction, runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
@@ -132,12 +134,14 @@ export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
       include: { person: { include: { identity: true } } },
     })
     let person = linked?.person ?? null
+    let credentialsCleared = false
     if (!person) {
       if (!identity.email) return refuse('INVALID_IDP_RESPONSE', 'The provider did not tell the email address.', { errorCode: 'EMAIL_MISSING' })
       if (identity.emailVerified === false) {
         return refuse('INVALID_IDP_RESPONSE', 'The provider has not verified this email address.', { errorCode: 'EMAIL_NOT_VERIFIED' })
       }
       person = await findPersonByEmail(tx, identity.email)
+      const matchedByEmail = person !== null
       if (!person && provider.autoSignUp) {
         const created = await tx.identity.create({ data: { roles: ['person'] } })
         person = await tx.person.create({
@@ -152,12 +156,40 @@ export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
           errorCode: 'SUBJECT_MISMATCH',
         })
       }
+      // A refusal below (a disabled person) rolls this back with the link.
+      if (matchedByEmail) credentialsCleared = await clearCredentialsBeforeLink(tx, person)
     }
     if (person.disabledAt) return refuse('PERSON_DISABLED', 'This person is disabled.', { personId: person.id })
 
     const config = await loadTenantConfig(tx)
     const session = await openPersonSession(context, tx, config.login, person.identityId, input)
-    audit({ ...answered, personId: person.id, success: true, metadata: { ...answered.metadata, sessionId: session.id } })
+    audit({
+      ...answered,
+      personId: person.id,
+      success: true,
+      metadata: { ...answered.metadata, sessionId: session.id, ...(credentialsCleared ? { credentialsCleared } : {}) },
+    })
     return succeed({ token: session.token, person })
   })
+}
+
+/**
+ * Nothing in Custos proves that whoever set a person's password or second factor controls the
+ * person's email: anyone may sign up with an address. The first sign-in through a provider that
+ * vouches for the address is that proof, so what was set before it (password, TOTP and backup
+ * codes, open sessions) is cleared, or an account made in advance with someone else's address
+ * would stay open to its maker once its owner signs in (pre-account takeover). True when there
+ * was anything to clear.
+ */
+async function clearCredentialsBeforeLink(tx: Transaction, person: { id: string; identityId: string; passwordHash: string | null; otpActivatedAt: Date | null; otpPendingSecret: string | null }) {
+  const heldCredentials = person.passwordHash !== null || person.otpActivatedAt !== null || person.otpPendingSecret !== null
+  if (heldCredentials) {
+    await tx.person.update({
+      where: { id: person.id },
+      data: { passwordHash: null, otpSecret: null, otpPendingSecret: null, otpActivatedAt: null, otpLastUsedStep: null },
+    })
+    await removeBackupCodes(tx, person.id)
+  }
+  const closed = await closeSessions(tx, person.identityId)
+  return heldCredentials || closed > 0
 }
