@@ -129,6 +129,11 @@ describe('updateProject', () => {
       { projectSlug: 'docs', before: { name: 'Docs', config: { a: 1, nested: { b: 2, c: 4 } } }, after: { name: 'Documentation', config: { z: true } } },
     ])
     expect(entries.every((entry) => entry.type === 'project_update' && entry.targetPersonId === null)).toBe(true)
+    // The same name and config again change nothing, and record nothing.
+    await expectNoEffect(app, async () => {
+      const same = await app.gql(UPDATE, { variables: { slug: 'docs', name: 'Documentation', config: { z: true } }, token: app.rootToken })
+      expect(same.data.updateProject).toEqual({ ok: true, error: null })
+    })
   })
 
   it('answers PROJECT_NOT_FOUND or BAD_USER_INPUT without any effect', async () => {

@@ -226,6 +226,8 @@ describe('enableMyPasswordless / disableMyPasswordless', () => {
     await underPolicy('optIn', async () => {
       expect(await toggle(true, person.token)).toEqual({ ok: true, error: null })
       expect(await passwordlessEnabledOf(person.token)).toBe(true)
+      // Enabling again changes nothing: ok, and no second entry.
+      expect(await toggle(true, person.token)).toEqual({ ok: true, error: null })
       await expectOnlyToggle('passwordless_enable', person, null, true)
       const { requestId, token } = await mailedRequest(person.email)
       expect((await signInPasswordless({ requestId, validationType: 'token', token })).data.signInPasswordless.ok).toBe(true)

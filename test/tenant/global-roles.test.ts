@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
+import { expectNoEffect } from '../testkit/expectations.js'
 import { createGlobalApiKey, personWithRoles, readLog, signedInPerson, sql, storedLogRows, uniqueEmail } from '../testkit/fixtures.js'
 
 let app: TestApp
@@ -51,6 +52,16 @@ describe('global role changes', () => {
     const [entry] = (await readLog(app, { filter: { types: ['global_role_revoke'], targetPersonId: person.id } })).entries
     expect(entry!.eventData).toEqual({ before: { roles: ['person', 'project_admin'] }, after: { roles: ['person'] } })
     expect(await rolesOf(person.identityId)).toEqual(['person'])
+  })
+
+  it('answers a grant of held roles and a revoke of absent ones ok, changing and recording nothing', async () => {
+    const person = await personWithRoles(app, ['project_admin'])
+    await expectNoEffect(app, async () => {
+      const grant = await app.gql(GRANT, { variables: { identityId: person.identityId, roles: ['project_admin'] }, token: app.rootToken })
+      expect(grant.data.addGlobalIdentityRoles).toEqual({ ok: true, error: null, result: { identity: { id: person.identityId, roles: ['person', 'project_admin'] } } })
+      const revoke = await app.gql(REVOKE, { variables: { identityId: person.identityId, roles: ['project_creator'] }, token: app.rootToken })
+      expect(revoke.data.removeGlobalIdentityRoles.ok).toBe(true)
+    })
   })
 
   it('names no target person for an identity that belongs to no person (an API key)', async () => {

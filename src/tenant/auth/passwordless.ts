@@ -52,6 +52,8 @@ export function toggleMyPasswordless(context: TenantContext, enabled: boolean) {
     if (policy !== 'optIn' && policy !== 'optOut') {
       return refuse('CANNOT_TOGGLE', `Passwordless sign-in is "${policy}" for everyone (config passwordless.enabled).`)
     }
+    // The choice already made: nothing to change or record.
+    if (person.passwordlessEnabled === enabled) return succeed(null)
     await tx.person.update({ where: { id: person.id }, data: { passwordlessEnabled: enabled } })
     audit({ type, success: true, eventData: change })
     return succeed(null)

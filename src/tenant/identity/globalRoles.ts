@@ -22,7 +22,7 @@ export function globalRoleChangeProblem(caller: Caller | null, roles: readonly s
 
 /**
  * Adds or removes global roles of an identity, recording the roles before and
- * after. Only a super admin may hand out or take away super_admin.
+ * after (nothing when nothing changes). Only a super admin may hand out or take away super_admin.
  */
 export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'revoke', identityId: string, roles: readonly string[]) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
@@ -34,6 +34,8 @@ export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'rev
     const before = identity.roles
     const after =
       change === 'grant' ? [...before, ...roles.filter((role) => !before.includes(role))] : before.filter((role) => !roles.includes(role))
+    // Granting held roles or revoking absent ones changes nothing, and is no grant or revocation in the log.
+    if (after.length === before.length) return succeed({ identity })
     const updated = await tx.identity.update({ where: { id: identity.id }, data: { roles: after } })
     audit({
       type: change === 'grant' ? 'global_role_grant' : 'global_role_revoke',

@@ -116,15 +116,16 @@ export function updateIdentityProvider(
   })
 }
 
-/** disableIDP / enableIDP: sign-in through a disabled provider is refused. Repeating either is harmless. */
+/**
+ * disableIDP / enableIDP: sign-in through a disabled provider is refused. Repeating either is
+ * harmless: ok, and no second entry.
+ */
 export function setIdentityProviderEnabled(context: TenantContext, identityProvider: string, enabled: boolean) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const existing = await tx.identityProvider.findUnique({ where: { slug: identityProvider } })
     if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${identityProvider} not found.`)
-    await tx.identityProvider.update({
-      where: { id: existing.id },
-      data: { disabledAt: enabled ? null : (existing.disabledAt ?? new Date()) },
-    })
+    if (enabled === (existing.disabledAt === null)) return succeed(null)
+    await tx.identityProvider.update({ where: { id: existing.id }, data: { disabledAt: enabled ? null : new Date() } })
     audit({ type: enabled ? 'idp_enable' : 'idp_disable', success: true, eventData: { identityProvider: existing.slug } })
     return succeed(null)
   })

@@ -129,6 +129,8 @@ export function updateProject(context: TenantContext, input: UpdateProjectInput)
         after.config = next as Prisma.JsonValue
       }
     }
+    // The same name and config again: no change, and no project_update in the log.
+    if (Object.keys(after).length === 0) return succeed(null)
     await tx.project.update({
       where: { id: project.id },
       data: { name: after.name, config: after.config as Prisma.InputJsonObject | undefined },
