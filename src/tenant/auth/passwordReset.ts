@@ -24,19 +24,20 @@ export function createResetPasswordRequest(context: TenantContext, email: string
   return throughMailingRequestGate(context, 'password_reset_init', email, captchaToken, async (config, passGate) => {
     const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
       const refusal = await passGate({ tx, commitRefusal })
-      const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email }
+      // Looked up first, so a refused request names the person too.
+      const person = await findPersonByEmail(tx, email)
+      const entry: Omit<AuditEntry<'password_reset_init'>, 'success'> = { type: 'password_reset_init', personInputIdentifier: email, personId: person?.id ?? null }
       if (refusal) {
         audit({ ...entry, success: false, errorCode: refusal.code, metadata: refusal.wait })
         return fail(refusal.code, refusal.message, { retryAfter: refusal.wait?.retryAfter })
       }
-      const person = await findPersonByEmail(tx, email)
       if (!person || person.disabledAt || !person.email) {
-        audit({ ...entry, personId: person?.id ?? null, success: false, errorCode: person ? 'PERSON_DISABLED' : 'PERSON_NOT_FOUND' })
+        audit({ ...entry, success: false, errorCode: person ? 'PERSON_DISABLED' : 'PERSON_NOT_FOUND' })
         if (!person && config.login.revealUserExists) return fail('PERSON_NOT_FOUND' as const, 'No person has this email.')
         return succeed(null)
       }
       const issued = await issuePersonToken(tx, person.id, 'password_reset', RESET_TOKEN_LIFETIME_MS)
-      audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
+      audit({ ...entry, success: true, metadata: { requestId: issued.requestId } })
       const mail: OutgoingMail = {
         to: person.email,
         type: 'RESET_PASSWORD_REQUEST',

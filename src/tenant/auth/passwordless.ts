@@ -82,7 +82,13 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
   return throughMailingRequestGate(context, 'passwordless_login_init', email, captchaToken, async (config, passGate) => {
     const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit, commitRefusal }) => {
       const refusal = await passGate({ tx, commitRefusal })
-      const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = { type: 'passwordless_login_init', personInputIdentifier: email }
+      // Looked up first, so a refused request names the person too.
+      const person = await findPersonByEmail(tx, email)
+      const entry: Omit<AuditEntry<'passwordless_login_init'>, 'success'> = {
+        type: 'passwordless_login_init',
+        personInputIdentifier: email,
+        personId: person?.id ?? null,
+      }
       /** `details` go into the recorded entry, whose error code may say more than the one the client sees. */
       const refuse = (code: InitErrorCode, message: string, details: Partial<AuditEntry> & { errorCode?: string } = {}, extra = {}) => {
         audit({ ...entry, success: false, errorCode: code, ...details })
@@ -94,7 +100,6 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
       }
 
       const lifetimeMs = intervalMs(config.passwordless.expiration)
-      const person = await findPersonByEmail(tx, email)
       const problem = !person?.email
         ? 'PERSON_NOT_FOUND'
         : person.disabledAt
@@ -103,7 +108,7 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
             ? 'PASSWORDLESS_DISABLED'
             : null
       if (!person?.email || problem) {
-        const details = { personId: person?.id ?? null, errorCode: problem ?? 'PERSON_NOT_FOUND' }
+        const details = { errorCode: problem ?? 'PERSON_NOT_FOUND' }
         if (config.login.revealUserExists) {
           return problem === 'PASSWORDLESS_DISABLED'
             ? refuse('PASSWORDLESS_DISABLED', 'Passwordless sign-in is off for this person.', details)
@@ -115,7 +120,7 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
 
       const code = randomInt(0, 1_000_000).toString().padStart(6, '0')
       const issued = await issuePersonToken(tx, person.id, 'passwordless', lifetimeMs, code)
-      audit({ ...entry, personId: person.id, success: true, metadata: { requestId: issued.requestId } })
+      audit({ ...entry, success: true, metadata: { requestId: issued.requestId } })
       const mail: OutgoingMail = {
         to: person.email,
         type: 'PASSWORDLESS_SIGN_IN',
