@@ -326,6 +326,9 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       expect(verified).toHaveLength(5)
       expect(verified.every((verify) => verify.secret?.startsWith(`captchaSecret-${nonce}-`))).toBe(true)
 
+      // The password hash as the flows left it: the first sign-in through the provider (next) clears it.
+      const [{ passwordHash } = { passwordHash: '' }] = await sql<{ passwordHash: string }>(app, 'SELECT password_hash AS "passwordHash" FROM person WHERE id = $1', [personId])
+      expect(passwordHash).toMatch(/^\$argon2id\$/)
       // A sign-in through the identity provider.
       const redirect = await idpRedirect(app, idp, idpSlug, { sub: `sub-${personId}`, email, email_verified: true })
       const idpSession = tokenOf(await call('mutation ($s: String!, $d: Json) { signInIDP(identityProvider: $s, data: $d) { ok result { token } } }', { s: idpSlug, d: redirect }, login))
@@ -352,11 +355,11 @@ it('no password, code, token or captcha secret of an authentication flow reaches
       }
       const stored = await sql<{ hash: string }>(
         app,
-        `SELECT password_hash AS hash FROM person WHERE id = $1
+        `SELECT $2::text AS hash
          UNION ALL SELECT token_hash FROM person_token WHERE person_id = $1
          UNION ALL SELECT otp_hash FROM person_token WHERE person_id = $1 AND otp_hash IS NOT NULL
          UNION ALL SELECT token_hash FROM api_key`,
-        [personId],
+        [personId, passwordHash],
       )
       for (const [index, { hash }] of stored.entries()) nowhere[`stored hash ${index}`] = hash
       // Backup code rows are gone with disableOtp: their hashes are computed.
