@@ -43,11 +43,21 @@ describe('createGlobalApiKey', () => {
 
   it.each([
     ['an unknown role', { roles: ['emperor'] }],
-    ['a malformed token hash', { roles: [], tokenHash: 'not-hex' }],
+    ['a role listed twice', { roles: ['login', 'login'] }],
   ])('refuses %s, creating and recording nothing', async (_name, variables) => {
     const [before, keys] = [await storedLogRows(app), await apiKeyCount()]
     const response = await app.gql(CREATE, { variables: { description: 'x', ...variables }, token: app.rootToken })
     expect(response.data.createGlobalApiKey).toMatchObject({ ok: false, error: { code: 'INVALID_MEMBERSHIP' }, result: null })
+    expect(await storedLogRows(app)).toEqual(before)
+    expect(await apiKeyCount()).toBe(keys)
+  })
+
+  it('refuses a malformed token hash as BAD_USER_INPUT naming tokenHash, creating and recording nothing', async () => {
+    const [before, keys] = [await storedLogRows(app), await apiKeyCount()]
+    const response = await app.gql(CREATE, { variables: { description: 'x', roles: [], tokenHash: 'not-hex' }, token: app.rootToken })
+    expect(response.errors).toEqual([
+      expect.objectContaining({ message: 'tokenHash must be a lowercase hex sha256.', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument: 'tokenHash' }) }),
+    ])
     expect(await storedLogRows(app)).toEqual(before)
     expect(await apiKeyCount()).toBe(keys)
   })

@@ -5,7 +5,7 @@ import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
 import { isGlobalRole } from '../permissions.js'
-import { findProjectBySlug, invalidMemberships, type Membership, writeMemberships } from '../projects/memberships.js'
+import { findProjectBySlug, invalidMemberships, type Membership, repeatedRoles, writeMemberships } from '../projects/memberships.js'
 import { generateToken, hashToken } from './tokens.js'
 
 interface ApiKeyOptions {
@@ -26,9 +26,6 @@ export interface CreateProjectApiKeyInput extends ApiKeyOptions {
 
 const sha256Hex = /^[0-9a-f]{64}$/
 
-const invalidTokenHash = (tokenHash: string | null | undefined) =>
-  tokenHash != null && !sha256Hex.test(tokenHash) ? fail('INVALID_MEMBERSHIP' as const, 'tokenHash must be a lowercase hex sha256.') : null
-
 /**
  * A permanent API key with an identity of its own. The token is generated
  * (and shown once) unless the caller brought its hash.
@@ -36,6 +33,8 @@ const invalidTokenHash = (tokenHash: string | null | undefined) =>
 export async function issueApiKey(context: TenantContext, tx: Transaction, options: ApiKeyOptions & { roles?: readonly string[] }) {
   const token = options.tokenHash == null ? generateToken() : null
   const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
+  // Not a membership problem, which the operations' error codes are about: bad input, like a hash in use.
+  if (!sha256Hex.test(tokenHash)) throw new InvalidInputError('tokenHash must be a lowercase hex sha256.', 'tokenHash')
   if (await tx.apiKey.findUnique({ where: { tokenHash }, select: { id: true } })) {
     throw new InvalidInputError('This tokenHash is already in use.', 'tokenHash')
   }
@@ -62,11 +61,11 @@ export function createGlobalApiKey(context: TenantContext, input: CreateGlobalAp
         membershipValidation: invalid.map((role) => ({ code: 'ROLE_NOT_FOUND', role, variable: null })),
       })
     }
+    const repeated = repeatedRoles(input.roles)
+    if (repeated) return repeated
     if (input.roles.includes('super_admin') && !context.caller?.roles.includes('super_admin')) {
       return fail('INVALID_MEMBERSHIP' as const, 'Only a super admin can create a super_admin key.')
     }
-    const badHash = invalidTokenHash(input.tokenHash)
-    if (badHash) return badHash
     const apiKey = await issueApiKey(context, tx, input)
     audit({
       type: 'api_key_create',
@@ -82,7 +81,7 @@ export function createProjectApiKey(context: TenantContext, input: CreateProject
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const project = await findProjectBySlug(tx, input.projectSlug)
     if (!project) return fail('PROJECT_NOT_FOUND' as const, `Project ${input.projectSlug} not found.`)
-    const invalid = invalidMemberships(input.memberships) ?? invalidTokenHash(input.tokenHash)
+    const invalid = invalidMemberships(input.memberships)
     if (invalid) return invalid
     const apiKey = await issueApiKey(context, tx, input)
     const memberships = await writeMemberships(tx, project.id, apiKey.identity.id, input.memberships)

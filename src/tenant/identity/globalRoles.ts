@@ -33,7 +33,7 @@ export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'rev
 
     const before = identity.roles
     const after =
-      change === 'grant' ? [...before, ...roles.filter((role) => !before.includes(role))] : before.filter((role) => !roles.includes(role))
+      change === 'grant' ? [...new Set([...before, ...roles])] : before.filter((role) => !roles.includes(role))
     // Granting held roles or revoking absent ones changes nothing, and is no grant or revocation in the log.
     if (after.length === before.length) return succeed({ identity })
     const updated = await tx.identity.update({ where: { id: identity.id }, data: { roles: after } })

@@ -40,12 +40,17 @@ export function membershipProblems(memberships: readonly Membership[]): Membersh
   return problems
 }
 
+/** INVALID_MEMBERSHIP naming the roles listed more than once; null when each is listed once. */
+export function repeatedRoles(roles: readonly string[]): Failure<'INVALID_MEMBERSHIP'> | null {
+  const repeated = roles.filter((role, index) => roles.indexOf(role) !== index)
+  return repeated.length > 0 ? fail('INVALID_MEMBERSHIP', `Roles listed more than once: ${[...new Set(repeated)].join(', ')}`) : null
+}
+
 /** INVALID_MEMBERSHIP for an empty list, a role listed twice, or a malformed role or variable; null when fine. */
 export function invalidMemberships(memberships: readonly Membership[]): Failure<'INVALID_MEMBERSHIP'> | null {
   if (memberships.length === 0) return fail('INVALID_MEMBERSHIP', 'At least one membership is required.')
-  const roles = memberships.map((membership) => membership.role)
-  const repeated = roles.filter((role, index) => roles.indexOf(role) !== index)
-  if (repeated.length > 0) return fail('INVALID_MEMBERSHIP', `Roles listed more than once: ${[...new Set(repeated)].join(', ')}`)
+  const repeated = repeatedRoles(memberships.map((membership) => membership.role))
+  if (repeated) return repeated
   const problems = membershipProblems(memberships)
   if (problems.length > 0) {
     return fail('INVALID_MEMBERSHIP', 'Some memberships are not valid.', { membershipValidation: problems })
