@@ -54,6 +54,13 @@ describe('global role changes', () => {
     expect(await rolesOf(person.identityId)).toEqual(['person'])
   })
 
+  it('grants a role listed twice once', async () => {
+    const person = await signedInPerson(app)
+    const response = await app.gql(GRANT, { variables: { identityId: person.identityId, roles: ['project_admin', 'project_admin'] }, token: app.rootToken })
+    expect(response.data.addGlobalIdentityRoles.result.identity.roles).toEqual(['person', 'project_admin'])
+    expect(await rolesOf(person.identityId)).toEqual(['person', 'project_admin'])
+  })
+
   it('answers a grant of held roles and a revoke of absent ones ok, changing and recording nothing', async () => {
     const person = await personWithRoles(app, ['project_admin'])
     await expectNoEffect(app, async () => {
