@@ -68,6 +68,8 @@ let idp: OidcTestProvider
 let idpSlug: string
 let callers: Record<Role, Caller>
 let signInTarget: TestPerson
+/** Signs in through the identity provider, whose first sign-in clears the password signInTarget's rows use. */
+let idpTarget: TestPerson
 
 const asPerson = (person: SignedInPerson): Caller => ({ token: person.token, person })
 /** A caller of each role (persons are new ones, signed in). */
@@ -239,7 +241,7 @@ const rows: Record<string, Row> = {
     allowed: signInClients,
     variables: async () => ({
       slug: idpSlug,
-      data: await idpRedirect(app, idp, idpSlug, { sub: `sub-${signInTarget.id}`, email: signInTarget.email, email_verified: true }),
+      data: await idpRedirect(app, idp, idpSlug, { sub: `sub-${idpTarget.id}`, email: idpTarget.email, email_verified: true }),
     }),
   },
   createGlobalApiKey: { document: `mutation { createGlobalApiKey(description: "acl", roles: []) { ${okFields} } }`, allowed: superAdmin },
@@ -364,6 +366,7 @@ beforeAll(async () => {
   await createProject(app, { slug: 'elsewhere' })
   idpSlug = await addIdentityProvider(app, { configuration: idp.configuration })
   signInTarget = await signUpPerson(app)
+  idpTarget = await signUpPerson(app)
   callers = {} as Record<Role, Caller>
   for (const role of roles) callers[role] = await newCaller[role]()
 })
