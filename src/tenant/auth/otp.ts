@@ -118,14 +118,19 @@ function onActiveFactor<Result>(
   })
 }
 
+/** The person's TOTP factor, confirmed or pending, and its backup codes, gone. */
+export async function removeSecondFactor(tx: Transaction, personId: string): Promise<void> {
+  await tx.person.update({
+    where: { id: personId },
+    data: { otpSecret: null, otpPendingSecret: null, otpActivatedAt: null, otpLastUsedStep: null },
+  })
+  await removeBackupCodes(tx, personId)
+}
+
 /** Removes the second factor and its backup codes (`2fa_disable`). */
 export const disableOtp = (context: TenantContext) =>
   onActiveFactor(context, '2fa_disable', async (tx, person) => {
-    await tx.person.update({
-      where: { id: person.id },
-      data: { otpSecret: null, otpPendingSecret: null, otpActivatedAt: null, otpLastUsedStep: null },
-    })
-    await removeBackupCodes(tx, person.id)
+    await removeSecondFactor(tx, person.id)
     return null
   })
 

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../../audit/recorder.js'
-import type { IdentityProvider } from '../../generated/prisma/client.js'
+import type { IdentityProvider, Person } from '../../generated/prisma/client.js'
 import { closeSessions } from '../apiKeys/sessions.js'
-import { removeBackupCodes } from '../auth/backupCodes.js'
+import { removeSecondFactor } from '../auth/otp.js'
 import { openPersonSession, type SessionRequest } from '../auth/sessionLifetime.js'
 import { type Transaction, runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
@@ -181,14 +181,11 @@ export async function signInIDP(context: TenantContext, input: SignInIDPInput) {
  * would stay open to its maker once its owner signs in (pre-account takeover). True when there
  * was anything to clear.
  */
-async function clearCredentialsBeforeLink(tx: Transaction, person: { id: string; identityId: string; passwordHash: string | null; otpActivatedAt: Date | null; otpPendingSecret: string | null }) {
+async function clearCredentialsBeforeLink(tx: Transaction, person: Person) {
   const heldCredentials = person.passwordHash !== null || person.otpActivatedAt !== null || person.otpPendingSecret !== null
   if (heldCredentials) {
-    await tx.person.update({
-      where: { id: person.id },
-      data: { passwordHash: null, otpSecret: null, otpPendingSecret: null, otpActivatedAt: null, otpLastUsedStep: null },
-    })
-    await removeBackupCodes(tx, person.id)
+    await tx.person.update({ where: { id: person.id }, data: { passwordHash: null } })
+    await removeSecondFactor(tx, person.id)
   }
   const closed = await closeSessions(tx, person.identityId)
   return heldCredentials || closed > 0
