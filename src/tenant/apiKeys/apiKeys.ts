@@ -6,7 +6,7 @@ import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
 import { isGlobalRole } from '../permissions.js'
 import { findProjectBySlug, invalidMemberships, type Membership, repeatedRoles, writeMemberships } from '../projects/memberships.js'
-import { generateToken, hashToken } from './tokens.js'
+import { generateToken, hashToken, isTokenHash } from './tokens.js'
 
 interface ApiKeyOptions {
   readonly description: string
@@ -24,8 +24,6 @@ export interface CreateProjectApiKeyInput extends ApiKeyOptions {
   readonly memberships: readonly Membership[]
 }
 
-const sha256Hex = /^[0-9a-f]{64}$/
-
 /**
  * A permanent API key with an identity of its own. The token is generated
  * (and shown once) unless the caller brought its hash.
@@ -34,7 +32,7 @@ export async function issueApiKey(context: TenantContext, tx: Transaction, optio
   const token = options.tokenHash == null ? generateToken() : null
   const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
   // Not a membership problem, which the operations' error codes are about: bad input, like a hash in use.
-  if (!sha256Hex.test(tokenHash)) throw new InvalidInputError('tokenHash must be a lowercase hex sha256.', 'tokenHash')
+  if (!isTokenHash(tokenHash)) throw new InvalidInputError('tokenHash must be a lowercase hex sha256.', 'tokenHash')
   if (await tx.apiKey.findUnique({ where: { tokenHash }, select: { id: true } })) {
     throw new InvalidInputError('This tokenHash is already in use.', 'tokenHash')
   }

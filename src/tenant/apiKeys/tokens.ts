@@ -5,3 +5,6 @@ export const generateToken = () => randomBytes(20).toString('hex')
 
 /** Tokens are stored only as this hash. */
 export const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex')
+
+/** A hash a caller computed for its own token must be written as hashToken writes one: lowercase hex sha256. */
+export const isTokenHash = (text: string) => /^[0-9a-f]{64}$/.test(text)

@@ -1,4 +1,5 @@
 import { prepareNewPassword } from '../auth/passwords.js'
+import { isTokenHash } from '../apiKeys/tokens.js'
 import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
@@ -94,7 +95,7 @@ export async function invite(context: TenantContext, input: InviteInput, options
 
 /** unmanagedInvite: no mail; a new person gets the given password, or the caller's own reset token hash. */
 export async function unmanagedInvite(context: TenantContext, input: InviteInput, options: { password?: string | null; resetTokenHash?: string | null }) {
-  if (options.resetTokenHash != null && !/^[0-9a-f]{64}$/.test(options.resetTokenHash)) {
+  if (options.resetTokenHash != null && !isTokenHash(options.resetTokenHash)) {
     throw new InvalidInputError('resetTokenHash must be a lowercase hex sha256.', 'options.resetTokenHash')
   }
   // The password policy holds here as for any other new password; hashed before the transaction

@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { encrypt } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { issueApiKey } from '../apiKeys/apiKeys.js'
+import { isTokenHash } from '../apiKeys/tokens.js'
 import { runCommand, type Transaction } from '../command.js'
 import { mergeConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
@@ -66,7 +67,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     secrets.forEach(({ key }, index) => checkSecretKey(key, `secrets[${index}].key`))
     const secretKeys = [...new Set(secrets.map((secret) => secret.key))].sort()
     if (secretKeys.length !== secrets.length) throw new InvalidInputError('Secret keys must be unique.', 'secrets')
-    if (input.deployTokenHash != null && !/^[0-9a-f]{64}$/.test(input.deployTokenHash)) {
+    if (input.deployTokenHash != null && !isTokenHash(input.deployTokenHash)) {
       throw new InvalidInputError('deployTokenHash must be a lowercase hex sha256.', 'options.deployTokenHash')
     }
     const name = input.name ?? input.projectSlug
