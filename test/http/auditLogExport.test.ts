@@ -37,10 +37,18 @@ async function seedLargeYear(year: number): Promise<string> {
   return `createdAfter=${year}-01-01&createdBefore=${year + 1}-01-01`
 }
 
+/** A JSONL export with the root token on a connection of its own (node:http, not fetch's pool). */
+const exportOnOwnConnection = (query: string, onResponse: (response: IncomingMessage, request: ClientRequest) => void): ClientRequest => {
+  const request: ClientRequest = get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } }, (response) =>
+    onResponse(response, request),
+  )
+  return request
+}
+
 /** The body of an export read whole on a connection of its own. */
 function exportOnNewConnection(query: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } }, (response) => {
+    exportOnOwnConnection(query, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject)
     }).on('error', reject)
@@ -49,13 +57,12 @@ function exportOnNewConnection(query: string): Promise<string> {
 
 /** An export on a connection of its own whose client takes the first chunk and then reads no more. */
 function stalledExport(query: string, stalled: (response: IncomingMessage, request: ClientRequest) => void): ClientRequest {
-  const request = get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } }, (response) =>
+  return exportOnOwnConnection(query, (response, request) =>
     response.once('data', () => {
       response.pause()
       stalled(response, request)
     }),
   )
-  return request
 }
 
 /** A minimal RFC 4180 reader: quoted fields, doubled quotes, CRLF records. */
