@@ -12,6 +12,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/testkit/globalSetup.ts'],
+    setupFiles: ['test/testkit/keepAlive.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each test file in its own process: PGlite instances and native modules stay isolated.
