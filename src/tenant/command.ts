@@ -25,7 +25,7 @@ export interface CommandScope {
 }
 
 /** The error code of an attempt that ended in an unexpected error. */
-export const UNEXPECTED_FAILURE = 'INTERNAL_ERROR'
+const UNEXPECTED_FAILURE = 'INTERNAL_ERROR'
 
 class RolledBack {
   constructor(readonly outcome: Failure<string>) {}

@@ -7,7 +7,7 @@ import { type ASTVisitor, GraphQLError, Kind, type SelectionSetNode, type Valida
  */
 export const READS_AUDIT_LOG = { readsAuditLog: true } as const
 
-export const MAX_LOG_READS_PER_OPERATION = 5
+const MAX_LOG_READS_PER_OPERATION = 5
 
 /**
  * Validation rule: at most MAX_LOG_READS_PER_OPERATION log-reading root fields per operation,

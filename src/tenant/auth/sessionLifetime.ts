@@ -4,7 +4,7 @@ import { type TenantConfig, intervalMs } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 
 /** The longest idle lifetime a session can hold: api_key.expiration is a 32-bit count of seconds (about 68 years). */
-export const LONGEST_SESSION_MINUTES = Math.floor((2 ** 31 - 1) / 60)
+const LONGEST_SESSION_MINUTES = Math.floor((2 ** 31 - 1) / 60)
 
 /**
  * A session's idle lifetime in minutes: what was asked for, else the default, never above the

@@ -24,7 +24,7 @@ export interface InviteInput {
 /** How a new person gets their first password. */
 type Credentials =
   | { readonly kind: 'mailedToken' }
-  | { readonly kind: 'unmanaged'; readonly passwordHash: string | null; readonly resetTokenHash: string | null }
+  | { readonly kind: 'unmanaged'; readonly password: string | null; readonly resetTokenHash: string | null }
 
 /**
  * Makes `email` a member of the project, creating the person (global role
@@ -38,7 +38,11 @@ async function invitePerson(context: TenantContext, input: InviteInput, credenti
   if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
   const invalid = invalidMemberships(input.memberships)
   if (invalid) return invalid as Failure<InviteErrorCode>
-  const passwordHash = credentials.kind === 'unmanaged' ? credentials.passwordHash : null
+  // The password policy holds here as for any other new password. Hashed before the transaction
+  // opens, so the password work holds no connection.
+  const password = credentials.kind === 'unmanaged' && credentials.password != null ? await prepareNewPassword(context.prisma, credentials.password) : null
+  if (password?.weakReasons) throw new InvalidInputError(`The password is too weak: ${password.weakReasons.join(', ')}.`, 'options.password')
+  const passwordHash = password?.hash ?? null
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     // Invitations of one email wait for each other: two would both create the person, or both add them.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
@@ -98,15 +102,9 @@ export async function unmanagedInvite(context: TenantContext, input: InviteInput
   if (options.resetTokenHash != null && !isTokenHash(options.resetTokenHash)) {
     throw new InvalidInputError('resetTokenHash must be a lowercase hex sha256.', 'options.resetTokenHash')
   }
-  // The password policy holds here as for any other new password; hashed before the transaction
-  // opens, so the password work holds no connection.
-  const password = options.password == null ? null : await prepareNewPassword(context.prisma, options.password)
-  if (password?.weakReasons) {
-    throw new InvalidInputError(`The password is too weak: ${password.weakReasons.join(', ')}.`, 'options.password')
-  }
   const outcome = await invitePerson(context, input, {
     kind: 'unmanaged',
-    passwordHash: password?.hash ?? null,
+    password: options.password ?? null,
     resetTokenHash: options.resetTokenHash ?? null,
   })
   return outcome.ok ? succeed({ person: outcome.result.person, isNew: outcome.result.isNew }) : outcome
