@@ -3,7 +3,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { GraphQLError, type ValidationContext } from 'graphql'
 import { type Plugin, createYoga } from 'graphql-yoga'
-import { logReadsPerOperation } from '../schema/audit/logReads.js'
+import { MAX_LOG_READS, logReadsInBatch, logReadsPerOperation } from '../schema/audit/logReads.js'
 import { schema } from '../schema/index.js'
 import { useCompiledExecution } from './compiledExecution.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
@@ -72,8 +72,31 @@ function useUnsupportedMediaTypeError(): Plugin {
   }
 }
 
-/** An operation may read the audit log only a few times (src/schema/audit/logReads.ts). */
-const limitLogReads: Plugin = { onValidate: ({ addValidationRule }) => addValidationRule(logReadsPerOperation) }
+/**
+ * A request may read the audit log only a few times (src/schema/audit/logReads.ts): each operation
+ * is checked by a validation rule, and a batch as a whole once it is parsed. Every operation of a
+ * batch over the limit is then answered with the refusal instead of running (the refusal cannot be
+ * a validation error: yoga caches those by query text, and the text alone is allowed).
+ */
+function limitLogReads(): Plugin {
+  const refusedBatches = new WeakMap<Request, GraphQLError>()
+  return {
+    onRequestParse: ({ request }) => ({
+      onRequestParseDone: ({ requestParserResult }) => {
+        if (!Array.isArray(requestParserResult) || requestParserResult.length < 2) return
+        const reads = logReadsInBatch(schema, requestParserResult)
+        if (reads <= MAX_LOG_READS) return
+        const message = `A request may read the audit log at most ${MAX_LOG_READS} times; this batch reads it ${reads} times.`
+        refusedBatches.set(request, new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }))
+      },
+    }),
+    onParams: ({ request, setResult }) => {
+      const refusal = refusedBatches.get(request)
+      if (refusal) setResult({ errors: [refusal] })
+    },
+    onValidate: ({ addValidationRule }) => addValidationRule(logReadsPerOperation),
+  }
+}
 
 /** The largest request body the GraphQL endpoint reads: a batch of ten operations with their variables fits many times over. */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024
@@ -124,7 +147,7 @@ function createGraphQLHandler(services: AppServices) {
         blockFieldSuggestion: { enabled: true },
       }),
       useUnsupportedMediaTypeError(),
-      limitLogReads,
+      limitLogReads(),
       useErrorCodes(),
       rejectNulCharacters(),
       useCompiledExecution(),

@@ -150,6 +150,29 @@ describe('HTTP endpoints', () => {
     expect(Object.keys(allowed.data)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'authLogPublicKey'])
   })
 
+  it('refuses a batch whose operations together read the audit log more than five times, and runs none of them', async () => {
+    const checkpoints = async () => (await app.gql('{ authLogCheckpoints(limit: 500) { sequence } }', { token: app.rootToken })).data.authLogCheckpoints.length
+    const before = await checkpoints()
+    const threeReads = '{ a: authLog { hasMore } ...more } fragment more on Query { b: authLogStats { total } ... on Query { c: authLogTypes { count } } }'
+    const batch = [
+      { query: 'mutation { createAuthLogCheckpoint { ok } }' },
+      { query: threeReads },
+      { query: 'query Other { authLogPublicKey } query Reads { x: verifyAuthLog { ok } y: authLogTypes { type } }', operationName: 'Reads' },
+      { query: '{ me { id } }' },
+    ]
+    const refused = await tenantRequest(app, { body: batch, token: app.rootToken })
+    expect(refused.status).toBe(200)
+    const refusal = { message: 'A request may read the audit log at most 5 times; this batch reads it 6 times.', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }
+    expect(refused.body).toEqual(batch.map(() => ({ errors: [refusal] })))
+    expect(await checkpoints()).toBe(before)
+
+    // Five reads in a batch run, and the refused batch left nothing behind for its operations on their own.
+    const allowed = await tenantRequest(app, { body: batch.slice(1), token: app.rootToken })
+    expect(allowed.body.map((result: { errors?: unknown }) => result.errors)).toEqual([undefined, undefined, undefined])
+    expect((await tenantRequest(app, { body: [batch[0], batch[1], { query: '{ authLogPublicKey }' }], token: app.rootToken })).body[0]).toEqual({ data: { createAuthLogCheckpoint: { ok: true } } })
+    expect(await checkpoints()).toBe(before + 1)
+  })
+
   it('serves JSON, not GraphiQL, to an API client on GET', async () => {
     const response = await tenantRequest(app, { query: { query: '{ __typename }' } })
     expect(response.body).toEqual({ data: { __typename: 'Query' } })

@@ -1,50 +1,90 @@
-import { type ASTVisitor, GraphQLError, Kind, type SelectionSetNode, type ValidationContext } from 'graphql'
+import {
+  type ASTVisitor,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  GraphQLError,
+  type GraphQLSchema,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+  getOperationAST,
+  parse,
+} from 'graphql'
 
 /**
  * Root fields with this in their extensions read across the audit log: a page of up to 500
  * entries, counts over a window, a walk of the hash chain. Aliases would let one operation run
- * any of them 50 times (graphql-armor's alias limit), so an operation may hold only a few.
+ * any of them 50 times (graphql-armor's alias limit), and a batch ten times that, so a request may hold only a few.
  */
 export const READS_AUDIT_LOG = { readsAuditLog: true } as const
 
-const MAX_LOG_READS_PER_OPERATION = 5
+/** At most this many log reads per request: in one operation, or all the operations of a batch together. */
+export const MAX_LOG_READS = 5
 
 /**
- * Validation rule: at most MAX_LOG_READS_PER_OPERATION log-reading root fields per operation,
- * counted by response key (fields that merge run once), through inline fragments and fragment
- * spreads.
+ * The response keys of the log-reading root fields `operation` selects (fields that merge run
+ * once), through inline fragments and fragment spreads.
  */
+function logReadKeys(schema: GraphQLSchema, operation: OperationDefinitionNode, fragment: (name: string) => FragmentDefinitionNode | undefined): Set<string> {
+  const rootType = operation.operation === 'mutation' ? schema.getMutationType() : schema.getQueryType()
+  const responseKeys = new Set<string>()
+  if (!rootType) return responseKeys
+  const fields = rootType.getFields()
+  const visitedFragments = new Set<string>()
+  const collect = (selectionSet: SelectionSetNode) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (fields[selection.name.value]?.extensions.readsAuditLog) responseKeys.add(selection.alias?.value ?? selection.name.value)
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        collect(selection.selectionSet)
+      } else if (!visitedFragments.has(selection.name.value)) {
+        visitedFragments.add(selection.name.value)
+        const definition = fragment(selection.name.value)
+        if (definition) collect(definition.selectionSet)
+      }
+    }
+  }
+  collect(operation.selectionSet)
+  return responseKeys
+}
+
+/** Validation rule: at most MAX_LOG_READS log-reading root fields per operation. */
 export function logReadsPerOperation(context: ValidationContext): ASTVisitor {
-  const schema = context.getSchema()
   return {
     OperationDefinition(operation) {
-      const rootType = operation.operation === 'mutation' ? schema.getMutationType() : schema.getQueryType()
-      if (!rootType) return
-      const fields = rootType.getFields()
-      const responseKeys = new Set<string>()
-      const visitedFragments = new Set<string>()
-      const collect = (selectionSet: SelectionSetNode) => {
-        for (const selection of selectionSet.selections) {
-          if (selection.kind === Kind.FIELD) {
-            if (fields[selection.name.value]?.extensions.readsAuditLog) responseKeys.add(selection.alias?.value ?? selection.name.value)
-          } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-            collect(selection.selectionSet)
-          } else if (!visitedFragments.has(selection.name.value)) {
-            visitedFragments.add(selection.name.value)
-            const fragment = context.getFragment(selection.name.value)
-            if (fragment) collect(fragment.selectionSet)
-          }
-        }
-      }
-      collect(operation.selectionSet)
-      if (responseKeys.size > MAX_LOG_READS_PER_OPERATION) {
+      const responseKeys = logReadKeys(context.getSchema(), operation, (name) => context.getFragment(name) ?? undefined)
+      if (responseKeys.size > MAX_LOG_READS) {
         context.reportError(
           new GraphQLError(
-            `An operation may read the audit log at most ${MAX_LOG_READS_PER_OPERATION} times; this one reads it ${responseKeys.size} times (${[...responseKeys].join(', ')}).`,
+            `An operation may read the audit log at most ${MAX_LOG_READS} times; this one reads it ${responseKeys.size} times (${[...responseKeys].join(', ')}).`,
             { nodes: operation },
           ),
         )
       }
     },
   }
+}
+
+/**
+ * How many times the operations of a batch read the log together. Each operation's own count is
+ * checked by the rule above; an operation that does not parse, or names no operation of its
+ * document, counts 0 here and is refused by yoga.
+ */
+export function logReadsInBatch(schema: GraphQLSchema, batch: readonly { query?: string; operationName?: string }[]): number {
+  let reads = 0
+  for (const { query, operationName } of batch) {
+    let document: DocumentNode
+    try {
+      document = parse(query ?? '')
+    } catch {
+      continue
+    }
+    const operation = getOperationAST(document, operationName)
+    if (!operation) continue
+    const fragments = new Map<string, FragmentDefinitionNode>()
+    for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)
+    reads += logReadKeys(schema, operation, (name) => fragments.get(name)).size
+  }
+  return reads
 }
