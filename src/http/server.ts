@@ -72,6 +72,9 @@ function useUnsupportedMediaTypeError(): Plugin {
   }
 }
 
+/** The most tokens an operation's text may hold (graphql-armor refuses more, GRAPHQL_PARSE_FAILED). */
+const MAX_TOKENS = 5000
+
 /**
  * A request may read the audit log only a few times (src/schema/audit/logReads.ts): each operation
  * is checked by a validation rule, and a batch as a whole once it is parsed. Every operation of a
@@ -84,7 +87,7 @@ function limitLogReads(): Plugin {
     onRequestParse: ({ request }) => ({
       onRequestParseDone: ({ requestParserResult }) => {
         if (!Array.isArray(requestParserResult) || requestParserResult.length < 2) return
-        const reads = logReadsInBatch(schema, requestParserResult)
+        const reads = logReadsInBatch(schema, requestParserResult, MAX_TOKENS)
         if (reads <= MAX_LOG_READS) return
         const message = `A request may read the audit log at most ${MAX_LOG_READS} times; this batch reads it ${reads} times.`
         refusedBatches.set(request, new GraphQLError(message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }))
@@ -142,7 +145,7 @@ function createGraphQLHandler(services: AppServices) {
       EnvelopArmorPlugin({
         maxAliases: { n: 50, ...asValidationErrors },
         maxDepth: { n: 12, ...asValidationErrors },
-        maxTokens: { n: 5000 },
+        maxTokens: { n: MAX_TOKENS },
         costLimit: { maxCost: 20_000, ...asValidationErrors },
         blockFieldSuggestion: { enabled: true },
       }),

@@ -68,15 +68,15 @@ export function logReadsPerOperation(context: ValidationContext): ASTVisitor {
 
 /**
  * How many times the operations of a batch read the log together. Each operation's own count is
- * checked by the rule above; an operation that does not parse, or names no operation of its
- * document, counts 0 here and is refused by yoga.
+ * checked by the rule above; an operation that does not parse within `maxTokens`, or names no
+ * operation of its document, counts 0 here and is refused by yoga.
  */
-export function logReadsInBatch(schema: GraphQLSchema, batch: readonly { query?: string; operationName?: string }[]): number {
+export function logReadsInBatch(schema: GraphQLSchema, batch: readonly { query?: string; operationName?: string }[], maxTokens: number): number {
   let reads = 0
   for (const { query, operationName } of batch) {
     let document: DocumentNode
     try {
-      document = parse(query ?? '')
+      document = parse(query ?? '', { maxTokens })
     } catch {
       continue
     }
