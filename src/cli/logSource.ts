@@ -186,6 +186,14 @@ class CsvRecordCounter {
 /** Why fetch failed, in its own words: undici puts the socket's reason in `cause`. */
 const fetchFailure = (error: unknown) => (error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error))
 
+/**
+ * A kept-alive connection that the server closes just as the next request goes out on it (both
+ * sides' idle timeouts are seconds long, so `log --follow` polling about that often can meet it)
+ * fails that request with "other side closed" before an answer: a read is then sent once more,
+ * on a new connection.
+ */
+const closedWhileIdle = (error: unknown) => error instanceof Error && (error.cause as { code?: unknown } | undefined)?.code === 'UND_ERR_SOCKET'
+
 /** A response's bytes; a connection the server resets before the end (an export failing halfway) is a SourceError. */
 async function* responseBytes(response: Response): AsyncGenerator<Uint8Array> {
   try {
@@ -201,13 +209,14 @@ export class ServerSource implements LogSource {
     private readonly token: string,
   ) {}
 
-  private async request(path: string, init: RequestInit = {}): Promise<Response> {
-    const response = await fetch(`${this.baseUrl}${path}`, {
-      ...init,
-      headers: { ...init.headers, authorization: `Bearer ${this.token}`, 'user-agent': 'custos-cli' },
-    }).catch((error: unknown) => {
-      throw new SourceError(`Cannot reach ${this.baseUrl}: ${fetchFailure(error)}`)
-    })
+  /** Sends a request; `reads` says it changes nothing, so it may be sent twice (closedWhileIdle). */
+  private async request(path: string, init: RequestInit = {}, reads = true): Promise<Response> {
+    const send = () => fetch(`${this.baseUrl}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${this.token}`, 'user-agent': 'custos-cli' } })
+    const response = await send()
+      .catch((error: unknown) => (reads && closedWhileIdle(error) ? send() : Promise.reject(error)))
+      .catch((error: unknown) => {
+        throw new SourceError(`Cannot reach ${this.baseUrl}: ${fetchFailure(error)}`)
+      })
     if (!response.ok) {
       // The export endpoint answers { error }, GraphQL { errors }.
       const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string; parameter?: string }; errors?: { message?: string }[] } | null
@@ -218,13 +227,9 @@ export class ServerSource implements LogSource {
     return response
   }
 
-  /** One GraphQL query's field, or its errors as a SourceError. */
-  private async query<T>(field: string, query: string, variables: Record<string, unknown>): Promise<T> {
-    const response = await this.request('/tenant', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, variables }),
-    })
+  /** One GraphQL operation's field, or its errors as a SourceError. */
+  private async query<T>(field: string, query: string, variables: Record<string, unknown>, reads = true): Promise<T> {
+    const response = await this.request('/tenant', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) }, reads)
     const result = (await response.json()) as { data?: Record<string, T | null>; errors?: { message: string; extensions?: { code?: string; argument?: string } }[] }
     const value = result.data?.[field]
     if (value) return value
@@ -269,6 +274,7 @@ export class ServerSource implements LogSource {
           createAuthLogCheckpoint(sequence: $sequence) { ok error { code developerMessage } result { ${CHECKPOINT_FIELDS} } }
         }`,
       { sequence: sequence.toString() },
+      false,
     )
     if (!signed.ok || !signed.result) throw new SourceError(`No checkpoint signed at ${sequence}: ${signed.error?.developerMessage ?? signed.error?.code}`)
     return signed.result
