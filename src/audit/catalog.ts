@@ -166,8 +166,8 @@ export const auditCatalog = {
   ),
   tenant_config_change: event(
     'administrative',
-    'Tenant configuration changed (configure). The captcha secret is written as ***.',
-    z.object({ input: configInput }),
+    'Tenant configuration changed (configure): the input, and the settings it names before and after (defaults included). The captcha secret is written as ***.',
+    z.object({ input: configInput, before: configInput, after: configInput }),
   ),
   person_invite: event(
     'administrative',

@@ -56,8 +56,11 @@ describe('the event catalog', () => {
       redactEventData('api_key_create', { apiKeyId: 'k', identityId: 'i', description: 'd', roles: [], token: 'secret-token', tokenHash: 'abc' }),
     ).toEqual({ apiKeyId: 'k', identityId: 'i', description: 'd', roles: [] })
     expect(redactEventData('login', { password: 'hunter2' })).toEqual({})
-    expect(redactEventData('tenant_config_change', { input: { captcha: { provider: 'x', secret: 'captcha-secret' } } })).toEqual({
+    const captcha = { provider: 'x', secret: 'captcha-secret' }
+    expect(redactEventData('tenant_config_change', { input: { captcha }, before: { captcha }, after: { captcha } })).toEqual({
       input: { captcha: { provider: 'x', secret: '***' } },
+      before: { captcha: { provider: 'x', secret: '***' } },
+      after: { captcha: { provider: 'x', secret: '***' } },
     })
     expect(redactMetadata({ sessionId: 's', token: 't', password: 'p' })).toEqual({ sessionId: 's' })
   })

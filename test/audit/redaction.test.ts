@@ -47,7 +47,11 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   project_update: { projectSlug: 'blog', before: { name: 'Blog', config: { a: 1 } }, after: { name: 'News', config: { a: [2, null] } } },
   project_secret_change: { projectSlug: 'blog', key: 'smtp' },
   mail_template_change: { action: 'add', type: 'NEW_USER_INVITED', projectSlug: 'blog', variant: 'cs' },
-  tenant_config_change: { input: { password: { minLength: 10 }, captcha: { provider: 'turnstile', threshold: 0.5 } } },
+  tenant_config_change: {
+    input: { password: { minLength: 10 }, captcha: { provider: 'turnstile', threshold: 0.5 } },
+    before: { password: { minLength: 8 }, captcha: { provider: null, threshold: null } },
+    after: { password: { minLength: 10 }, captcha: { provider: 'turnstile', threshold: 0.5 } },
+  },
   person_invite: { projectSlug: 'blog', email: 'a@example.test', isNew: true, memberships: [membership] },
   auth_log_retention: { partition: 'p_2026_01', rangeStart: '2026-01-01', rangeEnd: '2026-02-01', checkpointSequence: '1', checkpointHash: 'h' },
   auth_log_checkpoint: { checkpointId: 'c', checkpointSequence: '1', checkpointHash: 'h', reason: 'on_demand' },
@@ -78,9 +82,18 @@ it('has a sample for exactly the catalog types', () => {
   expect(Object.keys(samples).sort()).toEqual(Object.keys(auditCatalog).sort())
 })
 
-it('masks the captcha secret of a configuration change', () => {
-  expect(redactEventData('tenant_config_change', { input: { captcha: { provider: 'hcaptcha', secret: 'hunter2' } } })).toEqual({
+it('masks the captcha secret of a configuration change, before and after as in the input', () => {
+  const sealed = 'c2VhbGVkLXNlY3JldA=='
+  expect(
+    redactEventData('tenant_config_change', {
+      input: { captcha: { provider: 'hcaptcha', secret: 'hunter2' } },
+      before: { captcha: { provider: null, secret: sealed } },
+      after: { captcha: { provider: 'hcaptcha', secret: sealed } },
+    }),
+  ).toEqual({
     input: { captcha: { provider: 'hcaptcha', secret: '***' } },
+    before: { captcha: { provider: null, secret: '***' } },
+    after: { captcha: { provider: 'hcaptcha', secret: '***' } },
   })
 })
 

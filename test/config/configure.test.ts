@@ -81,7 +81,17 @@ describe('configuration and configure', () => {
 
     const [entry] = (await readLog(app, { filter: { types: ['tenant_config_change'] }, limit: 1 })).entries
     expect(entry).toMatchObject({ success: true, errorCode: null })
-    expect(entry!.eventData).toEqual({ input: { ...input, captcha: { provider: 'turnstile', secret: '***', threshold: 0.5 } } })
+    expect(entry!.eventData).toEqual({
+      input: { ...input, captcha: { provider: 'turnstile', secret: '***', threshold: 0.5 } },
+      // The settings named, as they were (defaults included) and as they are now.
+      before: {
+        password: { minLength: 8, pattern: null },
+        login: { maxBackoff: 'PT5M' },
+        captcha: { provider: null, secret: null, threshold: null },
+        rateLimits: { loginPerIp: { limit: 100 } },
+      },
+      after: { ...input, captcha: { provider: 'turnstile', secret: '***', threshold: 0.5 } },
+    })
 
     // Stored encrypted, never readable back.
     const stored = await app.app.services.db.prisma.config.findUniqueOrThrow({ where: { id: 1 } })
@@ -89,6 +99,16 @@ describe('configuration and configure', () => {
     expect(app.logOutput()).not.toContain(secret)
     // A configured provider would refuse the sign-ups of later tests.
     expect((await configure({ captcha: { provider: null } })).data.configure.ok).toBe(true)
+  })
+
+  it('answers a request that changes nothing ok and records nothing', async () => {
+    expect((await configure({ password: { minLength: 14 } })).data.configure.ok).toBe(true)
+    const entriesBefore = (await readLog(app, { filter: { types: ['tenant_config_change'] } })).entries.length
+    expect((await configure({ password: { minLength: 14 }, login: { baseBackoff: null } })).data.configure).toEqual({ ok: true, error: null })
+    expect((await readLog(app, { filter: { types: ['tenant_config_change'] } })).entries.length).toBe(entriesBefore)
+    // The same value as the default, never stored before, is no change either.
+    expect((await configure({ signup: { requireEmailVerification: false } })).data.configure.ok).toBe(true)
+    expect((await readLog(app, { filter: { types: ['tenant_config_change'] } })).entries.length).toBe(entriesBefore)
   })
 
   it('clears a nullable value with null and keeps a required one', async () => {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import { z } from 'zod'
 import { encryptText } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
@@ -5,7 +6,7 @@ import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { describeIssues } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
-import { type TenantConfig, defaultTenantConfig, intervalMs, mergeConfig } from './tenantConfig.js'
+import { type TenantConfig, defaultTenantConfig, intervalMs, isObject, mergeConfig } from './tenantConfig.js'
 
 /**
  * ConfigInput as the client sent it. An omitted field (or null on a field
@@ -136,10 +137,20 @@ function auditedInput(input: ConfigInput) {
   return { ...present, rateLimits: Object.fromEntries(windows) }
 }
 
+/** The values `config` holds for the settings `shape` names (shape: an audited input; sections nest). */
+function settingsAt(config: object, shape: Record<string, unknown>): Record<string, unknown> {
+  const values = config as Record<string, unknown>
+  return Object.fromEntries(
+    Object.entries(shape).map(([key, value]) => [key, isObject(value) ? settingsAt((values[key] ?? {}) as object, value) : (values[key] ?? null)]),
+  )
+}
+
 /**
  * Changes the tenant configuration (Contember's `configure`). Invalid input
  * changes nothing. The stored row keeps only what was ever set, over the
  * built-in defaults; the captcha secret is stored encrypted and never read back.
+ * The entry names the settings given with their values before and after; a
+ * request that changes none of them answers ok and records nothing.
  */
 export function configure(context: TenantContext, input: ConfigInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
@@ -160,8 +171,13 @@ export function configure(context: TenantContext, input: ConfigInput) {
     const problems = crossFieldProblems(mergeConfig(defaultTenantConfig, stored))
     if (problems.length > 0) return fail('INVALID_CONFIG' as const, `Invalid configuration: ${problems.join('; ')}`)
 
+    const changed = auditedInput(input)
+    const before = settingsAt(mergeConfig(defaultTenantConfig, row?.data ?? {}), changed)
+    const after = settingsAt(mergeConfig(defaultTenantConfig, stored), changed)
+    // A new captcha secret cannot be told from the stored one (sealed, and masked in the log): it always counts as a change.
+    if (secret === undefined && isDeepStrictEqual(before, after)) return succeed(null)
     await tx.config.update({ where: { id: 1 }, data: { data: stored as Prisma.InputJsonObject } })
-    audit({ type: 'tenant_config_change', success: true, eventData: { input: auditedInput(input) } })
+    audit({ type: 'tenant_config_change', success: true, eventData: { input: changed, before, after } })
     return succeed(null)
   })
 }

@@ -74,7 +74,7 @@ export const defaultTenantConfig: TenantConfig = {
   },
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Deep-merges `patch` over `base`; `undefined` leaves a value as it is. */
