@@ -196,12 +196,13 @@ export function parseAuthLogFilter(filter: AuthLogFilter | null | undefined = {}
   const unknownTypes = (filter.types ?? []).filter((type) => !isAuditEventType(type))
   if (unknownTypes.length > 0) throw new AuthLogQueryError(`Unknown event types: ${unknownTypes.join(', ')}`, 'filter.types')
   const typePrefix = filter.typePrefix ?? undefined
+  if (typePrefix === '') throw new AuthLogQueryError('filter.typePrefix is empty', 'filter.typePrefix')
   if (typePrefix !== undefined && !auditEventTypes.some((type) => type.startsWith(typePrefix))) {
     throw new AuthLogQueryError(`No event type starts with "${typePrefix}"`, 'filter.typePrefix')
   }
   const criteria: AuthLogCriteria = {
     types: filter.types ? [...new Set(filter.types)].sort() : undefined,
-    typePrefix: typePrefix || undefined,
+    typePrefix,
     success: filter.success ?? undefined,
     invokedByIdentityId: singleId(filter.invokedByIdentityId, 'filter.invokedByIdentityId'),
     identityIds: idList(filter.identityIds, 'filter.identityIds'),

@@ -36,16 +36,24 @@ function trimUserAgent(value: string | null | undefined): string | null {
 }
 
 /**
- * A valid IP address, without the IPv4-mapped IPv6 prefix and without an IPv6 zone id (a link-local
- * peer's `fe80::1%eth0`: Node takes one, PostgreSQL's inet does not, and it names only our own
+ * A valid IP address: IPv4, an IPv4-mapped IPv6 address as the IPv4 address it maps (in any
+ * spelling), other IPv6 in canonical form and without a zone id (a link-local peer's
+ * `fe80::1%eth0`: Node takes one, PostgreSQL's inet does not, and it names only our own
  * interface); anything else is null.
  */
 export function normalizeIp(value: string | null | undefined): string | null {
   if (!value) return null
-  const candidate = value.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
+  const candidate = value.trim()
   const version = isIP(candidate)
-  if (!version) return null
-  return version === 6 ? candidate.replace(/%.*$/, '') : candidate
+  if (version !== 6) return version === 4 ? candidate : null
+  // The URL parser writes an IPv6 address in its one canonical form (lower case, zeros compressed,
+  // hex only), so every spelling of an IPv4-mapped address (::ffff:10.0.0.1, ::FFFF:a00:1,
+  // 0:0:0:0:0:ffff:10.0.0.1) reads ::ffff:hhhh:hhhh.
+  const canonical = new URL(`http://[${candidate.replace(/%.*$/, '')}]`).hostname.slice(1, -1)
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical)
+  if (!mapped) return canonical
+  const [high, low] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)]
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.')
 }
 
 export interface TransportInfo {

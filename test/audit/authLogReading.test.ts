@@ -54,6 +54,8 @@ describe('authLog filters', () => {
     expect(ids(await readLog(app, { filter: { ...filter, typePrefix: 'project_', types: ['project_create', 'login'] } }))).toEqual([created])
     expect(ids(await readLog(app, { filter: { ...filter, typePrefix: 'log' } }))).toEqual([login])
     expect(await authLogError({ filter: { typePrefix: 'nothing_' } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.typePrefix' })
+    // As the export's ?typePrefix= is: an empty prefix is a mistake, not "every type".
+    expect(await authLogError({ filter: { typePrefix: '' } })).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.typePrefix' })
   })
 
   it('takes bounds finer than a millisecond exactly (entries are stored to the millisecond)', async () => {
@@ -106,6 +108,11 @@ describe('authLog filters', () => {
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.0.0/112' } }))).toEqual([inside, exact])
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::FFFF:10.0.0.0/104' } }))).toEqual([other, inside, exact])
     expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:10.1.2.3/128' } }))).toEqual([exact])
+    // Any spelling of a mapped address or block: hex, upper case, zeros written out.
+    for (const spelling of ['::ffff:a01:203', '::FFFF:A01:203', '0:0:0:0:0:ffff:10.1.2.3', '0000:0000:0000:0000:0000:ffff:0a01:0203']) {
+      expect(ids(await readLog(app, { filter: { ...filter, clientIp: spelling } })), spelling).toEqual([exact])
+    }
+    expect(ids(await readLog(app, { filter: { ...filter, clientIp: '::ffff:a00:0/104' } }))).toEqual([other, inside, exact])
     expect((await readLog(app, { filter: { ...filter, clientIp: '10.1.2.3' } })).entries[0]?.clientIp).toBe('10.1.2.3')
     // A mapped block under /96 would reach past the IPv4 addresses it is written in.
     for (const invalid of ['10.0.0.0/33', 'example.org', '10.0.0.0/', '::1/129', '::ffff:10.0.0.0/95', '::ffff:10.0.0.0/129']) {

@@ -56,6 +56,9 @@ describe('X-Forwarded-For', () => {
     ['the nearest untrusted one, skipping our own proxies', '198.51.100.1, 203.0.113.7, 10.0.0.1', '203.0.113.7'],
     ['an IPv6 address', '2001:db8::1', '2001:db8::1'],
     ['an IPv4-mapped address, unmapped', '::ffff:203.0.113.8', '203.0.113.8'],
+    ['an IPv4-mapped address in hex, unmapped', '::ffff:cb00:7109', '203.0.113.9'],
+    ['an IPv4-mapped address written out, unmapped', '0:0:0:0:0:FFFF:203.0.113.10', '203.0.113.10'],
+    ['an IPv6 address in canonical form', '2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
     ['nothing usable: the peer', 'not-an-address', '127.0.0.1'],
     ['an invalid nearest hop: the peer', '203.0.113.7, 999.1.1.1', '127.0.0.1'],
   ])('from a trusted proxy gives %s', async (_name, header, expected) => {
