@@ -2,12 +2,12 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { GraphQLError, type ValidationContext } from 'graphql'
-import { type Plugin, createYoga } from 'graphql-yoga'
+import { type Plugin, createGraphQLError, createYoga } from 'graphql-yoga'
 import { MAX_LOG_READS, logReadsInBatch, logReadsPerOperation } from '../schema/audit/logReads.js'
 import { schema } from '../schema/index.js'
 import { useCompiledExecution } from './compiledExecution.js'
 import { type AppServices, type NodeServerContext, createContextFactory } from './context.js'
-import { rejectNulCharacters } from './rejectNulCharacters.js'
+import { rejectUnstorableInput } from './rejectUnstorableInput.js'
 import { exportFormatFor, handleAuditLogExport } from './export.js'
 
 export const GRAPHQL_PATH = '/tenant'
@@ -63,12 +63,31 @@ const asValidationErrors = {
  */
 function useUnsupportedMediaTypeError(): Plugin {
   return {
-    onRequestParse: ({ request, requestParser, endResponse, fetchAPI }) => {
+    onRequestParse: ({ request, requestParser, setRequestParser, endResponse, fetchAPI }) => {
+      if (requestParser) return void setRequestParser(refusingMalformedJson(requestParser))
       // Other methods are yoga's 405.
-      if (requestParser || request.method !== 'POST') return
+      if (request.method !== 'POST') return
       const message = 'Send the operation as application/json (or application/graphql, or a URL-encoded form).'
       endResponse(fetchAPI.Response.json({ errors: [{ message, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }, { status: 415 }))
     },
+  }
+}
+
+/** How yoga reads a request's GraphQL parameters. */
+type RequestParser = NonNullable<Parameters<NonNullable<Plugin['onRequestParse']>>[0]['requestParser']>
+
+/**
+ * Yoga refuses a JSON body that does not parse (400, BAD_REQUEST), but lets the SyntaxError of
+ * malformed `variables` or `extensions` in a query string or URL-encoded form escape as a 500.
+ */
+function refusingMalformedJson(parse: RequestParser): RequestParser {
+  return async (request) => {
+    try {
+      return await parse(request)
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error
+      throw createGraphQLError('The variables or extensions parameter is not valid JSON.', { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } })
+    }
   }
 }
 
@@ -152,7 +171,7 @@ function createGraphQLHandler(services: AppServices) {
       useUnsupportedMediaTypeError(),
       limitLogReads(),
       useErrorCodes(),
-      rejectNulCharacters(),
+      rejectUnstorableInput(),
       useCompiledExecution(),
     ],
   })

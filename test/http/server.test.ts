@@ -39,6 +39,43 @@ describe('HTTP endpoints', () => {
     expect(text).not.toMatch(/\bat .+:\d+:\d+|stack/i)
   })
 
+  it('answers malformed variables in a query string or form, and a batch element that is no operation, with a client error', async () => {
+    const badRequest = (response: { status: number; body: any }) => {
+      expect(response.status).toBe(400)
+      expect(response.body.errors).toEqual([{ message: expect.any(String), extensions: { code: 'BAD_REQUEST' } }])
+    }
+    badRequest(await tenantRequest(app, { query: { query: '{ me { id } }', variables: '{' } }))
+    badRequest(await tenantRequest(app, { query: { query: '{ me { id } }', extensions: '{bad' } }))
+    const form = await fetch(`${app.url}/tenant`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'query=%7B%20me%20%7B%20id%20%7D%20%7D&variables=%7Bbad' })
+    badRequest({ status: form.status, body: await form.json() })
+
+    const batch = await tenantRequest(app, { body: [{ query: '{ __typename }' }, null], token: app.rootToken })
+    expect(batch.status).toBeLessThan(500)
+    expect(batch.text).not.toContain('INTERNAL_SERVER_ERROR')
+  })
+
+  it('refuses input nested deeper than 64 levels, or holding an unpaired surrogate, as bad input before anything runs', async () => {
+    /** JSON text of `depth` nested lists (written out: a recursive stringify would overflow first). */
+    const nested = (depth: number) => `${'['.repeat(depth)}"x"${']'.repeat(depth)}`
+    const signInIDP = 'mutation ($data: Json!) { signInIDP(identityProvider: "none", data: $data) { ok } }'
+    for (const data of [nested(10_000), nested(65), JSON.stringify({ key: 'x\ud800' }), JSON.stringify({ ['k\udc00']: 1 })]) {
+      // Without a token, as anyone may send it.
+      const response = await fetch(`${app.url}/tenant`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{ "query": ${JSON.stringify(signInIDP)}, "variables": { "data": ${data} } }`,
+      })
+      expect(response.status).toBe(200)
+      expect((await response.json()).errors).toEqual([{ message: expect.any(String), extensions: { code: 'BAD_USER_INPUT' } }])
+    }
+    const literal = await app.gql(`mutation { signInIDP(identityProvider: "none", data: ${'['.repeat(65)}1${']'.repeat(65)}) { ok } }`)
+    expect(literal.errors).toEqual([{ message: expect.stringMatching(/64 levels/), extensions: { code: 'BAD_USER_INPUT' } }])
+    // 64 levels, and a surrogate pair (an emoji), are input like any other.
+    const allowed = await app.gql(signInIDP, { variables: { data: { deep: JSON.parse(nested(63)), emoji: '\ud83d\ude00' } }, token: app.loginToken })
+    expect(allowed.errors).toBeUndefined()
+    expect(allowed.data.signInIDP.ok).toBe(false)
+  })
+
   it('answers a POST body it cannot read with a JSON 415, and other methods with a JSON 405', async () => {
     const unsupported = { errors: [{ message: expect.stringMatching(/application\/json/), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }
     const operation = JSON.stringify({ query: '{ __typename }' })

@@ -68,19 +68,22 @@ export function logReadsPerOperation(context: ValidationContext): ASTVisitor {
 
 /**
  * How many times the operations of a batch read the log together. Each operation's own count is
- * checked by the rule above; an operation that does not parse within `maxTokens`, or names no
- * operation of its document, counts 0 here and is refused by yoga.
+ * checked by the rule above; an element that is not an operation, does not parse within
+ * `maxTokens`, or names no operation of its document, counts 0 here and is refused by yoga.
  */
-export function logReadsInBatch(schema: GraphQLSchema, batch: readonly { query?: string; operationName?: string }[], maxTokens: number): number {
+export function logReadsInBatch(schema: GraphQLSchema, batch: readonly unknown[], maxTokens: number): number {
   let reads = 0
-  for (const { query, operationName } of batch) {
+  for (const params of batch) {
+    // Yoga answers an element that is not an object with a query string BAD_REQUEST.
+    const { query, operationName } = (typeof params === 'object' && params !== null ? params : {}) as { query?: unknown; operationName?: unknown }
+    if (typeof query !== 'string') continue
     let document: DocumentNode
     try {
-      document = parse(query ?? '', { maxTokens })
+      document = parse(query, { maxTokens })
     } catch {
       continue
     }
-    const operation = getOperationAST(document, operationName)
+    const operation = getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)
     if (!operation) continue
     const fragments = new Map<string, FragmentDefinitionNode>()
     for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition)

@@ -1,0 +1,81 @@
+import { BREAK, GraphQLError, type DocumentNode, Kind, visit } from 'graphql'
+import type { Plugin } from 'graphql-yoga'
+
+const NUL = '\u0000'
+/** A UTF-16 surrogate not paired with its other half: not Unicode, so PostgreSQL's jsonb refuses it. */
+const LONE_SURROGATE = /\p{Surrogate}/u
+/** JSON nested deeper than this is refused: no input needs it, and walking it (ours, Prisma's) recurses. */
+export const MAX_INPUT_DEPTH = 64
+
+const unstorableText = (text: string) => text.includes(NUL) || LONE_SURROGATE.test(text)
+
+/** Why a JSON value cannot be taken, if it cannot: an unstorable string or key, or nesting past MAX_INPUT_DEPTH. Walked without recursion. */
+function inputProblem(variables: Record<string, unknown>): string | undefined {
+  // The variables object itself is level 0: each variable's value counts its levels from 1.
+  const pending: [unknown, number][] = [[variables, 0]]
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [current, depth] = next
+    if (typeof current === 'string') {
+      if (unstorableText(current)) return TEXT_PROBLEM
+    } else if (typeof current === 'object' && current !== null) {
+      if (depth > MAX_INPUT_DEPTH) return DEPTH_PROBLEM
+      for (const [key, inner] of Object.entries(current)) {
+        if (unstorableText(key)) return TEXT_PROBLEM
+        pending.push([inner, depth + 1])
+      }
+    }
+  }
+  return undefined
+}
+
+const TEXT_PROBLEM = 'Text must not contain the NUL character (U+0000) or an unpaired UTF-16 surrogate.'
+const DEPTH_PROBLEM = `Input values may be nested at most ${MAX_INPUT_DEPTH} levels deep.`
+
+// Yoga's parser cache hands out the same document object for the same query text, so each
+// document's literals are checked once, not on every request.
+const literalProblemByDocument = new WeakMap<DocumentNode, string | null>()
+
+/** The same checks for the document's literals (a string written with \u0000, objects and lists nested in arguments). */
+function literalProblem(document: DocumentNode): string | undefined {
+  let problem = literalProblemByDocument.get(document)
+  if (problem === undefined) {
+    problem = null
+    let depth = 0
+    const nest = {
+      enter() {
+        if (++depth <= MAX_INPUT_DEPTH) return undefined
+        problem = DEPTH_PROBLEM
+        return BREAK
+      },
+      leave() {
+        depth--
+      },
+    }
+    visit(document, {
+      [Kind.OBJECT]: nest,
+      [Kind.LIST]: nest,
+      StringValue(node) {
+        if (!unstorableText(node.value)) return undefined
+        problem = TEXT_PROBLEM
+        return BREAK
+      },
+    })
+    literalProblemByDocument.set(document, problem)
+  }
+  return problem ?? undefined
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate, and JSON nested thousands
+ * of levels deep overflows the stack of whatever walks it: an operation carrying either (in a
+ * literal or a variable) is refused as bad input before any resolver runs, rather than failing
+ * halfway as an internal error.
+ */
+export function rejectUnstorableInput(): Plugin {
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => {
+      const problem = inputProblem(args.variableValues) ?? literalProblem(args.document)
+      if (problem) setResultAndStopExecution({ errors: [new GraphQLError(problem, { extensions: { code: 'BAD_USER_INPUT' } })] })
+    },
+  }
+}
