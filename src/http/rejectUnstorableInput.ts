@@ -9,7 +9,7 @@ export const MAX_INPUT_DEPTH = 64
 
 const unstorableText = (text: string) => text.includes(NUL) || LONE_SURROGATE.test(text)
 
-/** Why a JSON value cannot be taken, if it cannot: an unstorable string or key, or nesting past MAX_INPUT_DEPTH. Walked without recursion. */
+/** Why the variables cannot be taken, if they cannot: an unstorable string or key, or nesting past MAX_INPUT_DEPTH. Walked without recursion. */
 function inputProblem(variables: Record<string, unknown>): string | undefined {
   // The variables object itself is level 0: each variable's value counts its levels from 1.
   const pending: [unknown, number][] = [[variables, 0]]
@@ -20,6 +20,7 @@ function inputProblem(variables: Record<string, unknown>): string | undefined {
     } else if (typeof current === 'object' && current !== null) {
       if (depth > MAX_INPUT_DEPTH) return DEPTH_PROBLEM
       for (const [key, inner] of Object.entries(current)) {
+        if (key === '__proto__') return KEY_PROBLEM
         if (unstorableText(key)) return TEXT_PROBLEM
         pending.push([inner, depth + 1])
       }
@@ -30,12 +31,15 @@ function inputProblem(variables: Record<string, unknown>): string | undefined {
 
 const TEXT_PROBLEM = 'Text must not contain the NUL character (U+0000) or an unpaired UTF-16 surrogate.'
 const DEPTH_PROBLEM = `Input values may be nested at most ${MAX_INPUT_DEPTH} levels deep.`
+// Prisma and zod copy objects by assignment, and assigning "__proto__" sets a prototype instead: such
+// a key was stored, logged or dropped inconsistently.
+const KEY_PROBLEM = 'A JSON object must not have the key "__proto__".'
 
 // Yoga's parser cache hands out the same document object for the same query text, so each
 // document's literals are checked once, not on every request.
 const literalProblemByDocument = new WeakMap<DocumentNode, string | null>()
 
-/** The same checks for the document's literals (a string written with \u0000, objects and lists nested in arguments). */
+/** The same checks for the document's literals (a string written with \u0000, a "__proto__" field, objects and lists nested in arguments). */
 function literalProblem(document: DocumentNode): string | undefined {
   let problem = literalProblemByDocument.get(document)
   if (problem === undefined) {
@@ -59,6 +63,11 @@ function literalProblem(document: DocumentNode): string | undefined {
         problem = TEXT_PROBLEM
         return BREAK
       },
+      ObjectField(node) {
+        if (node.name.value !== '__proto__') return undefined
+        problem = KEY_PROBLEM
+        return BREAK
+      },
     })
     literalProblemByDocument.set(document, problem)
   }
@@ -66,10 +75,10 @@ function literalProblem(document: DocumentNode): string | undefined {
 }
 
 /**
- * PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate, and JSON nested thousands
- * of levels deep overflows the stack of whatever walks it: an operation carrying either (in a
- * literal or a variable) is refused as bad input before any resolver runs, rather than failing
- * halfway as an internal error.
+ * PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate, a "__proto__" key does not
+ * survive being copied, and JSON nested thousands of levels deep overflows the stack of whatever
+ * walks it: an operation carrying any of them (in a literal or a variable) is refused as bad input
+ * before any resolver runs, rather than failing halfway or being stored other than logged.
  */
 export function rejectUnstorableInput(): Plugin {
   return {

@@ -136,6 +136,21 @@ describe('updateProject', () => {
     })
   })
 
+  it('refuses a "__proto__" key in a config, which the database and the log would not keep alike', async () => {
+    await createProject(app, { slug: 'proto', config: { a: 1 } })
+    await expectNoEffect(app, async () => {
+      // Written as JSON text: a "__proto__" key in an object literal would set its prototype here already.
+      const response = await fetch(`${app.url}/tenant`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${app.rootToken}` },
+        body: `{ "query": ${JSON.stringify(UPDATE)}, "variables": { "slug": "proto", "merge": true, "config": { "x": { "__proto__": { "secretFlag": "on" } } } } }`,
+      })
+      expect((await response.json()).errors).toEqual([{ message: 'A JSON object must not have the key "__proto__".', extensions: { code: 'BAD_USER_INPUT' } }])
+      const literal = await app.gql('mutation { updateProject(projectSlug: "proto", config: { __proto__: { secretFlag: "on" } }, mergeConfig: true) { ok } }', { token: app.rootToken })
+      expect(literal.errors).toEqual([{ message: 'A JSON object must not have the key "__proto__".', extensions: { code: 'BAD_USER_INPUT' } }])
+    })
+  })
+
   it('answers PROJECT_NOT_FOUND or BAD_USER_INPUT without any effect', async () => {
     await createProject(app, { slug: 'stable', config: { keep: true } })
     await expectNoEffect(app, async () => {
