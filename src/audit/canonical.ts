@@ -259,6 +259,9 @@ export function canonicalEntry(entry: ChainEntry): string {
   )
 }
 
+/** The largest sequence number an entry can have (the column is a bigint). */
+export const MAX_SEQUENCE = 2n ** 63n - 1n
+
 export const GENESIS_HASH: Buffer = Buffer.alloc(32)
 
 // Room for the previous hash and an entry's encoding: one-shot hashing of it spares a Hash object per entry.

@@ -2,6 +2,7 @@ import type { AuditSigner } from '../crypto/signingKey.js'
 import type { Database } from '../db/database.js'
 import type { AuthLogCheckpointReason, PrismaClient } from '../generated/prisma/client.js'
 import { type Outcome, fail, succeed } from '../tenant/outcome.js'
+import { MAX_SEQUENCE } from './canonical.js'
 import { checkpointPayload } from './checkpointFormat.js'
 import { InvalidInputError } from '../tenant/invalidInput.js'
 import { VerificationRangeError, verifyAuthLog } from './integrity.js'
@@ -52,7 +53,7 @@ export async function createCheckpoint(
   occasion: CheckpointOccasion,
 ): Promise<Outcome<AuthLogCheckpoint, CreateCheckpointCode>> {
   const at = 'at' in occasion ? occasion.at : undefined
-  if (at !== undefined && at < 1n) throw new InvalidInputError(`sequence must be a sequence number from 1, not ${at}`, 'sequence')
+  if (at !== undefined && (at < 1n || at > MAX_SEQUENCE)) throw new InvalidInputError(`sequence must be a sequence number from 1 to ${MAX_SEQUENCE}, not ${at}`, 'sequence')
   const sequence = at ?? (await headSequence(db))
   if (sequence === 0n) return fail('EMPTY_LOG', 'The audit log has no entries yet; there is nothing to sign.')
   const previous = await db.prisma.authLogCheckpoint.findFirst({

@@ -1,6 +1,6 @@
 import { readSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
-import { JsonText } from './canonical.js'
+import { JsonText, MAX_SEQUENCE } from './canonical.js'
 import { exportFields } from './export.js'
 import type { OrderedRangeEntries, RangeCheckpoint, RangeEntry } from './integrity.js'
 
@@ -253,7 +253,6 @@ export async function* exportFileEntries(chunks: AsyncIterable<Buffer>): AsyncGe
   for await (const { entry } of exportFileRecords(chunks, new RecordParser())) yield entry
 }
 
-const MAX_SEQUENCE = 2n ** 63n - 1n
 /** Bytes read from an export file at a time once it is indexed. */
 const BLOCK_BYTES = 1 << 20
 

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads'
 import { type AuditPublicKeys, publicKeyObjects } from '../crypto/signingKey.js'
 import type { Database, SqlSession } from '../db/database.js'
 import { InvalidInputError } from '../tenant/invalidInput.js'
-import { type ChainEntry, GENESIS_HASH, JsonText, chainHash } from './canonical.js'
+import { type ChainEntry, GENESIS_HASH, JsonText, MAX_SEQUENCE, chainHash } from './canonical.js'
 import { type SignedCheckpoint, checkpointSignatureValid, retentionSignatureValid } from './checkpointFormat.js'
 import { checkSliceByCopy } from './sliceCopy.js'
 
@@ -397,9 +397,6 @@ async function beginning(session: SqlSession, checkpoints: readonly CheckedCheck
 
 // ---------------------------------------------------------------------------
 // The range asked for
-
-/** The largest sequence the bigint column holds. */
-const MAX_SEQUENCE = 2n ** 63n - 1n
 
 type RangeArgument = 'from' | 'to'
 

@@ -155,8 +155,10 @@ describe('createAuthLogCheckpoint', () => {
     const before = { checkpoints: await listLogCheckpoints(app), log: await verifyLog(app) }
     for (const [sequence, message] of [
       [lastSequence + 2, `sequence is past the last entry, ${lastSequence + 1}`],
-      [0, 'sequence must be a sequence number from 1, not 0'],
-      ['-3', 'sequence must be a sequence number from 1, not -3'],
+      [0, 'sequence must be a sequence number from 1 to 9223372036854775807, not 0'],
+      ['-3', 'sequence must be a sequence number from 1 to 9223372036854775807, not -3'],
+      // Past what the column holds: the database would refuse the lookup itself.
+      ['9223372036854775808', 'sequence must be a sequence number from 1 to 9223372036854775807, not 9223372036854775808'],
     ] as const) {
       const refused = await sign(sequence)
       expect(refused.errors?.[0], String(sequence)).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT', argument: 'sequence' } })
