@@ -131,6 +131,11 @@ describe('changeProfile / changeMyProfile', () => {
       eventData: { before: { email: person.email }, after: { email: other.email } },
     })
     expect((await changeProfile(person.token, { email: 'not an email' })).data.changeMyProfile.error.code).toBe('INVALID_EMAIL_FORMAT')
+    // Past 254 characters no mail can be delivered (and a long enough one outgrew the email index: an internal error).
+    expect((await changeProfile(person.token, { email: `${'a'.repeat(242)}@example.test` })).data.changeMyProfile.error.code).toBe('INVALID_EMAIL_FORMAT')
+    const longest = `${'b'.repeat(230)}-${uniqueEmail('').slice(1)}`
+    expect(longest).toHaveLength(254)
+    expect((await changeProfile(person.token, { email: longest })).data.changeMyProfile.ok).toBe(true)
   })
 
   it('lets an admin change another person (email_change with target); PERSON_NOT_FOUND otherwise', async () => {

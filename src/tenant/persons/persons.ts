@@ -6,7 +6,9 @@ import { isUuid } from '../ids.js'
 /** Emails are compared and stored lower-cased and trimmed. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 
-const emailSchema = z.email()
+/** An address longer than this (RFC 5321's path limit less the brackets) cannot be delivered to, and could outgrow the email index. */
+const MAX_EMAIL_LENGTH = 254
+const emailSchema = z.email().max(MAX_EMAIL_LENGTH)
 export const isValidEmail = (email: string) => emailSchema.safeParse(email).success
 
 /** The person with this id; null for an unknown or malformed id. */
