@@ -224,6 +224,22 @@ describe('createSessionToken entries', () => {
     expect(await newestEntry()).toMatchObject({ success: false, errorCode: 'UNKNOWN_PERSON_ID', personInputIdentifier: 'not-a-uuid' })
   })
 
+  it('refuses both email and personId, or neither, as bad input, recording nothing', async () => {
+    const person = await signUpPerson(app)
+    const other = await signUpPerson(app)
+    const before = await storedLogRows(app)
+    for (const [variables, argument] of [
+      [{ email: other.email, personId: person.id }, 'personId'],
+      [{}, 'email'],
+    ] as const) {
+      const response = await app.gql(CREATE_SESSION, { variables, token: app.rootToken })
+      expect(response.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument })
+      expect(response.data?.createSessionToken ?? null).toBeNull()
+    }
+    expect(await storedLogRows(app)).toEqual(before)
+    expect(await sessionCount(person.identityId)).toBe(0)
+  })
+
   it('caps an idle lifetime longer than a session can hold', async () => {
     const person = await signUpPerson(app)
     const response = await app.gql(

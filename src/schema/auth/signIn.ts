@@ -1,7 +1,7 @@
 import { signIn } from '../../tenant/auth/signIn.js'
 import { signUp } from '../../tenant/auth/signUp.js'
 import { globalRoleChangeProblem } from '../../tenant/identity/globalRoles.js'
-import { badInputError, forbiddenError } from '../errors.js'
+import { badInputError, forbiddenError, rejectingInvalidInput } from '../errors.js'
 import { createSessionToken, signOut } from '../../tenant/auth/sessionToken.js'
 import { builder } from '../builder.js'
 import { Person } from '../identity/identity.js'
@@ -115,7 +115,7 @@ builder.mutationFields((t) => ({
       options: t.arg({ type: SignInOptions, required: false }),
     },
     resolve: (_root, args, context) =>
-      createSessionToken(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo }),
+      rejectingInvalidInput(() => createSessionToken(context, { ...args, trustForwardedClientInfo: args.options?.trustForwardedClientInfo })),
   }),
   signOut: t.field({
     type: SignOutResponse,

@@ -3,6 +3,7 @@ import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
+import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonByEmail, findPersonById } from '../persons/persons.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
@@ -12,8 +13,15 @@ export interface CreateSessionTokenInput extends SessionRequest {
   readonly personId?: string | null
 }
 
-/** A privileged caller mints a session for a person (for example a backend that signed the person in itself). */
+/**
+ * A privileged caller mints a session for a person (for example a backend that signed the person in
+ * itself), named by exactly one of email and personId: with both, the entry's typed identifier
+ * could name someone other than the person the session is for.
+ */
 export function createSessionToken(context: TenantContext, input: CreateSessionTokenInput) {
+  if ((input.email == null) === (input.personId == null)) {
+    throw new InvalidInputError('Name the person by email or by personId: one of them, not both.', input.email == null ? 'email' : 'personId')
+  }
   return runCommand(context.prisma, context.actor, async ({ tx, audit, attempting }) => {
     const entry: Omit<AuditEntry<'create_session_token'>, 'success'> = {
       type: 'create_session_token',
@@ -24,9 +32,9 @@ export function createSessionToken(context: TenantContext, input: CreateSessionT
       audit({ ...entry, success: false, errorCode: code, targetPersonId: targetPersonId ?? null })
       return fail(code, message)
     }
-    const person = input.personId ? await findPersonById(tx, input.personId) : input.email ? await findPersonByEmail(tx, input.email) : null
+    const person = input.personId != null ? await findPersonById(tx, input.personId) : await findPersonByEmail(tx, input.email!)
     if (!person) {
-      return input.personId
+      return input.personId != null
         ? refuse('UNKNOWN_PERSON_ID', 'No person has this id.')
         : refuse('UNKNOWN_EMAIL', 'No person has this email.')
     }
