@@ -38,6 +38,12 @@ describe('mail templates', () => {
     ])
     const [count] = await sql<{ count: number }>(app, "SELECT count(*)::int AS count FROM mail_template WHERE mail_type = 'EXISTING_USER_INVITED'")
     expect(count!.count).toBe(1)
+    // The same template again, even several at once, is no change and no entry.
+    await expectNoEffect(app, async () => {
+      const same = { ...global, subject: 'Welcome back!' }
+      const answers = await Promise.all([1, 2, 3].map(() => app.gql(ADD, { variables: { template: same }, token: app.rootToken })))
+      expect(answers.map((answer) => answer.data.addMailTemplate)).toEqual([1, 2, 3].map(() => ({ ok: true, error: null })))
+    })
   })
 
   it("renders a reset or sign-in mail with a project's template only for the project's members: its admins write it, and the mail carries a token", async () => {
@@ -86,6 +92,8 @@ describe('mail templates', () => {
         [{ projectSlug: 'nope', type: 'FORCED_SIGN_OUT', subject: 's', content: 'c' }, 'PROJECT_NOT_FOUND'],
         [{ type: 'RESET_PASSWORD_REQUEST', subject: 's', content: 'no token here' }, 'MISSING_VARIABLE'],
         [{ type: 'RESET_PASSWORD_REQUEST', subject: 's', content: 'broken {{#token}}' }, 'MISSING_VARIABLE'],
+        // The subject is rendered as a template too.
+        [{ type: 'RESET_PASSWORD_REQUEST', subject: '{{#x}}', content: '{{token}}' }, 'MISSING_VARIABLE'],
         [{ type: 'FORCED_SIGN_OUT', subject: 's', content: 'c', replyTo: 'not-an-email' }, 'INVALID_REPLY_EMAIL_FORMAT'],
       ]
       for (const [template, code] of cases) {

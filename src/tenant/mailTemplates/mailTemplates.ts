@@ -57,6 +57,12 @@ export function addMailTemplate(context: TenantContext, template: MailTemplateIn
     } catch (error) {
       return fail('MISSING_VARIABLE' as const, `content is not a valid template: ${(error as Error).message}`)
     }
+    // The subject is rendered too: a broken one would stop every mail of this type.
+    try {
+      placeholders(template.subject)
+    } catch (error) {
+      return fail('MISSING_VARIABLE' as const, `subject is not a valid template: ${(error as Error).message}`)
+    }
     const missing = (requiredVariables[template.type] ?? []).filter((name) => !used.has(name))
     if (missing.length > 0) return fail('MISSING_VARIABLE' as const, `content must use ${missing.map((name) => `{{${name}}}`).join(', ')}.`)
 
@@ -67,9 +73,10 @@ export function addMailTemplate(context: TenantContext, template: MailTemplateIn
       useLayout: template.useLayout ?? true,
       replyTo: template.replyTo ?? null,
     }
-    // Insert unless it exists (ON CONFLICT DO NOTHING also covers a concurrent insert), then overwrite.
+    // Insert unless it exists (ON CONFLICT DO NOTHING also covers a concurrent insert), else overwrite
+    // unless it is the same already: the same template again is no change, and no entry.
     const { count } = await tx.mailTemplate.createMany({ data: [{ ...key, ...fields }], skipDuplicates: true })
-    if (count === 0) await tx.mailTemplate.updateMany({ where: key, data: fields })
+    if (count === 0 && (await tx.mailTemplate.updateMany({ where: { ...key, NOT: fields }, data: fields })).count === 0) return succeed(null)
     audit({ type: 'mail_template_change', success: true, eventData: eventData('add', template) })
     return succeed(null)
   })
