@@ -32,6 +32,15 @@ describe('identity providers', () => {
       token: app.rootToken,
     })
     expect(merged.data.updateIDP).toEqual({ ok: true, error: null })
+    // What it is already (the same merge and options, or the whole configuration with its secret): ok, and no entry (checked below).
+    const [sealed] = await sql(app, "SELECT configuration FROM identity_provider WHERE slug = 'google'")
+    for (const variables of [
+      { slug: 'google', configuration: { clientId: 'renamed' }, merge: true, options: { exclusive: true, autoSignUp: true } },
+      { slug: 'google', type: 'oidc', configuration: { ...oidc, clientId: 'renamed', responseType: 'code' } },
+    ]) {
+      expect((await app.gql(UPDATE, { variables, token: app.rootToken })).data.updateIDP).toEqual({ ok: true, error: null })
+    }
+    expect(await sql(app, "SELECT configuration FROM identity_provider WHERE slug = 'google'")).toEqual([sealed])
     // Each twice: the repeat is ok and no second entry.
     for (const mutation of ['disableIDP', 'disableIDP', 'enableIDP', 'enableIDP']) {
       const response = await app.gql(`mutation { ${mutation}(identityProvider: "google") { ok error { code } } }`, { token: app.rootToken })

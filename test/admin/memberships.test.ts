@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/tenant/apiKeys/tokens.js'
 import { startTestApp, type TestApp } from '../testkit/app.js'
-import { addProjectMember, createApiKeyForProject, createProject, signUpPerson } from '../testkit/fixtures.js'
+import { addProjectMember, createApiKeyForProject, createProject, signUpPerson, sql } from '../testkit/fixtures.js'
 import { entriesSince, expectNoEffect, expectSingleEntry, logSize } from '../testkit/expectations.js'
 
 let app: TestApp
@@ -31,6 +31,11 @@ describe('project memberships', () => {
 
     expect((await call('addProjectMember', [editor])).data.addProjectMember).toEqual({ ok: true, error: null })
     expect((await call('updateProjectMember', [viewer, { ...editor, variables: [{ name: 'language', values: ['de'] }] }])).data.updateProjectMember.ok).toBe(true)
+    // The memberships it has, in another order: no change, and no entry (checked below).
+    const rows = () => sql(app, 'SELECT id, role, variables FROM project_membership WHERE identity_id = $1 ORDER BY id', [person.identityId])
+    const stored = await rows()
+    expect((await call('updateProjectMember', [{ ...editor, variables: [{ name: 'language', values: ['de'] }] }, viewer])).data.updateProjectMember.ok).toBe(true)
+    expect(await rows()).toEqual(stored)
     const removed = await app.gql(REMOVE, { variables: { slug: project.slug, identityId: person.identityId }, token: app.rootToken })
     expect(removed.data.removeProjectMember).toEqual({ ok: true, error: null })
 

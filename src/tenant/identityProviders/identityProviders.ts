@@ -1,4 +1,5 @@
-import type { Prisma } from '../../generated/prisma/client.js'
+import { isDeepStrictEqual } from 'node:util'
+import type { IdentityProvider, Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
@@ -98,6 +99,8 @@ export function updateIdentityProvider(
     const problem = configurationProblem(type, configuration)
     if (problem) return fail('INVALID_CONFIGURATION' as const, problem)
     const options = givenOptions(input.options)
+    // What it is already: no change, and no idp_update in the log.
+    if (alreadyIs(context, existing, { type, configuration, options })) return succeed(null)
     await tx.identityProvider.update({
       where: { id: existing.id },
       data: { type, configuration: sealConfiguration(context.encryptionKey, existing.slug, type, configuration) as Prisma.InputJsonObject, ...options },
@@ -114,6 +117,23 @@ export function updateIdentityProvider(
     })
     return succeed(null)
   })
+}
+
+/** Whether a stored provider has this type, configuration (its secrets compared opened: each sealing differs) and options. */
+function alreadyIs(
+  context: TenantContext,
+  existing: IdentityProvider,
+  wanted: { type: string; configuration: Prisma.JsonObject; options: Record<string, boolean> },
+): boolean {
+  if (wanted.type !== existing.type) return false
+  if (Object.entries(wanted.options).some(([name, value]) => existing[name as keyof IdpOptions] !== value)) return false
+  try {
+    return isDeepStrictEqual(openConfiguration(context.encryptionKey, existing.slug, existing.type, existing.configuration as Prisma.JsonObject), wanted.configuration)
+  } catch (error) {
+    // A secret sealed under a key no longer held: the new configuration replaces it, a change.
+    if (error instanceof UnreadableSecretError) return false
+    throw error
+  }
 }
 
 /**

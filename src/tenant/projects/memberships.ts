@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import { runCommand, type Transaction } from '../command.js'
 import type { TenantContext } from '../context.js'
@@ -61,6 +62,9 @@ export function invalidMemberships(memberships: readonly Membership[]): Failure<
 /** Plain copies, so what is stored and what is logged are the same values. */
 const normalized = (memberships: readonly Membership[]): Membership[] =>
   memberships.map(({ role, variables }) => ({ role, variables: variables.map(({ name, values }) => ({ name, values: [...values] })) }))
+
+/** Memberships in one order whatever the order they came in (the database's collation may sort roles otherwise). */
+const byRole = (memberships: Membership[]) => memberships.toSorted((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0))
 
 /** An identity's memberships in a project, ordered by role. */
 export async function membershipsOf(db: Transaction | PrismaClient, projectId: string, identityId: string): Promise<Membership[]> {
@@ -135,6 +139,8 @@ export function changeProjectMember(
     if (change !== 'add' && before.length === 0) {
       return fail('NOT_MEMBER' as ProjectMemberErrorCode, `Identity ${identity.id} is not a member of ${project.slug}.`)
     }
+    // The memberships it has already: no change, and no project_membership_update in the log.
+    if (change === 'update' && isDeepStrictEqual(byRole(normalized(input.memberships ?? [])), byRole(before))) return succeed(null)
     const after = await writeMemberships(tx, project.id, identity.id, input.memberships ?? [])
     audit({
       type: eventType[change],
