@@ -126,6 +126,8 @@ describe('configuration and configure', () => {
     ['a negative number', { password: { minLength: -1 } }, 'password.minLength'],
     ['a negative limit', { rateLimits: { signUpPerIp: { limit: -5 } } }, 'rateLimits.signUpPerIp.limit'],
     ['a broken pattern', { password: { pattern: '(unclosed' } }, 'password.pattern'],
+    // Every sign-up would run it on a password of the caller's choosing.
+    ['a pattern that backtracks exponentially', { password: { pattern: '(a+)+$' } }, 'password.pattern'],
     ['a non-http url', { passwordless: { url: 'javascript:alert(1)' } }, 'passwordless.url'],
     ['a threshold above 1', { captcha: { threshold: 2 } }, 'captcha.threshold'],
     ['a base backoff above the maximum', { login: { baseBackoff: 'PT1H' } }, 'login.baseBackoff must not exceed login.maxBackoff'],

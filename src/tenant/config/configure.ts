@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
+import safeRegex from 'safe-regex2'
 import { z } from 'zod'
 import { encryptText } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
@@ -66,7 +67,11 @@ const pattern = z
       new RegExp(value, 'u')
     } catch {
       context.addIssue({ code: 'custom', message: 'is not a valid regular expression' })
+      return
     }
+    // Every sign-up and password change runs it on a password anyone may choose: a pattern that
+    // backtracks exponentially, such as (a+)+$, would let one request hold the server for seconds.
+    if (!safeRegex(value)) context.addIssue({ code: 'custom', message: 'nests repetitions (such as (a+)+), which can take exponential time; rewrite it' })
   })
 const url = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
 
