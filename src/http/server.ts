@@ -76,17 +76,22 @@ function useUnsupportedMediaTypeError(): Plugin {
 /** How yoga reads a request's GraphQL parameters. */
 type RequestParser = NonNullable<Parameters<NonNullable<Plugin['onRequestParse']>>[0]['requestParser']>
 
+const badRequest = (message: string) => createGraphQLError(message, { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } })
+
 /**
- * Yoga refuses a JSON body that does not parse (400, BAD_REQUEST), but lets the SyntaxError of
- * malformed `variables` or `extensions` in a query string or URL-encoded form escape as a 500.
+ * Yoga refuses a JSON body that does not parse (400, BAD_REQUEST), but with the parser's own error
+ * (its name, and a message quoting the body) in `extensions.originalError`, and lets the
+ * SyntaxError of malformed `variables` or `extensions` in a query string or URL-encoded form
+ * escape as a 500. Both become a plain BAD_REQUEST.
  */
 function refusingMalformedJson(parse: RequestParser): RequestParser {
   return async (request) => {
     try {
       return await parse(request)
     } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error
-      throw createGraphQLError('The variables or extensions parameter is not valid JSON.', { extensions: { http: { status: 400 }, code: 'BAD_REQUEST' } })
+      if (error instanceof SyntaxError) throw badRequest('The variables or extensions parameter is not valid JSON.')
+      if (error instanceof GraphQLError && error.extensions.code === 'BAD_REQUEST') throw badRequest(error.message)
+      throw error
     }
   }
 }

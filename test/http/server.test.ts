@@ -37,6 +37,8 @@ describe('HTTP endpoints', () => {
     expect(response.status).toBe(400)
     const text = await response.text()
     expect(text).not.toMatch(/\bat .+:\d+:\d+|stack/i)
+    // Not the parser's own error either (its name, and a message quoting the body).
+    expect(JSON.parse(text)).toEqual({ errors: [{ message: 'POST body sent invalid JSON.', extensions: { code: 'BAD_REQUEST' } }] })
   })
 
   it('answers malformed variables in a query string or form, and a batch element that is no operation, with a client error', async () => {
