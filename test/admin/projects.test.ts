@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decrypt } from '../../src/crypto/encryption.js'
 import { projectSecretBinding } from '../../src/tenant/projects/projects.js'
@@ -106,6 +107,12 @@ describe('createProject', () => {
       ]) {
         const response = await app.gql(CREATE, { variables, token: app.rootToken })
         expect(response.errors?.[0]?.extensions?.code, JSON.stringify(variables)).toBe('BAD_USER_INPUT')
+      }
+      // A deploy token hash malformed or in use is named as the option it came in.
+      const inUse = createHash('sha256').update(app.rootToken).digest('hex')
+      for (const deployTokenHash of ['not-a-hash', inUse]) {
+        const response = await app.gql(CREATE, { variables: { slug: 'fine', options: { deployTokenHash } }, token: app.rootToken })
+        expect(response.errors?.[0]?.extensions, deployTokenHash).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'options.deployTokenHash' })
       }
       const malformedLiteral = await app.gql('mutation { createProject(projectSlug: "x", config: {a: }) { ok } }', { token: app.rootToken })
       expect(malformedLiteral.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED')

@@ -28,13 +28,19 @@ export interface CreateProjectApiKeyInput extends ApiKeyOptions {
  * A permanent API key with an identity of its own. The token is generated
  * (and shown once) unless the caller brought its hash.
  */
-export async function issueApiKey(context: TenantContext, tx: Transaction, options: ApiKeyOptions & { roles?: readonly string[] }) {
+export async function issueApiKey(
+  context: TenantContext,
+  tx: Transaction,
+  options: ApiKeyOptions & { roles?: readonly string[]; tokenHashArgument?: string },
+) {
   const token = options.tokenHash == null ? generateToken() : null
   const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
+  // The argument the caller's hash came in, as bad input names it.
+  const argument = options.tokenHashArgument ?? 'tokenHash'
   // Not a membership problem, which the operations' error codes are about: bad input, like a hash in use.
-  if (!isTokenHash(tokenHash)) throw new InvalidInputError('tokenHash must be a lowercase hex sha256.', 'tokenHash')
+  if (!isTokenHash(tokenHash)) throw new InvalidInputError(`${argument} must be a lowercase hex sha256.`, argument)
   if (await tx.apiKey.findUnique({ where: { tokenHash }, select: { id: true } })) {
-    throw new InvalidInputError('This tokenHash is already in use.', 'tokenHash')
+    throw new InvalidInputError(`This ${argument} is already in use.`, argument)
   }
   const identity = await tx.identity.create({ data: { description: options.description, roles: [...(options.roles ?? [])] } })
   const apiKey = await tx.apiKey.create({

@@ -68,7 +68,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     const secretKeys = [...new Set(secrets.map((secret) => secret.key))].sort()
     if (secretKeys.length !== secrets.length) throw new InvalidInputError('Secret keys must be unique.', 'secrets')
     if (input.deployTokenHash != null && !isTokenHash(input.deployTokenHash)) {
-      throw new InvalidInputError('deployTokenHash must be a lowercase hex sha256.', 'options.deployTokenHash')
+      throw new InvalidInputError('options.deployTokenHash must be a lowercase hex sha256.', 'options.deployTokenHash')
     }
     const name = input.name ?? input.projectSlug
     // ON CONFLICT DO NOTHING: a concurrent create of the same slug answers ALREADY_EXISTS, not a unique violation.
@@ -91,7 +91,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     let deployerApiKey = null
     if (!input.noDeployToken) {
       const description = `Deployer of ${project.slug}`
-      deployerApiKey = await issueApiKey(context, tx, { description, tokenHash: input.deployTokenHash })
+      deployerApiKey = await issueApiKey(context, tx, { description, tokenHash: input.deployTokenHash, tokenHashArgument: 'options.deployTokenHash' })
       const memberships = await writeMemberships(tx, project.id, deployerApiKey.identity.id, [{ role: DEPLOYER_ROLE, variables: [] }])
       audit({
         type: 'api_key_create',
