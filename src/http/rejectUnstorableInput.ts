@@ -9,10 +9,10 @@ export const MAX_INPUT_DEPTH = 64
 
 const unstorableText = (text: string) => text.includes(NUL) || LONE_SURROGATE.test(text)
 
-/** Why the variables cannot be taken, if they cannot: an unstorable string or key, or nesting past MAX_INPUT_DEPTH. Walked without recursion. */
-function inputProblem(variables: Record<string, unknown>): string | undefined {
-  // The variables object itself is level 0: each variable's value counts its levels from 1.
-  const pending: [unknown, number][] = [[variables, 0]]
+/** Why a variable's value cannot be taken, if it cannot: an unstorable string or key, or nesting past MAX_INPUT_DEPTH. Walked without recursion. */
+function inputProblem(value: unknown): string | undefined {
+  // The value itself is level 1 when it is an object or a list.
+  const pending: [unknown, number][] = [[value, 1]]
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [current, depth] = next
     if (typeof current === 'string') {
@@ -25,6 +25,15 @@ function inputProblem(variables: Record<string, unknown>): string | undefined {
         pending.push([inner, depth + 1])
       }
     }
+  }
+  return undefined
+}
+
+/** The first variable whose value cannot be taken, and why. */
+function variableProblem(variables: Record<string, unknown>): { variable: string; problem: string } | undefined {
+  for (const [variable, value] of Object.entries(variables)) {
+    const problem = inputProblem(value)
+    if (problem) return { variable, problem }
   }
   return undefined
 }
@@ -83,8 +92,12 @@ function literalProblem(document: DocumentNode): string | undefined {
 export function rejectUnstorableInput(): Plugin {
   return {
     onExecute: ({ args, setResultAndStopExecution }) => {
-      const problem = inputProblem(args.variableValues) ?? literalProblem(args.document)
-      if (problem) setResultAndStopExecution({ errors: [new GraphQLError(problem, { extensions: { code: 'BAD_USER_INPUT' } })] })
+      const refuse = (problem: string, extensions: Record<string, string> = {}) =>
+        setResultAndStopExecution({ errors: [new GraphQLError(problem, { extensions: { code: 'BAD_USER_INPUT', ...extensions } })] })
+      const inVariable = variableProblem(args.variableValues ?? {})
+      if (inVariable) return refuse(inVariable.problem, { variable: inVariable.variable })
+      const inLiteral = literalProblem(args.document)
+      if (inLiteral) refuse(inLiteral)
     },
   }
 }

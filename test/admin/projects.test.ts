@@ -152,7 +152,7 @@ describe('updateProject', () => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${app.rootToken}` },
         body: `{ "query": ${JSON.stringify(UPDATE)}, "variables": { "slug": "proto", "merge": true, "config": { "x": { "__proto__": { "secretFlag": "on" } } } } }`,
       })
-      expect((await response.json()).errors).toEqual([{ message: 'A JSON object must not have the key "__proto__".', extensions: { code: 'BAD_USER_INPUT' } }])
+      expect((await response.json()).errors).toEqual([{ message: 'A JSON object must not have the key "__proto__".', extensions: { code: 'BAD_USER_INPUT', variable: 'config' } }])
       const literal = await app.gql('mutation { updateProject(projectSlug: "proto", config: { __proto__: { secretFlag: "on" } }, mergeConfig: true) { ok } }', { token: app.rootToken })
       expect(literal.errors).toEqual([{ message: 'A JSON object must not have the key "__proto__".', extensions: { code: 'BAD_USER_INPUT' } }])
     })

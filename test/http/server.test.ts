@@ -68,7 +68,7 @@ describe('HTTP endpoints', () => {
         body: `{ "query": ${JSON.stringify(signInIDP)}, "variables": { "data": ${data} } }`,
       })
       expect(response.status).toBe(200)
-      expect((await response.json()).errors).toEqual([{ message: expect.any(String), extensions: { code: 'BAD_USER_INPUT' } }])
+      expect((await response.json()).errors).toEqual([{ message: expect.any(String), extensions: { code: 'BAD_USER_INPUT', variable: 'data' } }])
     }
     const literal = await app.gql(`mutation { signInIDP(identityProvider: "none", data: ${'['.repeat(65)}1${']'.repeat(65)}) { ok } }`)
     expect(literal.errors).toEqual([{ message: expect.stringMatching(/64 levels/), extensions: { code: 'BAD_USER_INPUT' } }])
