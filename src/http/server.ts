@@ -57,11 +57,12 @@ const asValidationErrors = {
 }
 
 /**
- * A POST whose body no parser reads (a content type other than JSON, a GraphQL string or a form)
- * gets a JSON error with a code; yoga's own answer is a bare 415 with an empty body. Runs after
- * yoga's parsers, which are registered before any plugin.
+ * Requests yoga cannot read get a JSON error with a code. A POST whose body no parser reads (a
+ * content type other than JSON, a GraphQL string or a form) gets 415, where yoga's own answer is a
+ * bare 415 with an empty body; a parser's failure is a plain 400 (refusingMalformedJson). Runs
+ * after yoga's parsers, which are registered before any plugin.
  */
-function useUnsupportedMediaTypeError(): Plugin {
+function useRequestParseErrors(): Plugin {
   return {
     onRequestParse: ({ request, requestParser, setRequestParser, endResponse, fetchAPI }) => {
       if (requestParser) return void setRequestParser(refusingMalformedJson(requestParser))
@@ -173,7 +174,7 @@ function createGraphQLHandler(services: AppServices) {
         costLimit: { maxCost: 20_000, ...asValidationErrors },
         blockFieldSuggestion: { enabled: true },
       }),
-      useUnsupportedMediaTypeError(),
+      useRequestParseErrors(),
       limitLogReads(),
       useErrorCodes(),
       rejectUnstorableInput(),
