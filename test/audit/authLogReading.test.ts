@@ -217,7 +217,12 @@ describe('authLog paging with cursor', () => {
          VALUES ($1, 'login', false, $2, coalesce((SELECT created_at FROM person_auth_log WHERE id = $3::uuid), person_auth_log_now()))`,
         [id, filter.personInputIdentifier, createdAtOf ?? null],
       )
-    for (let index = 0; index < 3; index++) await write(randomUUID())
+    // A millisecond apart at least: entries sharing one would be ordered by their random ids, and
+    // one of them could sort between the position and the entry written into its millisecond.
+    for (let index = 0; index < 3; index++) {
+      await write(randomUUID())
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
     const first = await readLog(app, { filter, limit: 1 })
     const [position] = ids(first)
     // Written after the first page, in the same millisecond as its last entry, with an id that sorts after it.
