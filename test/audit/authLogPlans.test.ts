@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type AuthLogCriteria,
@@ -12,7 +13,7 @@ import {
 import { type Database, openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrator.js'
 import { Prisma } from '../../src/generated/prisma/client.js'
-import { identifierAttemptsSql } from '../../src/tenant/auth/throttle.js'
+import { identifierAttemptsSql, signInHistorySql } from '../../src/tenant/auth/throttle.js'
 import { type TestDatabase, createTestDatabase, onPostgres } from '../testkit/database.js'
 import { syntheticLogInsert } from '../testkit/syntheticLog.js'
 
@@ -201,9 +202,12 @@ describe.runIf(onPostgres)('query plans on a log of 200,000 rows', () => {
     expect(failures).toEqual({})
   }, 120_000)
 
-  it('the per-email backoff of the mailing flows reads the log through an index', async () => {
+  it('the per-email backoff of the mailing flows, and the sign-in backoff, read the log through indexes', async () => {
     for (const type of ['password_reset_init', 'passwordless_login_init', 'login']) {
       expect(await logSequentialScansOf(identifierAttemptsSql(type, sample.identifier, daysAgo(1), 10))).toEqual([])
+    }
+    for (const personId of [null, randomUUID()]) {
+      expect(await logSequentialScansOf(signInHistorySql({ identifier: sample.identifier, personId }, daysAgo(1), 10)), String(personId)).toEqual([])
     }
   })
 

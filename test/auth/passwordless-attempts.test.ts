@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { PASSWORDLESS_MAX_FAILED_ATTEMPTS } from '../../src/tenant/auth/passwordless.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, mailedPasswordlessRequest, signUpPerson, sql } from '../testkit/fixtures.js'
+import { configureTenant, enableOtp, mailedPasswordlessRequest, signUpPerson, signedInPerson, sql } from '../testkit/fixtures.js'
 import { type MailCatcher, startMailCatcher } from '../testkit/mail.js'
 
 /**
@@ -50,4 +50,27 @@ it('checks no more wrong codes than the limit when the guesses arrive at once', 
   const turnedAway = rows.find((row) => row.error_code === 'TOO_MANY_ATTEMPTS')?.count ?? 0
   expect(checked + turnedAway).toBe(guesses.length)
   expect(checked).toBe(PASSWORDLESS_MAX_FAILED_ATTEMPTS)
+})
+
+it('checks no more wrong TOTP codes than the limit either, when they arrive at once with the right mailed token', async () => {
+  const person = await signedInPerson(app)
+  await enableOtp(app, person)
+  const request = await mailedPasswordlessRequest(app, mail, person.email)
+  await Promise.all(
+    Array.from({ length: 30 }, (_, index) =>
+      app.gql(
+        'mutation ($requestId: String!, $token: String!, $mfaOtp: String) { signInPasswordless(requestId: $requestId, validationType: token, token: $token, mfaOtp: $mfaOtp) { ok } }',
+        // Six digits no TOTP step is likely to give now; a hit would only make a guess succeed, which the count below would show.
+        { variables: { requestId: request.requestId, token: request.token, mfaOtp: `9${String(index).padStart(5, '0')}` }, token: app.loginToken },
+      ),
+    ),
+  )
+  const rows = await sql<{ error_code: string; count: number }>(
+    app,
+    `SELECT error_code, count(*)::int AS count FROM person_auth_log
+      WHERE type = 'passwordless_login' AND metadata ->> 'requestId' = $1 GROUP BY error_code`,
+    [request.requestId],
+  )
+  expect(rows.find((row) => row.error_code === 'INVALID_OTP_TOKEN')?.count).toBe(PASSWORDLESS_MAX_FAILED_ATTEMPTS)
+  expect(rows.find((row) => row.error_code === 'TOO_MANY_ATTEMPTS')?.count).toBe(30 - PASSWORDLESS_MAX_FAILED_ATTEMPTS)
 })

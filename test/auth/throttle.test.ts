@@ -90,11 +90,15 @@ describe('sign-in backoff from the log', () => {
     expect((await attempt(person.email, person.password)).data.signIn.ok).toBe(true)
   })
 
-  it('counts failures of the same person under any spelling of the email', async () => {
+  it('counts failures under any spelling of the email, for an unknown email as for a person', async () => {
     await configureTenant(app, { login: { baseBackoff: 'PT30S' } })
     const person = await signUpPerson(app)
     await attempt(person.email.toUpperCase(), 'wrong')
     expect((await attempt(person.email, person.password)).data.signIn.error.code).toBe('RATE_LIMIT_EXCEEDED')
+    // Were the backoff of an unknown email kept to its spelling, a respelled guess would tell whether the account exists.
+    const unknown = uniqueEmail('nobody')
+    await attempt(unknown, 'wrong')
+    expect((await attempt(` ${unknown.toUpperCase()} `, 'wrong')).data.signIn.error.code).toBe('RATE_LIMIT_EXCEEDED')
   })
 
   it('is over after a successful password reset', async () => {

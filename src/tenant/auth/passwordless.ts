@@ -143,6 +143,13 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
 
 export type PasswordlessTokenErrorCode = 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_USED'
 
+/**
+ * A request id that names no request is answered like a wrong token, and logged as it is:
+ * initSignInPasswordless hands out an id of no request for an email it will not mail, so
+ * TOKEN_NOT_FOUND would tell whether the email has an account.
+ */
+const UNKNOWN_REQUEST = ['TOKEN_INVALID', 'TOKEN_NOT_FOUND'] as const
+
 const tokenMessages: Record<PasswordlessTokenErrorCode, string> = {
   TOKEN_NOT_FOUND: 'No passwordless request has this id.',
   TOKEN_INVALID: 'The token or code is not valid for this request.',
@@ -163,11 +170,11 @@ export function activatePasswordlessOtp(context: TenantContext, requestId: strin
       personId: request?.personId ?? null,
       metadata: request ? { requestId: request.id } : {},
     }
-    const refuse = (code: PasswordlessTokenErrorCode) => {
-      audit({ ...entry, success: false, errorCode: code })
+    const refuse = (code: PasswordlessTokenErrorCode, reason: string = code) => {
+      audit({ ...entry, success: false, errorCode: reason })
       return fail(code, tokenMessages[code])
     }
-    if (!request) return refuse('TOKEN_NOT_FOUND')
+    if (!request) return refuse(...UNKNOWN_REQUEST)
     if (!matchesHash(token, request.tokenHash)) return refuse('TOKEN_INVALID')
     const spent = spentProblem(request)
     if (spent) return refuse(spent)
@@ -208,7 +215,7 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
       audit({ ...entry, success: false, errorCode: reason })
       return fail(code, tokenMessages[code as PasswordlessTokenErrorCode] ?? 'The sign-in was refused.')
     }
-    if (!request) return refuse('TOKEN_NOT_FOUND')
+    if (!request) return refuse(...UNKNOWN_REQUEST)
     const failedAttempts = await tx.personAuthLog.count({
       where: {
         type: 'passwordless_login',
@@ -237,7 +244,11 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
     const config = await loadTenantConfig(tx)
     if (!passwordlessAllowed(config.passwordless.enabled, person)) return refuse('TOKEN_INVALID', 'PASSWORDLESS_DISABLED')
     const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, { otpToken: input.mfaOtp, backupCode: input.backupCode })
-    if (secondFactor.problem) return refuse(visibleSecondFactorProblem(secondFactor.problem), secondFactor.problem)
+    if (secondFactor.problem) {
+      // A wrong TOTP or backup code is a guess like a wrong mailed code: it commits with the lock held, or guesses at once would each count none before them.
+      commitRefusal()
+      return refuse(visibleSecondFactorProblem(secondFactor.problem), secondFactor.problem)
+    }
     if (!(await consumePersonToken(tx, request))) return refuse('TOKEN_USED')
 
     const session = await openPersonSession(context, tx, config.login, person.identityId, input)

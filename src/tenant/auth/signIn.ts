@@ -3,7 +3,7 @@ import { runCommand } from '../command.js'
 import { type TenantConfig, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import { findPersonByEmail } from '../persons/persons.js'
+import { findPersonByEmail, normalizeEmail } from '../persons/persons.js'
 import { type SecondFactorProof, checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { type HoldTurn, inTurn } from './inTurn.js'
 import { verifyPassword } from './passwords.js'
@@ -61,7 +61,7 @@ export async function signIn(context: TenantContext, input: SignInInput) {
   const config = await loadTenantConfig(context.prisma)
   const person = await findPersonByEmail(context.prisma, input.email)
   // Attempts for one person (or one typed identifier) take turns, so each reads the failures before it.
-  return inTurn(`sign-in:${person?.id ?? input.email.toLowerCase()}`, (holdTurn) => attempt(context, input, config, person, holdTurn))
+  return inTurn(`sign-in:${person?.id ?? normalizeEmail(input.email)}`, (holdTurn) => attempt(context, input, config, person, holdTurn))
 }
 
 async function attempt(

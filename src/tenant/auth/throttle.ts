@@ -34,24 +34,24 @@ export async function signInBackoff(
   who: { readonly identifier: string; readonly personId: string | null },
   now = Date.now(),
 ): Promise<number | null> {
-  const history = await tx.personAuthLog.findMany({
-    where: {
-      createdAt: { gte: new Date(now - intervalMs(login.attemptWindow)) },
-      OR: [
-        { type: 'login', personInputIdentifier: who.identifier },
-        ...(who.personId
-          ? [{ type: 'login', personId: who.personId }, { type: 'password_reset', success: true, personId: who.personId }]
-          : []),
-      ],
-      AND: { OR: [{ errorCode: null }, { errorCode: { notIn: notAGuess } }] },
-    },
-    orderBy: { createdAt: 'desc' },
-    select: { success: true, createdAt: true },
-    take: failuresToMax(login) + 1,
-  })
+  const history = await tx.$queryRaw<{ success: boolean; createdAt: Date }[]>(signInHistorySql(who, new Date(now - intervalMs(login.attemptWindow)), failuresToMax(login) + 1))
   const failures = history.findIndex((entry) => entry.success)
   return backoffWait(login, history.slice(0, failures === -1 ? history.length : failures), now)
 }
+
+/**
+ * The newest counted sign-in attempts for a typed email in any spelling (case, surrounding spaces:
+ * matched as typed, an unknown email's backoff carried over to another spelling only for a known
+ * person, which told the two apart), and for the person it names, with the person's successful
+ * password resets. Served by the folded identifier index and the person index.
+ */
+export const signInHistorySql = (who: { readonly identifier: string; readonly personId: string | null }, since: Date, limit: number) => Prisma.sql`
+  SELECT success, created_at AS "createdAt" FROM person_auth_log
+   WHERE created_at >= ${since.toISOString()}::timestamptz
+     AND (error_code IS NULL OR error_code <> ALL(${notAGuess}::text[]))
+     AND ((type = 'login' AND lower(btrim(person_input_identifier)) = lower(btrim(${who.identifier})))
+          ${who.personId ? Prisma.sql`OR (person_id = ${who.personId}::uuid AND (type = 'login' OR (type = 'password_reset' AND success)))` : Prisma.empty})
+   ORDER BY created_at DESC LIMIT ${limit}`
 
 /** After n attempts (newest first), the next waits baseBackoff * 2^(n-1) from the newest, capped at maxBackoff; null when not blocked. */
 function backoffWait(login: TenantConfig['login'], attempts: readonly { createdAt: Date }[], now: number): number | null {
