@@ -131,3 +131,20 @@ describe('disablePerson', () => {
     expect(await logSize(app)).toBe(mark)
   })
 })
+
+describe('sliding expiration', () => {
+  it('extends a session in use before it lapses, also a short one (at most a tenth of its lifetime behind)', async () => {
+    const person = await signedInPerson(app)
+    const signedIn = await app.gql('mutation ($e: String!, $p: String!) { signIn(email: $e, password: $p, expiration: 1) { ok result { token } } }', {
+      variables: { e: person.email, p: person.password },
+      token: app.loginToken,
+    })
+    const token = signedIn.data.signIn.result.token as string
+    const [{ id }] = (await sessionsOf(token)).filter((session) => session.isCurrent)
+    // Used 10 s ago, 5 s before it lapses: a one-minute session is extended after 6 s of use.
+    await sql(app, `UPDATE api_key SET last_used_at = now() - interval '10 seconds', expires_at = now() + interval '5 seconds' WHERE id = $1`, [id])
+    expect((await app.gql('{ me { id } }', { token })).data.me.id).toBe(person.identityId)
+    const [key] = await sql<{ remaining: number }>(app, 'SELECT extract(epoch FROM expires_at - now())::float AS remaining FROM api_key WHERE id = $1', [id])
+    expect(key!.remaining).toBeGreaterThan(50)
+  })
+})

@@ -3,8 +3,14 @@ import type { ApiKeyType } from '../../generated/prisma/client.js'
 import type { Caller } from '../context.js'
 import { hashToken } from './tokens.js'
 
-/** Sliding sessions are extended at most this often, to keep reads cheap. */
+/**
+ * Keys record their use, and sliding sessions are extended, at most this often, to keep reads
+ * cheap; a session at most a tenth of its lifetime, so a short one cannot lapse while in use (with
+ * 60 s it could: a one-minute session used every 45 s was never extended).
+ */
 const EXTEND_AFTER_MS = 60_000
+const extendAfterMs = (key: { type: ApiKeyType; expiration: number | null }) =>
+  key.type === 'session' && key.expiration ? Math.min(EXTEND_AFTER_MS, (key.expiration * 1000) / 10) : EXTEND_AFTER_MS
 
 export type Authentication = { ok: true; caller: Caller } | { ok: false; reason: 'UNKNOWN_TOKEN' | 'DISABLED' | 'EXPIRED' | 'PERSON_DISABLED' }
 
@@ -47,7 +53,7 @@ export async function authenticate(db: Database, token: string): Promise<Authent
     // Conditional, so two requests racing with the same one-off token cannot both use it.
     const used = await db.prisma.apiKey.updateMany({ where: { id: apiKey.id, disabledAt: null }, data: { disabledAt: new Date(now), lastUsedAt: new Date(now) } })
     if (used.count === 0) return { ok: false, reason: 'DISABLED' }
-  } else if (!apiKey.lastUsedAt || now - apiKey.lastUsedAt.getTime() > EXTEND_AFTER_MS) {
+  } else if (!apiKey.lastUsedAt || now - apiKey.lastUsedAt.getTime() > extendAfterMs(apiKey)) {
     const slidingExpiry = apiKey.type === 'session' && apiKey.expiration ? new Date(now + apiKey.expiration * 1000) : undefined
     await db.prisma.apiKey.update({ where: { id: apiKey.id }, data: { lastUsedAt: new Date(now), expiresAt: slidingExpiry } })
   }
