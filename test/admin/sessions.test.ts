@@ -140,7 +140,7 @@ describe('sliding expiration', () => {
       token: app.loginToken,
     })
     const token = signedIn.data.signIn.result.token as string
-    const [{ id }] = (await sessionsOf(token)).filter((session) => session.isCurrent)
+    const { id } = (await sessionsOf(token)).find((session) => session.isCurrent)!
     // Used 10 s ago, 5 s before it lapses: a one-minute session is extended after 6 s of use.
     await sql(app, `UPDATE api_key SET last_used_at = now() - interval '10 seconds', expires_at = now() + interval '5 seconds' WHERE id = $1`, [id])
     expect((await app.gql('{ me { id } }', { token })).data.me.id).toBe(person.identityId)

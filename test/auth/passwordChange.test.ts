@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { configureTenant, readLog, signIn, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
+import { configureTenant, outbox, readLog, signIn, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 
 let app: TestApp
 
@@ -119,6 +119,19 @@ describe('changeProfile / changeMyProfile', () => {
     expect((await changeProfile(person.token, { name: 'Only A Name' })).data.changeMyProfile.ok).toBe(true)
     expect((await changeProfile(person.token, { email: newEmail.toUpperCase() })).data.changeMyProfile.ok).toBe(true)
     expect((await readLog(app, { filter: { types: ['email_change'] } })).entries.length).toBe(before)
+  })
+
+  it('voids the reset and passwordless tokens mailed to the old address', async () => {
+    const person = await signedInPerson(app)
+    const requested = await app.gql('mutation ($email: String!) { createResetPasswordRequest(email: $email) { ok } }', { variables: { email: person.email }, token: app.loginToken })
+    expect(requested.data.createResetPasswordRequest.ok).toBe(true)
+    const [mailed] = await outbox(app).then((mails) => mails.filter((mail) => mail.recipient === person.email))
+    const field = (label: string) => new RegExp(`^${label}:\\s*(\\S+)`, 'm').exec(mailed!.body)![1]!
+    const check = () =>
+      app.gql('query ($r: String!, $t: String!) { checkResetPasswordToken(requestId: $r, token: $t) }', { variables: { r: field('Request'), t: field('Reset token') }, token: app.loginToken })
+    expect((await check()).data.checkResetPasswordToken).toBe('VALID')
+    expect((await changeProfile(person.token, { email: uniqueEmail('moved') })).data.changeMyProfile.ok).toBe(true)
+    expect((await check()).data.checkResetPasswordToken).toBe('TOKEN_USED')
   })
 
   it('refuses a taken or malformed email, recording the attempt', async () => {

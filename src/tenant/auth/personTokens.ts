@@ -31,6 +31,11 @@ export async function issuePersonToken(
   return { ...(await storePersonToken(tx, personId, type, lifetimeMs, hashToken(token), code)), token }
 }
 
+/** Makes a person's unused tokens (of one type, or all) stop working, as used at `now`. */
+export async function voidPersonTokens(tx: Transaction, personId: string, type?: PersonTokenType, now = new Date()): Promise<void> {
+  await tx.personToken.updateMany({ where: { personId, type, usedAt: null }, data: { usedAt: now } })
+}
+
 /**
  * Stores a token by its hash (issuePersonToken's, or one the caller made and
  * delivers itself, as unmanagedInvite's resetTokenHash); earlier unused tokens
@@ -45,7 +50,7 @@ export async function storePersonToken(
   code?: string,
 ): Promise<Omit<IssuedToken, 'token'>> {
   const now = new Date()
-  await tx.personToken.updateMany({ where: { personId, type, usedAt: null }, data: { usedAt: now } })
+  await voidPersonTokens(tx, personId, type, now)
   const expiresAt = new Date(now.getTime() + lifetimeMs)
   const row = await tx.personToken.create({
     data: {

@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../../audit/recorder.js'
 import type { Person } from '../../generated/prisma/client.js'
 import { Prisma } from '../../generated/prisma/client.js'
+import { voidPersonTokens } from '../auth/personTokens.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
@@ -41,7 +42,11 @@ async function updateProfile({ tx, audit }: CommandScope, person: Person, change
     }
     throw error
   }
-  if (emailChanges) audit({ ...emailEntry, success: true })
+  if (emailChanges) {
+    // Reset and passwordless tokens went to the old address: they must not outlive it there.
+    await voidPersonTokens(tx, person.id)
+    audit({ ...emailEntry, success: true })
+  }
   return succeed(null)
 }
 
