@@ -3,7 +3,7 @@ import { type TenantConfig, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
 import { inTurn } from './inTurn.js'
-import { emailBackoff, mailingRequestWait, tooManyRequests } from './throttle.js'
+import { emailBackoff, ipLimitInTurn, mailingIpLimit, mailingRequestWait, tooManyRequests } from './throttle.js'
 
 export type MailingRequestType = 'password_reset_init' | 'passwordless_login_init'
 
@@ -49,7 +49,9 @@ export function throughMailingRequestGate<T>(
       // turn is held, for the next request to count.
       commitRefusal()
       if (refusal) return refusal
-      // Read again holding the turn: a request on another instance may have gone through meanwhile.
+      // Read again holding the turns (the email's, then the address's): requests elsewhere may have gone through meanwhile.
+      const ipRetry = await ipLimitInTurn(tx, type, mailingIpLimit(config, type), context.actor.client.ip)
+      if (ipRetry !== null) return throttled({ retryAfter: ipRetry, reason: 'ip' })
       const retryAfter = await emailBackoff(tx, config.login, type, email)
       return retryAfter === null ? null : throttled({ retryAfter, reason: 'email' })
     })

@@ -8,7 +8,7 @@ import { type SecondFactorProof, checkSecondFactor, visibleSecondFactorProblem }
 import { type HoldTurn, inTurn } from './inTurn.js'
 import { verifyPassword } from './passwords.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
-import { ipLimitFromLog, signInBackoff } from './throttle.js'
+import { ipLimitFromLog, ipLimitInTurn, signInBackoff } from './throttle.js'
 
 export type SignInErrorCode =
   | 'INVALID_CREDENTIALS'
@@ -79,8 +79,9 @@ async function attempt(
   const passwordMatches = earlyWait === null && (await verifyPassword(person?.passwordHash, input.password))
   return runCommand(prisma, actor, async ({ tx, audit, commitRefusal, attempting }) => {
     await holdTurn(tx)
-    // Read again holding the turn: an attempt on another instance may have failed meanwhile.
-    const retryAfter = earlyWait ?? (await signInBackoff(tx, config.login, who))
+    // Read again holding the turns (the person's, then the address's): attempts elsewhere may have failed meanwhile.
+    const ipWaitNow = ipWait ?? (await ipLimitInTurn(tx, 'login', config.rateLimits.loginPerIp, actor.client.ip))
+    const retryAfter = ipWaitNow ?? earlyWait ?? (await signInBackoff(tx, config.login, who))
     const entry: Omit<AuditEntry<'login'>, 'success'> = {
       type: 'login',
       personInputIdentifier: input.email,
@@ -96,7 +97,7 @@ async function attempt(
     }
 
     if (retryAfter !== null) {
-      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: ipWait !== null ? 'ip' : 'backoff' } })
+      audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: ipWaitNow !== null ? 'ip' : 'backoff' } })
       return fail('RATE_LIMIT_EXCEEDED' as SignInErrorCode, messages.RATE_LIMIT_EXCEEDED, { retryAfter })
     }
     if (!person) return refuse('UNKNOWN_EMAIL')

@@ -1,6 +1,7 @@
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.js'
 import type { Transaction } from '../command.js'
 import { type RateLimitWindow, type TenantConfig, intervalMs } from '../config/tenantConfig.js'
+import { holdTurnInDatabase } from './inTurn.js'
 
 /**
  * Brute-force protection. Sign-in backoff, the per-email backoff of the mailing
@@ -118,18 +119,38 @@ export function ipLimitFromLog(tx: Transaction, type: string, limit: RateLimitWi
 }
 
 /**
+ * ipLimitFromLog for an attempt that takes the address's turn first, until `tx` ends: attempts
+ * from one address (for different emails, which take no turns together) would all count the same
+ * past and pass (20 sign-ins at once under a limit of 3: 14 checked). Each counts what those before
+ * it committed; taken after any email's or person's turn, so waits never go round in a circle.
+ */
+export async function ipLimitInTurn(tx: Transaction, type: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
+  if (ip && limit.limit !== 0) await holdTurnInDatabase(tx, `ip-limit:${type}:${ip}`)
+  return ipLimitFromLog(tx, type, limit, ip, now)
+}
+
+/**
  * Per-IP limit for flows without a log event, counted in rate_limit_hit.
- * An allowed attempt is counted (outside any transaction, so a failed
- * attempt still counts); a refused one is not. Rows past the window are pruned.
+ * An allowed attempt is counted (in a transaction of its own, committed before the attempt runs,
+ * so a failed attempt still counts; holding the address's turn, as ipLimitInTurn does); a refused
+ * one is not. Rows past the window are pruned.
  */
 export async function ipLimitFromCounter(prisma: PrismaClient, bucket: string, limit: RateLimitWindow, ip: string | null, now = Date.now()) {
-  const wait = await ipWait(limit, ip, now, async (clientIp, skip, since) => {
-    await prisma.rateLimitHit.deleteMany({ where: { bucket, clientIp, createdAt: { lt: since } } })
-    return prisma.rateLimitHit.findFirst({ where: { bucket, clientIp }, orderBy: { createdAt: 'desc' }, skip, select: { createdAt: true } })
+  if (!ip || limit.limit === 0) return null
+  return prisma.$transaction(async (tx) => {
+    await holdTurnInDatabase(tx, `ip-limit:${bucket}:${ip}`)
+    const wait = await ipWait(limit, ip, now, async (clientIp, skip, since) => {
+      await tx.rateLimitHit.deleteMany({ where: { bucket, clientIp, createdAt: { lt: since } } })
+      return tx.rateLimitHit.findFirst({ where: { bucket, clientIp }, orderBy: { createdAt: 'desc' }, skip, select: { createdAt: true } })
+    })
+    if (wait === null) await tx.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
+    return wait
   })
-  if (wait === null && ip && limit.limit !== 0) await prisma.rateLimitHit.create({ data: { bucket, clientIp: ip, createdAt: new Date(now) } })
-  return wait
 }
+
+/** The per-address limit of a mailing flow. */
+export const mailingIpLimit = (config: TenantConfig, type: 'password_reset_init' | 'passwordless_login_init') =>
+  type === 'password_reset_init' ? config.rateLimits.passwordResetPerIp : config.rateLimits.passwordlessInitPerIp
 
 /** Why a mailing request waits, and how long (seconds); null when it may go ahead. */
 export async function mailingRequestWait(
@@ -139,8 +160,7 @@ export async function mailingRequestWait(
   email: string,
   ip: string | null,
 ): Promise<{ retryAfter: number; reason: 'ip' | 'email' } | null> {
-  const ipLimit = type === 'password_reset_init' ? config.rateLimits.passwordResetPerIp : config.rateLimits.passwordlessInitPerIp
-  const ipRetry = await ipLimitFromLog(tx, type, ipLimit, ip)
+  const ipRetry = await ipLimitFromLog(tx, type, mailingIpLimit(config, type), ip)
   if (ipRetry !== null) return { retryAfter: ipRetry, reason: 'ip' }
   const emailRetry = await emailBackoff(tx, config.login, type, email)
   return emailRetry === null ? null : { retryAfter: emailRetry, reason: 'email' }
