@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
 import { configureTenant, outbox, readLog, signIn, signedInPerson, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 
@@ -14,7 +14,7 @@ afterAll(async () => {
 const changeMyPassword = (token: string, currentPassword: string, newPassword: string) =>
   app.gql(
     `mutation ($currentPassword: String!, $newPassword: String!) {
-      changeMyPassword(currentPassword: $currentPassword, newPassword: $newPassword) { ok error { code weakPasswordReasons } }
+      changeMyPassword(currentPassword: $currentPassword, newPassword: $newPassword) { ok error { code weakPasswordReasons retryAfter } }
     }`,
     { variables: { currentPassword, newPassword }, token },
   )
@@ -58,17 +58,41 @@ describe('changeMyPassword', () => {
     await signIn(app, { email: person.email, password: newPassword })
   })
 
-  it('refuses a wrong current password (INVALID_PASSWORD) and a weak new one (TOO_WEAK), recording both', async () => {
+  it('refuses a weak new password (TOO_WEAK) and a wrong current one (INVALID_PASSWORD), recording both', async () => {
     const person = await signedInPerson(app)
-    expect((await changeMyPassword(person.token, 'wrong-password', strongPassword())).data.changeMyPassword.error.code).toBe('INVALID_PASSWORD')
-    expect(await lastEntry({ types: ['password_change'], personId: person.id })).toMatchObject({ success: false, errorCode: 'INVALID_PASSWORD' })
     await configureTenant(app, { password: { requireDigit: 2 } })
     try {
       const weak = await changeMyPassword(person.token, person.password, 'onlyletters')
-      expect(weak.data.changeMyPassword.error).toEqual({ code: 'TOO_WEAK', weakPasswordReasons: ['MISSING_DIGIT'] })
+      expect(weak.data.changeMyPassword.error).toEqual({ code: 'TOO_WEAK', weakPasswordReasons: ['MISSING_DIGIT'], retryAfter: null })
       expect(await lastEntry({ types: ['password_change'], personId: person.id })).toMatchObject({ success: false, errorCode: 'TOO_WEAK' })
     } finally {
       await configureTenant(app, { password: { requireDigit: 0 } })
+    }
+    expect((await changeMyPassword(person.token, 'wrong-password', strongPassword())).data.changeMyPassword.error.code).toBe('INVALID_PASSWORD')
+    expect(await lastEntry({ types: ['password_change'], personId: person.id })).toMatchObject({ success: false, errorCode: 'INVALID_PASSWORD' })
+  })
+
+  it('holds guesses of the current password back like sign-in guesses, and counts them towards the sign-in backoff', async () => {
+    await configureTenant(app, { login: { baseBackoff: 'PT30S' } })
+    try {
+      const person = await signedInPerson(app)
+      expect((await changeMyPassword(person.token, 'guess-1', strongPassword())).data.changeMyPassword.error.code).toBe('INVALID_PASSWORD')
+      // The right password now waits, here and at sign-in.
+      const held = (await changeMyPassword(person.token, person.password, strongPassword())).data.changeMyPassword.error
+      expect(held.code).toBe('RATE_LIMIT_EXCEEDED')
+      expect(held.retryAfter).toBeGreaterThan(25)
+      expect(await lastEntry({ types: ['password_change'], personId: person.id })).toMatchObject({ success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { reason: 'backoff' } })
+      const signingIn = await app.gql('mutation ($e: String!, $p: String!) { signIn(email: $e, password: $p) { ok error { code } } }', {
+        variables: { e: person.email, p: person.password },
+        token: app.loginToken,
+      })
+      expect(signingIn.data.signIn.error.code).toBe('RATE_LIMIT_EXCEEDED')
+      // Guesses at once take turns: one is checked.
+      const other = await signedInPerson(app)
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, index) => changeMyPassword(other.token, `guess-${index}`, strongPassword())))
+      expect(answers.map((answer) => answer.data.changeMyPassword.error.code).sort()).toEqual(['INVALID_PASSWORD', ...Array(5).fill('RATE_LIMIT_EXCEEDED')])
+    } finally {
+      await configureTenant(app, { login: { baseBackoff: 'PT1S' } })
     }
   })
 
@@ -125,8 +149,13 @@ describe('changeProfile / changeMyProfile', () => {
     const person = await signedInPerson(app)
     const requested = await app.gql('mutation ($email: String!) { createResetPasswordRequest(email: $email) { ok } }', { variables: { email: person.email }, token: app.loginToken })
     expect(requested.data.createResetPasswordRequest.ok).toBe(true)
-    const [mailed] = await outbox(app).then((mails) => mails.filter((mail) => mail.recipient === person.email))
-    const field = (label: string) => new RegExp(`^${label}:\\s*(\\S+)`, 'm').exec(mailed!.body)![1]!
+    // Mail goes out after the request commits.
+    const mailed = await vi.waitFor(async () => {
+      const found = (await outbox(app)).find((mail) => mail.recipient === person.email)
+      if (!found) throw new Error('no mail yet')
+      return found
+    })
+    const field = (label: string) => new RegExp(`^${label}:\\s*(\\S+)`, 'm').exec(mailed.body)![1]!
     const check = () =>
       app.gql('query ($r: String!, $t: String!) { checkResetPasswordToken(requestId: $r, token: $t) }', { variables: { r: field('Request'), t: field('Reset token') }, token: app.loginToken })
     expect((await check()).data.checkResetPasswordToken).toBe('VALID')

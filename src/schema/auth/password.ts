@@ -1,13 +1,13 @@
 import { changeMyPassword, changePassword } from '../../tenant/auth/passwordChange.js'
 import { builder } from '../builder.js'
 import { defineResponse } from '../responses.js'
-import { weakPasswordReasonsField } from './signIn.js'
+import { retryAfterField, weakPasswordReasonsField } from './signIn.js'
 
 const ChangePasswordResponse = defineResponse('ChangePassword', ['PERSON_NOT_FOUND', 'TOO_WEAK'] as const, {
   extendError: weakPasswordReasonsField,
 })
-const ChangeMyPasswordResponse = defineResponse('ChangeMyPassword', ['TOO_WEAK', 'NOT_A_PERSON', 'INVALID_PASSWORD', 'NO_PASSWORD_SET'] as const, {
-  extendError: weakPasswordReasonsField,
+const ChangeMyPasswordResponse = defineResponse('ChangeMyPassword', ['TOO_WEAK', 'NOT_A_PERSON', 'INVALID_PASSWORD', 'NO_PASSWORD_SET', 'RATE_LIMIT_EXCEEDED'] as const, {
+  extendError: (t) => ({ ...weakPasswordReasonsField(t), ...retryAfterField(t) }),
 })
 
 builder.mutationFields((t) => ({

@@ -5,7 +5,10 @@ import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { callerPerson, findPersonById } from '../persons/persons.js'
+import { loadTenantConfig } from '../config/tenantConfig.js'
+import { inTurn } from './inTurn.js'
 import { type NewPassword, prepareNewPassword, verifyPassword } from './passwords.js'
+import { signInBackoff } from './throttle.js'
 
 type Refuse<Code extends string> = (code: Code, message: string, extra?: Record<string, unknown>) => ReturnType<typeof fail<Code>>
 
@@ -49,24 +52,46 @@ export async function changePassword(context: TenantContext, personId: string, p
   })
 }
 
-export type ChangeMyPasswordErrorCode = 'TOO_WEAK' | 'NOT_A_PERSON' | 'INVALID_PASSWORD' | 'NO_PASSWORD_SET'
+export type ChangeMyPasswordErrorCode = 'TOO_WEAK' | 'NOT_A_PERSON' | 'INVALID_PASSWORD' | 'NO_PASSWORD_SET' | 'RATE_LIMIT_EXCEEDED'
 
-/** A person changes their own password (`password_change`); their other sessions end. */
+/**
+ * A person changes their own password (`password_change`); their other sessions end. The current
+ * password is a guess like a sign-in's: a wrong one counts towards the person's sign-in backoff,
+ * which also holds this operation back, and attempts take the person's sign-in turn, so whoever
+ * holds a session cannot try passwords faster than anyone can sign in.
+ */
 export async function changeMyPassword(context: TenantContext, currentPassword: string, newPassword: string) {
-  const caller = context.caller
   const person = await callerPerson(context, context.prisma)
-  // Only a caller who knows the current password gets the new one hashed.
-  const currentMatches = person !== null && (await verifyPassword(person.passwordHash, currentPassword))
-  const prepared = currentMatches ? await prepareNewPassword(context.prisma, newPassword) : null
-  return runCommand(context.prisma, context.actor, async (scope) => {
-    const entry: Omit<AuditEntry<'password_change'>, 'success'> = { type: 'password_change' }
-    const refuse: Refuse<ChangeMyPasswordErrorCode> = (code, message, extra) => {
-      scope.audit({ ...entry, success: false, errorCode: code })
-      return fail(code, message, extra)
-    }
-    if (!person) return refuse('NOT_A_PERSON', 'Only a person has a password.')
-    if (!person.passwordHash) return refuse('NO_PASSWORD_SET', 'This person has no password yet.')
-    if (!prepared) return refuse('INVALID_PASSWORD', 'The current password is not correct.')
-    return setPassword(scope, person, prepared, entry, refuse, caller?.apiKeyId)
+  if (!person) return runCommand(context.prisma, context.actor, async ({ audit }) => refusal(audit, 'NOT_A_PERSON', 'Only a person has a password.'))
+  return inTurn(`sign-in:${person.id}`, async (holdTurn) => {
+    const config = await loadTenantConfig(context.prisma)
+    const who = { identifier: person.email ?? '', personId: person.id }
+    // Read and verified before the transaction opens, so the password work holds no connection.
+    const earlyWait = await signInBackoff(context.prisma, config.login, who)
+    // Only a caller who knows the current password gets the new one hashed.
+    const currentMatches = earlyWait === null && (await verifyPassword(person.passwordHash, currentPassword))
+    const prepared = currentMatches ? await prepareNewPassword(context.prisma, newPassword) : null
+    return runCommand(context.prisma, context.actor, async (scope) => {
+      await holdTurn(scope.tx)
+      // Read again holding the turn: a sign-in elsewhere may have failed meanwhile.
+      const retryAfter = earlyWait ?? (await signInBackoff(scope.tx, config.login, who))
+      const refuse: Refuse<ChangeMyPasswordErrorCode> = (code, message, extra) => refusal(scope.audit, code, message, extra)
+      if (retryAfter !== null) {
+        scope.audit({ type: 'password_change', success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { retryAfter, reason: 'backoff' } })
+        return fail('RATE_LIMIT_EXCEEDED' as ChangeMyPasswordErrorCode, 'Too many wrong passwords; try again later.', { retryAfter })
+      }
+      if (!person.passwordHash) return refuse('NO_PASSWORD_SET', 'This person has no password yet.')
+      if (!prepared) {
+        // Nothing has changed: the refusal commits with its entry while the turn is held, for the next attempt to count.
+        scope.commitRefusal()
+        return refuse('INVALID_PASSWORD', 'The current password is not correct.')
+      }
+      return setPassword(scope, person, prepared, { type: 'password_change' }, refuse, context.caller?.apiKeyId)
+    })
   })
+}
+
+const refusal = <Code extends string>(audit: CommandScope['audit'], code: Code, message: string, extra?: Record<string, unknown>) => {
+  audit({ type: 'password_change', success: false, errorCode: code })
+  return fail(code, message, extra)
 }

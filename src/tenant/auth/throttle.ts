@@ -44,14 +44,15 @@ export async function signInBackoff(
  * The newest counted sign-in attempts for a typed email in any spelling (case, surrounding spaces:
  * matched as typed, an unknown email's backoff carried over to another spelling only for a known
  * person, which told the two apart), and for the person it names, with the person's successful
- * password resets. Served by the folded identifier index and the person index.
+ * password resets and their own password changes (a wrong current password is a guess too).
+ * Served by the folded identifier index and the person index.
  */
 export const signInHistorySql = (who: { readonly identifier: string; readonly personId: string | null }, since: Date, limit: number) => Prisma.sql`
   SELECT success, created_at AS "createdAt" FROM person_auth_log
    WHERE created_at >= ${since.toISOString()}::timestamptz
      AND (error_code IS NULL OR error_code <> ALL(${notAGuess}::text[]))
      AND ((type = 'login' AND lower(btrim(person_input_identifier)) = lower(btrim(${who.identifier})))
-          ${who.personId ? Prisma.sql`OR (person_id = ${who.personId}::uuid AND (type = 'login' OR (type = 'password_reset' AND success)))` : Prisma.empty})
+          ${who.personId ? Prisma.sql`OR (person_id = ${who.personId}::uuid AND (type = 'login' OR (type = 'password_reset' AND success) OR (type = 'password_change' AND target_person_id IS NULL AND (success OR error_code = 'INVALID_PASSWORD'))))` : Prisma.empty})
    ORDER BY created_at DESC LIMIT ${limit}`
 
 /** After n attempts (newest first), the next waits baseBackoff * 2^(n-1) from the newest, capped at maxBackoff; null when not blocked. */
