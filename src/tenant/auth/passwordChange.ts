@@ -65,7 +65,8 @@ export async function changeMyPassword(context: TenantContext, currentPassword: 
   if (!person) return runCommand(context.prisma, context.actor, async ({ audit }) => refusal(audit, 'NOT_A_PERSON', 'Only a person has a password.'))
   return inTurn(`sign-in:${person.id}`, async (holdTurn) => {
     const config = await loadTenantConfig(context.prisma)
-    const who = { identifier: person.email ?? '', personId: person.id }
+    // A person without an email is matched by id alone (NULL matches no typed identifier).
+    const who = { identifier: person.email, personId: person.id }
     // Read and verified before the transaction opens, so the password work holds no connection.
     const earlyWait = await signInBackoff(context.prisma, config.login, who)
     // Only a caller who knows the current password gets the new one hashed.

@@ -32,7 +32,7 @@ function failuresToMax(login: TenantConfig['login']): number {
 export async function signInBackoff(
   tx: Transaction,
   login: TenantConfig['login'],
-  who: { readonly identifier: string; readonly personId: string | null },
+  who: { readonly identifier: string | null; readonly personId: string | null },
   now = Date.now(),
 ): Promise<number | null> {
   const history = await tx.$queryRaw<{ success: boolean; createdAt: Date }[]>(signInHistorySql(who, new Date(now - intervalMs(login.attemptWindow)), failuresToMax(login) + 1))
@@ -47,7 +47,7 @@ export async function signInBackoff(
  * password resets and their own password changes (a wrong current password is a guess too).
  * Served by the folded identifier index and the person index.
  */
-export const signInHistorySql = (who: { readonly identifier: string; readonly personId: string | null }, since: Date, limit: number) => Prisma.sql`
+export const signInHistorySql = (who: { readonly identifier: string | null; readonly personId: string | null }, since: Date, limit: number) => Prisma.sql`
   SELECT success, created_at AS "createdAt" FROM person_auth_log
    WHERE created_at >= ${since.toISOString()}::timestamptz
      AND (error_code IS NULL OR error_code <> ALL(${notAGuess}::text[]))
