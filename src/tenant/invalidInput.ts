@@ -15,9 +15,12 @@ export class InvalidInputError extends Error {
   }
 }
 
-/** A JSON object (not an array, string or null): what config arguments must be. */
+/** Whether a JSON value is an object (not an array, string or null). */
+export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** A JSON object: what config arguments must be. */
 export function requireJsonObject(value: unknown, argument: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isJsonObject(value)) {
     throw new InvalidInputError(`${argument} must be a JSON object.`, argument)
   }
   return value as Record<string, unknown>

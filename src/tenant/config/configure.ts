@@ -5,9 +5,9 @@ import { encryptText } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
-import { describeIssues } from '../invalidInput.js'
+import { describeIssues, isJsonObject } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
-import { type TenantConfig, defaultTenantConfig, intervalMs, isObject, mergeConfig } from './tenantConfig.js'
+import { type TenantConfig, defaultTenantConfig, intervalMs, mergeConfig } from './tenantConfig.js'
 
 /**
  * ConfigInput as the client sent it. An omitted field (or null on a field
@@ -146,7 +146,7 @@ function auditedInput(input: ConfigInput) {
 function settingsAt(config: object, shape: Record<string, unknown>): Record<string, unknown> {
   const values = config as Record<string, unknown>
   return Object.fromEntries(
-    Object.entries(shape).map(([key, value]) => [key, isObject(value) ? settingsAt((values[key] ?? {}) as object, value) : (values[key] ?? null)]),
+    Object.entries(shape).map(([key, value]) => [key, isJsonObject(value) ? settingsAt((values[key] ?? {}) as object, value) : (values[key] ?? null)]),
   )
 }
 

@@ -1,6 +1,7 @@
 import { parse as parseDuration } from 'tinyduration'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import type { Transaction } from '../command.js'
+import { isJsonObject } from '../invalidInput.js'
 
 /** Intervals are ISO 8601 durations such as PT15M. */
 export type Interval = string
@@ -74,12 +75,9 @@ export const defaultTenantConfig: TenantConfig = {
   },
 }
 
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /** Deep-merges `patch` over `base`; `undefined` leaves a value as it is. */
 export function mergeConfig<T>(base: T, patch: unknown): T {
-  if (!isObject(base) || !isObject(patch)) return (patch === undefined ? base : patch) as T
+  if (!isJsonObject(base) || !isJsonObject(patch)) return (patch === undefined ? base : patch) as T
   const merged: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(patch)) merged[key] = mergeConfig(merged[key], value)
   return merged as T

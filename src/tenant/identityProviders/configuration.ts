@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { decryptText, encryptText } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
-import { describeIssues } from '../invalidInput.js'
+import { describeIssues, isJsonObject } from '../invalidInput.js'
 import { oidcConfigurationSchema } from './oidc.js'
 
 /**
@@ -36,7 +36,6 @@ function isSecretKey(type: string, path: readonly string[]): boolean {
   return secretLookingName.test(key)
 }
 
-export const isJsonObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Rebuilds `value` with `onSecret` applied to every secret key's value (dropped when it returns undefined). */
 function mapSecrets(type: string, value: Json, onSecret: (secret: Json, path: readonly string[]) => Json | undefined, path: readonly string[] = []): Json {

@@ -2,13 +2,12 @@ import { isDeepStrictEqual } from 'node:util'
 import type { IdentityProvider, Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
-import { InvalidInputError } from '../invalidInput.js'
+import { InvalidInputError, isJsonObject } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import {
   UnreadableSecretError,
   configurationProblem,
   identityProviderTypes,
-  isJsonObject,
   isKnownIdentityProviderType,
   openConfiguration,
   sealConfiguration,
