@@ -6,7 +6,7 @@ import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
 import { isGlobalRole } from '../permissions.js'
 import { findProjectBySlug, invalidMemberships, type Membership, repeatedRoles, writeMemberships } from '../projects/memberships.js'
-import { generateToken, hashToken, isTokenHash } from './tokens.js'
+import { generateToken, hashToken, requireTokenHash } from './tokens.js'
 
 interface ApiKeyOptions {
   readonly description: string
@@ -37,8 +37,7 @@ export async function issueApiKey(
   const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
   // The argument the caller's hash came in, as bad input names it.
   const argument = options.tokenHashArgument ?? 'tokenHash'
-  // Not a membership problem, which the operations' error codes are about: bad input, like a hash in use.
-  if (!isTokenHash(tokenHash)) throw new InvalidInputError(`${argument} must be a lowercase hex sha256.`, argument)
+  requireTokenHash(tokenHash, argument)
   if (await tx.apiKey.findUnique({ where: { tokenHash }, select: { id: true } })) {
     throw new InvalidInputError(`This ${argument} is already in use.`, argument)
   }

@@ -1,5 +1,6 @@
 import { prepareNewPassword } from '../auth/passwords.js'
-import { isTokenHash } from '../apiKeys/tokens.js'
+import { requireTokenHash } from '../apiKeys/tokens.js'
+import { holdTurnInDatabase } from '../auth/inTurn.js'
 import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
@@ -45,7 +46,7 @@ async function invitePerson(context: TenantContext, input: InviteInput, credenti
   const passwordHash = password?.hash ?? null
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     // Invitations of one email wait for each other: two would both create the person, or both add them.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${email}))`
+    await holdTurnInDatabase(tx, `invite:${email}`)
     const existing = await tx.person.findUnique({ where: { email } })
     if (existing) await lockIdentity(tx, existing.identityId)
     if (existing && (await membershipsOf(tx, project.id, existing.identityId)).length > 0) {
@@ -99,9 +100,7 @@ export async function invite(context: TenantContext, input: InviteInput, options
 
 /** unmanagedInvite: no mail; a new person gets the given password, or the caller's own reset token hash. */
 export async function unmanagedInvite(context: TenantContext, input: InviteInput, options: { password?: string | null; resetTokenHash?: string | null }) {
-  if (options.resetTokenHash != null && !isTokenHash(options.resetTokenHash)) {
-    throw new InvalidInputError('resetTokenHash must be a lowercase hex sha256.', 'options.resetTokenHash')
-  }
+  if (options.resetTokenHash != null) requireTokenHash(options.resetTokenHash, 'options.resetTokenHash')
   const outcome = await invitePerson(context, input, {
     kind: 'unmanaged',
     password: options.password ?? null,

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { encrypt } from '../../crypto/encryption.js'
 import type { Prisma } from '../../generated/prisma/client.js'
 import { issueApiKey } from '../apiKeys/apiKeys.js'
-import { isTokenHash } from '../apiKeys/tokens.js'
+import { requireTokenHash } from '../apiKeys/tokens.js'
 import { runCommand, type Transaction } from '../command.js'
 import { mergeConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
@@ -50,6 +50,9 @@ async function storeSecret(context: TenantContext, tx: Transaction, projectId: s
   })
 }
 
+/** The argument a deploy token's caller-computed hash comes in. */
+const DEPLOY_TOKEN_HASH = 'options.deployTokenHash'
+
 /**
  * Creates a project with its secrets. A caller who could not otherwise manage
  * it (a project_creator) becomes its `admin` member. Unless `noDeployToken`,
@@ -67,9 +70,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     secrets.forEach(({ key }, index) => checkSecretKey(key, `secrets[${index}].key`))
     const secretKeys = [...new Set(secrets.map((secret) => secret.key))].sort()
     if (secretKeys.length !== secrets.length) throw new InvalidInputError('Secret keys must be unique.', 'secrets')
-    if (input.deployTokenHash != null && !isTokenHash(input.deployTokenHash)) {
-      throw new InvalidInputError('options.deployTokenHash must be a lowercase hex sha256.', 'options.deployTokenHash')
-    }
+    if (input.deployTokenHash != null) requireTokenHash(input.deployTokenHash, DEPLOY_TOKEN_HASH)
     const name = input.name ?? input.projectSlug
     // ON CONFLICT DO NOTHING: a concurrent create of the same slug answers ALREADY_EXISTS, not a unique violation.
     const project = { id: randomUUID(), slug: input.projectSlug, name, config: config as Prisma.InputJsonObject }
@@ -91,7 +92,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     let deployerApiKey = null
     if (!input.noDeployToken) {
       const description = `Deployer of ${project.slug}`
-      deployerApiKey = await issueApiKey(context, tx, { description, tokenHash: input.deployTokenHash, tokenHashArgument: 'options.deployTokenHash' })
+      deployerApiKey = await issueApiKey(context, tx, { description, tokenHash: input.deployTokenHash, tokenHashArgument: DEPLOY_TOKEN_HASH })
       const memberships = await writeMemberships(tx, project.id, deployerApiKey.identity.id, [{ role: DEPLOYER_ROLE, variables: [] }])
       audit({
         type: 'api_key_create',
