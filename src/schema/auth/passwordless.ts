@@ -20,6 +20,7 @@ const InitSignInPasswordlessResponse = defineResponse(
     extendError: retryAfterField,
   },
 )
+// TOKEN_NOT_FOUND stays in both enums for Contember's clients, and is never answered: an unknown request is TOKEN_INVALID (src/tenant/auth/passwordless.ts).
 const ActivatePasswordlessOtpResponse = defineResponse('ActivatePasswordlessOtp', ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED'] as const)
 const SignInPasswordlessResponse = defineResponse(
   'SignInPasswordless',

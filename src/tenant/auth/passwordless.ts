@@ -141,7 +141,8 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
   })
 }
 
-export type PasswordlessTokenErrorCode = 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_USED'
+/** What a client is told of a request's token; an unknown request is TOKEN_INVALID too (UNKNOWN_REQUEST). */
+export type PasswordlessTokenErrorCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_USED'
 
 /**
  * A request id that names no request is answered like a wrong token, and logged as it is:
@@ -151,7 +152,6 @@ export type PasswordlessTokenErrorCode = 'TOKEN_NOT_FOUND' | 'TOKEN_INVALID' | '
 const UNKNOWN_REQUEST = ['TOKEN_INVALID', 'TOKEN_NOT_FOUND'] as const
 
 const tokenMessages: Record<PasswordlessTokenErrorCode, string> = {
-  TOKEN_NOT_FOUND: 'No passwordless request has this id.',
   TOKEN_INVALID: 'The token or code is not valid for this request.',
   TOKEN_EXPIRED: 'This request has expired.',
   TOKEN_USED: 'This request was used already.',
