@@ -36,6 +36,10 @@ export const defaultTemplates: Partial<Record<MailType, MailTemplateContent>> = 
     subject: 'You have been added to {{project}}',
     content: 'Your account {{email}} has been added to {{project}}.',
   },
+  EMAIL_CHANGE_NOTIFY: {
+    subject: 'The email address of your account changed',
+    content: 'The email address of your account changed from {{email}} to {{newEmail}}, and this address no longer signs in.\n\nIf you did not ask for this, contact your administrator at once.',
+  },
   FORCED_SIGN_OUT: {
     subject: 'You have been signed out',
     content: 'An administrator signed {{email}} out of every session.{{#reason}} Reason: {{reason}}{{/reason}}',

@@ -163,6 +163,35 @@ describe('changeProfile / changeMyProfile', () => {
     expect((await check()).data.checkResetPasswordToken).toBe('TOKEN_USED')
   })
 
+  it('mails the old address that the email changed (EMAIL_CHANGE_NOTIFY), whoever changed it', async () => {
+    const person = await signedInPerson(app)
+    const byThemselves = uniqueEmail('moved-self').toLowerCase()
+    expect((await changeProfile(person.token, { email: byThemselves })).data.changeMyProfile.ok).toBe(true)
+    const byAdmin = uniqueEmail('moved-admin').toLowerCase()
+    const changed = await app.gql('mutation ($id: String!, $email: String) { changeProfile(personId: $id, email: $email) { ok } }', {
+      variables: { id: person.id, email: byAdmin },
+      token: app.rootToken,
+    })
+    expect(changed.data.changeProfile.ok).toBe(true)
+    const notices = await vi.waitFor(async () => {
+      const mails = (await outbox(app)).filter((mail) => mail.recipient === person.email || mail.recipient === byThemselves)
+      if (mails.length < 2) throw new Error('no notices yet')
+      return mails
+    })
+    expect(notices.map((mail) => [mail.recipient, mail.subject])).toEqual(
+      expect.arrayContaining([
+        [person.email, 'The email address of your account changed'],
+        [byThemselves, 'The email address of your account changed'],
+      ]),
+    )
+    expect(notices.find((mail) => mail.recipient === person.email)!.body).toContain(byThemselves)
+    expect(notices.find((mail) => mail.recipient === byThemselves)!.body).toContain(byAdmin)
+    // A change that is refused, or that is no change, tells nobody.
+    expect((await changeProfile(person.token, { email: 'not-an-email' })).data.changeMyProfile.ok).toBe(false)
+    expect((await changeProfile(person.token, { name: 'Only a name' })).data.changeMyProfile.ok).toBe(true)
+    expect((await outbox(app)).filter((mail) => mail.recipient === byAdmin)).toEqual([])
+  })
+
   it('refuses a taken or malformed email, recording the attempt', async () => {
     const person = await signedInPerson(app)
     const other = await signedInPerson(app)

@@ -4,7 +4,7 @@ import { Prisma } from '../../generated/prisma/client.js'
 import { voidPersonTokens } from '../auth/personTokens.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
-import { fail, succeed } from '../outcome.js'
+import { type Outcome, fail, succeed } from '../outcome.js'
 import { callerPerson, findPersonById, isValidEmail, normalizeEmail } from './persons.js'
 
 export interface ProfileChange {
@@ -14,11 +14,22 @@ export interface ProfileChange {
 
 type ProfileProblem = 'INVALID_EMAIL_FORMAT' | 'EMAIL_ALREADY_EXISTS'
 
+/** Addresses of a committed email change, for the notice to the old one. */
+interface EmailChanged {
+  readonly previousEmail: string
+  readonly email: string
+}
+
 /**
  * Changes a person's email and/or name. A changed email is recorded as
  * `email_change` with the address before and after, refusals included.
  */
-async function updateProfile({ tx, audit }: CommandScope, person: Person, change: ProfileChange, entry: Omit<AuditEntry<'email_change'>, 'success' | 'eventData'>) {
+async function updateProfile(
+  { tx, audit }: CommandScope,
+  person: Person,
+  change: ProfileChange,
+  entry: Omit<AuditEntry<'email_change'>, 'success' | 'eventData'>,
+): Promise<Outcome<EmailChanged | null, ProfileProblem>> {
   const email = change.email != null ? normalizeEmail(change.email) : undefined
   const emailChanges = email !== undefined && email !== person.email
   const emailEntry = { ...entry, eventData: { before: { email: person.email }, after: { email: email ?? null } } }
@@ -42,28 +53,41 @@ async function updateProfile({ tx, audit }: CommandScope, person: Person, change
     }
     throw error
   }
-  if (emailChanges) {
-    // Reset and passwordless tokens went to the old address: they must not outlive it there.
-    await voidPersonTokens(tx, person.id)
-    audit({ ...emailEntry, success: true })
+  if (!emailChanges) return succeed(null)
+  // Reset and passwordless tokens went to the old address: they must not outlive it there.
+  await voidPersonTokens(tx, person.id)
+  audit({ ...emailEntry, success: true })
+  return succeed(person.email ? { previousEmail: person.email, email } : null)
+}
+
+/**
+ * Tells the old address that the account's email changed, after the change committed: someone
+ * holding a stolen session could otherwise move the account to their own address unnoticed.
+ */
+async function notifyEmailChange<Code extends string>(context: TenantContext, outcome: Outcome<EmailChanged | null, Code>) {
+  if (!outcome.ok) return outcome
+  if (outcome.result) {
+    await context.mailer.deliver({ to: outcome.result.previousEmail, type: 'EMAIL_CHANGE_NOTIFY', variables: { email: outcome.result.previousEmail, newEmail: outcome.result.email } })
   }
   return succeed(null)
 }
 
 /** An admin changes a person's email and/or name. */
-export function changeProfile(context: TenantContext, personId: string, change: ProfileChange) {
-  return runCommand(context.prisma, context.actor, async (scope) => {
+export async function changeProfile(context: TenantContext, personId: string, change: ProfileChange) {
+  const outcome = await runCommand(context.prisma, context.actor, async (scope) => {
     const person = await findPersonById(scope.tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
     return updateProfile(scope, person, change, { type: 'email_change', targetPersonId: person.id })
   })
+  return notifyEmailChange(context, outcome)
 }
 
 /** A person changes their own email and/or name. */
-export function changeMyProfile(context: TenantContext, change: ProfileChange) {
-  return runCommand(context.prisma, context.actor, async (scope) => {
+export async function changeMyProfile(context: TenantContext, change: ProfileChange) {
+  const outcome = await runCommand(context.prisma, context.actor, async (scope) => {
     const person = await callerPerson(context, scope.tx)
     if (!person) return fail('NOT_A_PERSON' as const, 'Only a person has a profile.')
     return updateProfile(scope, person, change, { type: 'email_change' })
   })
+  return notifyEmailChange(context, outcome)
 }
