@@ -146,6 +146,35 @@ describe('passwordless sign-in', () => {
     expect(ok.data.signInPasswordless.ok).toBe(true)
   })
 
+  it('counts a wrong second-factor code towards the sign-in backoff, which holds passwordless and password sign-in back alike (RATE_LIMIT_EXCEEDED)', async () => {
+    const person = await signedInPerson(app)
+    const secret = await enableOtp(app, person)
+    await configureTenant(app, { login: { baseBackoff: 'PT30S', maxBackoff: 'PT5M' } })
+    try {
+      const { requestId, token } = await mailedRequest(person.email)
+      expect((await signInPasswordless({ requestId, validationType: 'token', token, mfaOtp: '000000' })).data.signInPasswordless.error.code).toBe('INVALID_OTP_TOKEN')
+      const heldBack = await app.gql(
+        `mutation ($requestId: String!, $token: String!, $mfaOtp: String) {
+          signInPasswordless(requestId: $requestId, validationType: token, token: $token, mfaOtp: $mfaOtp) { ok error { code retryAfter } }
+        }`,
+        { variables: { requestId, token, mfaOtp: await totpCode(secret) }, token: app.loginToken },
+      )
+      expect(heldBack.data.signInPasswordless).toEqual({ ok: false, error: { code: 'RATE_LIMIT_EXCEEDED', retryAfter: expect.any(Number) } })
+      expect(heldBack.data.signInPasswordless.error.retryAfter).toBeGreaterThan(20)
+      expect((await entries('passwordless_login', person.id))[0]).toMatchObject({ success: false, errorCode: 'RATE_LIMIT_EXCEEDED' })
+      const password = await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { ok error { code } } }', {
+        variables: { email: person.email, password: person.password },
+        token: app.loginToken,
+      })
+      expect(password.data.signIn.error.code).toBe('RATE_LIMIT_EXCEEDED')
+    } finally {
+      await configureTenant(app, { login: negligibleBackoff })
+    }
+    // Held back is not used up: once the wait is over the same request signs in.
+    const { requestId, token } = await mailedRequest(person.email)
+    expect((await signInPasswordless({ requestId, validationType: 'token', token, mfaOtp: await totpCode(secret, 1) })).data.signInPasswordless.ok).toBe(true)
+  })
+
   it('takes a backup code instead of the TOTP code, once (metadata.backupCodeUsed; a wrong one logged as INVALID_BACKUP_CODE)', async () => {
     const person = await signedInPerson(app)
     const { backupCodes } = await enableOtpWithBackupCodes(app, person)

@@ -24,8 +24,8 @@ const InitSignInPasswordlessResponse = defineResponse(
 const ActivatePasswordlessOtpResponse = defineResponse('ActivatePasswordlessOtp', ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED'] as const)
 const SignInPasswordlessResponse = defineResponse(
   'SignInPasswordless',
-  ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED', 'PERSON_DISABLED', 'OTP_REQUIRED', 'INVALID_OTP_TOKEN'] as const,
-  { result: signInResult('SignInPasswordlessResult') },
+  ['TOKEN_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_USED', 'PERSON_DISABLED', 'OTP_REQUIRED', 'INVALID_OTP_TOKEN', 'RATE_LIMIT_EXCEEDED'] as const,
+  { result: signInResult('SignInPasswordlessResult'), extendError: retryAfterField },
 )
 const ToggleMyPasswordlessResponse = defineResponse('ToggleMyPasswordless', ['CANNOT_TOGGLE', 'NOT_A_PERSON'] as const)
 

@@ -12,6 +12,7 @@ import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
 import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { throughMailingRequestGate } from './mailingRequestGate.js'
+import { signInBackoff } from './throttle.js'
 
 /** Wrong guesses a request survives; after them it is dead (the mailed code has only a million values). */
 export const PASSWORDLESS_MAX_FAILED_ATTEMPTS = 5
@@ -184,7 +185,7 @@ export function activatePasswordlessOtp(context: TenantContext, requestId: strin
   })
 }
 
-export type SignInPasswordlessErrorCode = PasswordlessTokenErrorCode | 'PERSON_DISABLED' | 'OTP_REQUIRED' | 'INVALID_OTP_TOKEN'
+export type SignInPasswordlessErrorCode = PasswordlessTokenErrorCode | 'PERSON_DISABLED' | 'OTP_REQUIRED' | 'INVALID_OTP_TOKEN' | 'RATE_LIMIT_EXCEEDED'
 
 export interface SignInPasswordlessInput extends SessionRequest {
   readonly requestId: string
@@ -223,7 +224,7 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
         personId: request.personId,
         createdAt: { gte: request.createdAt },
         metadata: { path: ['requestId'], equals: request.id },
-        errorCode: { not: 'OTP_REQUIRED' },
+        errorCode: { notIn: ['OTP_REQUIRED', 'RATE_LIMIT_EXCEEDED'] },
       },
     })
     // Nothing has changed yet: these refusals commit their entries while holding the request's lock.
@@ -243,6 +244,14 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
     if (person.disabledAt) return refuse('PERSON_DISABLED')
     const config = await loadTenantConfig(tx)
     if (!passwordlessAllowed(config.passwordless.enabled, person)) return refuse('TOKEN_INVALID', 'PASSWORDLESS_DISABLED')
+    if (person.otpActivatedAt) {
+      // A second-factor code is guessed here as in signIn: wrong ones count towards the person's sign-in backoff, which holds both back.
+      const retryAfter = await signInBackoff(tx, config.login, { identifier: person.email, personId: person.id })
+      if (retryAfter !== null) {
+        audit({ ...entry, success: false, errorCode: 'RATE_LIMIT_EXCEEDED', metadata: { ...entry.metadata, retryAfter, reason: 'backoff' } })
+        return fail('RATE_LIMIT_EXCEEDED' as SignInPasswordlessErrorCode, 'Too many wrong codes; try again later.', { retryAfter })
+      }
+    }
     const secondFactor = await checkSecondFactor(tx, context.encryptionKey, person, { otpToken: input.mfaOtp, backupCode: input.backupCode })
     if (secondFactor.problem) {
       // A wrong TOTP or backup code is a guess like a wrong mailed code: it commits with the lock held, or guesses at once would each count none before them.

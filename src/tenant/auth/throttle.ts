@@ -40,11 +40,15 @@ export async function signInBackoff(
   return backoffWait(login, history.slice(0, failures === -1 ? history.length : failures), now)
 }
 
+/** Failed passwordless sign-ins that were a wrong second-factor code: guesses like a wrong password. */
+const secondFactorGuesses = ['INVALID_OTP_TOKEN', 'INVALID_BACKUP_CODE']
+
 /**
  * The newest counted sign-in attempts for a typed email in any spelling (case, surrounding spaces:
  * matched as typed, an unknown email's backoff carried over to another spelling only for a known
  * person, which told the two apart), and for the person it names, with the person's successful
- * password resets and their own password changes (a wrong current password is a guess too).
+ * password resets, their own password changes (a wrong current password is a guess too) and their
+ * passwordless sign-ins (a wrong TOTP or backup code is a guess, a success ends the run).
  * Served by the folded identifier index and the person index.
  */
 export const signInHistorySql = (who: { readonly identifier: string | null; readonly personId: string | null }, since: Date, limit: number) => Prisma.sql`
@@ -52,7 +56,9 @@ export const signInHistorySql = (who: { readonly identifier: string | null; read
    WHERE created_at >= ${since.toISOString()}::timestamptz
      AND (error_code IS NULL OR error_code <> ALL(${notAGuess}::text[]))
      AND ((type = 'login' AND lower(btrim(person_input_identifier)) = lower(btrim(${who.identifier})))
-          ${who.personId ? Prisma.sql`OR (person_id = ${who.personId}::uuid AND (type = 'login' OR (type = 'password_reset' AND success) OR (type = 'password_change' AND target_person_id IS NULL AND (success OR error_code = 'INVALID_PASSWORD'))))` : Prisma.empty})
+          ${who.personId ? Prisma.sql`OR (person_id = ${who.personId}::uuid AND (type = 'login' OR (type = 'password_reset' AND success)
+               OR (type = 'password_change' AND target_person_id IS NULL AND (success OR error_code = 'INVALID_PASSWORD'))
+               OR (type = 'passwordless_login' AND (success OR error_code = ANY(${secondFactorGuesses}::text[])))))` : Prisma.empty})
    ORDER BY created_at DESC LIMIT ${limit}`
 
 /** After n attempts (newest first), the next waits baseBackoff * 2^(n-1) from the newest, capped at maxBackoff; null when not blocked. */
