@@ -47,10 +47,20 @@ export async function openDatabase(target: DatabaseTarget, { warn = (message) =>
   }
 }
 
+/**
+ * Every connection works in UTC, whatever the server's or database's TimeZone says: Prisma's
+ * PostgreSQL adapter reads and writes timestamps without their offset, so in another zone the
+ * checkpoints it wrote failed to verify and authLogStats put entries in the wrong buckets; and
+ * the log's days and hours are UTC ones.
+ */
+const SESSION_IN_UTC = "SET TIME ZONE 'UTC'"
+
 function openPostgres(url: string): Omit<Database, 'ping'> {
   const pool = new pg.Pool({ connectionString: url, max: 10 })
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {})
+  // Queries on a client run in order, so this comes before anything the client is checked out for.
+  pool.on('connect', (client) => client.query(SESSION_IN_UTC).catch(() => {}))
   const prisma = new PrismaClient({ adapter: flushAfterCommit(new PrismaPg(pool)) })
   return {
     kind: 'postgres',
@@ -111,6 +121,7 @@ async function openPglite(
     await unlock()
     throw error
   })
+  await pglite.exec(SESSION_IN_UTC)
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   const query: SqlSession['query'] = async (text, params) => (await pglite.query(text, params)).rows as never[]
   const session: SqlSession = {
