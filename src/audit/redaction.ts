@@ -17,6 +17,10 @@ const metadataSchema = z.object({
   backupCodeUsed: z.boolean().optional(),
   /** An idp_login that linked a person matched by email cleared what was set before it: password, second factor, sessions. */
   credentialsCleared: z.boolean().optional(),
+  /** The project whose template a reset or sign-in mail was rendered with (options.mailProject, when it applied). */
+  mailProject: z.string().optional(),
+  /** The template variant a reset or sign-in mail asked for (options.mailVariant). */
+  mailVariant: z.string().optional(),
 })
 export type AuditMetadata = z.input<typeof metadataSchema>
 

@@ -13,6 +13,9 @@ export const mailTypes = [
 ] as const
 export type MailType = (typeof mailTypes)[number]
 
+/** Mails that carry a secret which signs in or sets a password (a reset token, a sign-in link and code). */
+export const signInSecretMailTypes: readonly MailType[] = ['RESET_PASSWORD_REQUEST', 'PASSWORDLESS_SIGN_IN']
+
 export interface MailTemplateContent {
   readonly subject: string
   readonly content: string

@@ -133,6 +133,20 @@ export class Permissions {
     )
   }
 
+  /**
+   * Whether the caller holds everything global role `role` gives, so it may hand the role out or
+   * take it away: it holds the role itself, or every privilege the role grants everywhere (and, for
+   * project_admin, every project admin's privilege). Without this, whoever was delegated
+   * identity:addGlobalRoles or apiKey:createGlobal could give out privileges it never had.
+   */
+  mayConfer(role: GlobalRole): boolean {
+    // person is what every sign-up gets: the login key gives it without holding person:self.
+    if (role === 'person' || this.roles.includes(role)) return true
+    const granted = [...(defaultRoleGrants[role] ?? []), ...(this.extraGrants[role] ?? []), ...(role === 'project_admin' ? projectAdminGrants : [])]
+    const privileges = (Object.keys(privilegeCatalog) as Privilege[]).filter((privilege) => granted.some((pattern) => matches(pattern, privilege)))
+    return privileges.every((privilege) => this.has(privilege))
+  }
+
   /** Held in the project `projectSlug` (see the module comment for the rule). */
   async hasInProject(privilege: ProjectPrivilege, projectSlug: string): Promise<boolean> {
     if (this.has(privilege)) return true

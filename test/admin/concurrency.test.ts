@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { createProject, signUpPerson, sql } from '../testkit/fixtures.js'
+import { createGlobalApiKey, createProject, signUpPerson, sql } from '../testkit/fixtures.js'
 import { entriesSince, logSize } from '../testkit/expectations.js'
 
 /** Racing administrators: one wins, the others get the operation's own error, and the trail stays exact. */
@@ -14,10 +14,12 @@ afterAll(() => app?.stop())
 
 const RACERS = 6
 
-/** The `ok`/error code of each of `RACERS` simultaneous calls. */
-async function race(document: string, variables: (index: number) => Record<string, unknown>) {
+/** The `ok`/error code of each of `RACERS` simultaneous calls (the document may depend on the index). */
+async function race(document: string | ((index: number) => string), variables: (index: number) => Record<string, unknown>) {
   const responses = await Promise.all(
-    Array.from({ length: RACERS }, (_, index) => app.gql(document, { variables: variables(index), token: app.rootToken })),
+    Array.from({ length: RACERS }, (_, index) =>
+      app.gql(typeof document === 'string' ? document : document(index), { variables: variables(index), token: app.rootToken }),
+    ),
   )
   return responses.map((response) => {
     expect(response.errors, JSON.stringify(response.errors)).toBeUndefined()
@@ -77,5 +79,58 @@ describe.runIf(onPostgres)('concurrent administration', () => {
     expect(outcomes.sort()).toEqual([...Array(RACERS - 1).fill('ALREADY_MEMBER'), 'ok'])
     const [row] = await sql<{ count: number }>(app, "SELECT count(*)::int AS count FROM person WHERE email = 'raced@example.test'")
     expect(row!.count).toBe(1)
+  })
+
+  it('keeps every global role change when grants and revocations race: each entry records the roles the one before it left', async () => {
+    const person = await signUpPerson(app)
+    const mark = await logSize(app)
+    // A revocation races grants: none may write back a list it read before another change.
+    const changes = [
+      'removeGlobalIdentityRoles(identityId: $id, roles: ["project_admin"])',
+      'addGlobalIdentityRoles(identityId: $id, roles: ["project_creator"])',
+      'addGlobalIdentityRoles(identityId: $id, roles: ["project_admin"])',
+    ]
+    const outcomes = await race((index) => `mutation ($id: String!) { ${changes[index % changes.length]} { ok error { code } } }`, () => ({ id: person.identityId }))
+    expect(outcomes).toEqual(Array(RACERS).fill('ok'))
+    const entries = await entriesSince(app, mark)
+    for (let index = 1; index < entries.length; index++) {
+      expect(entries[index]!.eventData!.before).toEqual(entries[index - 1]!.eventData!.after)
+    }
+    const [row] = await sql<{ roles: string[] }>(app, 'SELECT roles FROM identity WHERE id = $1', [person.identityId])
+    expect(row!.roles).toEqual((entries.at(-1)!.eventData!.after as { roles: string[] }).roles)
+  })
+
+  it('merges concurrent project config changes without losing one, each entry recording the config it replaced', async () => {
+    const project = await createProject(app, { config: {} })
+    const mark = await logSize(app)
+    const outcomes = await race(
+      'mutation ($slug: String!, $config: Json) { updateProject(projectSlug: $slug, config: $config, mergeConfig: true) { ok error { code } } }',
+      (index) => ({ slug: project.slug, config: { [`key${index}`]: index } }),
+    )
+    expect(outcomes).toEqual(Array(RACERS).fill('ok'))
+    const [row] = await sql<{ config: Record<string, number> }>(app, 'SELECT config FROM project WHERE id = $1', [project.id])
+    expect(row!.config).toEqual(Object.fromEntries(Array.from({ length: RACERS }, (_, index) => [`key${index}`, index])))
+    const entries = await entriesSince(app, mark)
+    expect(entries).toHaveLength(RACERS)
+    for (let index = 1; index < entries.length; index++) {
+      expect(entries[index]!.eventData!.before).toEqual(entries[index - 1]!.eventData!.after)
+    }
+  })
+
+  it('disables a person, an API key and a session once when the calls race, with one entry each', async () => {
+    const person = await signUpPerson(app)
+    const key = await createGlobalApiKey(app, ['person'])
+    const session = (await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { result { token } } }', {
+      variables: { email: person.email, password: person.password },
+      token: app.loginToken,
+    })) as { data: { signIn: { result: { token: string } } } }
+    const [sessionRow] = await sql<{ id: string }>(app, "SELECT id FROM api_key WHERE type = 'session' AND identity_id = $1", [person.identityId])
+    expect(session.data.signIn.result.token).toBeTruthy()
+    const mark = await logSize(app)
+    const once = (outcomes: string[], refusal: string) => expect(outcomes.sort()).toEqual([...Array(RACERS - 1).fill(refusal), 'ok'].sort())
+    once(await race('mutation ($id: String!) { disableApiKey(id: $id) { ok error { code } } }', () => ({ id: key.id })), 'KEY_NOT_FOUND')
+    once(await race('mutation ($id: String!) { revokeSession(sessionId: $id) { ok error { code } } }', () => ({ id: sessionRow!.id })), 'SESSION_NOT_FOUND')
+    once(await race('mutation ($id: String!) { disablePerson(personId: $id) { ok error { code } } }', () => ({ id: person.id })), 'PERSON_ALREADY_DISABLED')
+    expect((await entriesSince(app, mark)).map((entry) => entry.type)).toEqual(['api_key_disable', 'session_revoked_by_user', 'person_disabled'])
   })
 })

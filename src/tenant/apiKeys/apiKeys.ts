@@ -1,9 +1,11 @@
 import { runCommand, type Transaction } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { InvalidInputError } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
+import { globalRoleChangeProblem } from '../identity/globalRoles.js'
 import { isGlobalRole } from '../permissions.js'
 import { findProjectBySlug, invalidMemberships, type Membership, repeatedRoles, writeMemberships } from '../projects/memberships.js'
 import { generateToken, hashToken, requireTokenHash } from './tokens.js'
@@ -66,9 +68,9 @@ export function createGlobalApiKey(context: TenantContext, input: CreateGlobalAp
     }
     const repeated = repeatedRoles(input.roles)
     if (repeated) return repeated
-    if (input.roles.includes('super_admin') && !context.caller?.roles.includes('super_admin')) {
-      return fail('INVALID_MEMBERSHIP' as const, 'Only a super admin can create a super_admin key.')
-    }
+    // A key gets no role that gives more than its creator holds.
+    const beyond = globalRoleChangeProblem(context.permissions, input.roles)
+    if (beyond) return fail('INVALID_MEMBERSHIP' as const, beyond.message)
     const apiKey = await issueApiKey(context, tx, input)
     audit({
       type: 'api_key_create',
@@ -99,6 +101,7 @@ export function createProjectApiKey(context: TenantContext, input: CreateProject
 
 export function disableApiKey(context: TenantContext, apiKeyId: string) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    if (isUuid(apiKeyId)) await lockRow(tx, 'apiKey', { id: apiKeyId })
     const apiKey = isUuid(apiKeyId) ? await tx.apiKey.findUnique({ where: { id: apiKeyId } }) : null
     if (!apiKey || apiKey.disabledAt) return fail('KEY_NOT_FOUND' as const, `API key ${apiKeyId} not found or already disabled.`)
     await tx.apiKey.update({ where: { id: apiKey.id }, data: { disabledAt: new Date() } })

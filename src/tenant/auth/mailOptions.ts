@@ -7,14 +7,19 @@ export interface MailOptions {
 }
 
 /**
- * The project id and variant to render a mail to `recipientIdentityId` with. A project's templates
- * are written by its admins and the mail carries a secret (a reset or sign-in token), so they are
- * used only for the project's own members; anyone else's mail, like that of an unknown project
- * slug, falls back to the global templates.
+ * The project id and variant to render a mail to `recipientIdentityId` with, and what the flow's
+ * entry records of that choice. The mail carries a secret (a reset or sign-in token): a project's
+ * templates of these types are written only by those who manage global templates (see
+ * src/schema/mailTemplates), since a project admin can make anyone a member; and they are used
+ * only for the project's own members. Anyone else's mail, like that of an unknown project slug,
+ * falls back to the global templates.
  */
 export async function mailTemplateChoice(tx: Transaction, options: MailOptions | null | undefined, recipientIdentityId: string) {
   const project = options?.mailProject
     ? await tx.project.findFirst({ where: { slug: options.mailProject, memberships: { some: { identityId: recipientIdentityId } } }, select: { id: true } })
     : null
-  return { projectId: project?.id ?? null, variant: options?.mailVariant ?? null }
+  return {
+    template: { projectId: project?.id ?? null, variant: options?.mailVariant ?? null },
+    recorded: { ...(project && options?.mailProject ? { mailProject: options.mailProject } : {}), ...(options?.mailVariant ? { mailVariant: options.mailVariant } : {}) },
+  }
 }

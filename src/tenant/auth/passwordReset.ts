@@ -37,12 +37,13 @@ export function createResetPasswordRequest(context: TenantContext, email: string
         return succeed(null)
       }
       const issued = await issuePersonToken(tx, person.id, 'password_reset', RESET_TOKEN_LIFETIME_MS)
-      audit({ ...entry, success: true, metadata: { requestId: issued.requestId } })
+      const { template, recorded } = await mailTemplateChoice(tx, options, person.identityId)
+      audit({ ...entry, success: true, metadata: { requestId: issued.requestId, ...recorded } })
       const mail: OutgoingMail = {
         to: person.email,
         type: 'RESET_PASSWORD_REQUEST',
         variables: { requestId: issued.requestId, token: issued.token, expiresAt: issued.expiresAt.toISOString() },
-        ...(await mailTemplateChoice(tx, options, person.identityId)),
+        ...template,
       }
       return succeed(mail)
     })

@@ -3,13 +3,14 @@ import type { AuditEntry } from '../../audit/recorder.js'
 import type { Person } from '../../generated/prisma/client.js'
 import type { OutgoingMail } from '../../mail/mailer.js'
 import { runCommand } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import { type TenantConfig, intervalMs, loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
 import { callerPerson, findPersonByEmail } from '../persons/persons.js'
 import { type MailOptions, mailTemplateChoice } from './mailOptions.js'
 import { checkSecondFactor, visibleSecondFactorProblem } from './otp.js'
-import { consumePersonToken, findTokenRequest, issuePersonToken, lockPersonToken, matchesHash, spentProblem } from './personTokens.js'
+import { consumePersonToken, findTokenRequest, issuePersonToken, matchesHash, spentProblem } from './personTokens.js'
 import { type SessionRequest, openPersonSession } from './sessionLifetime.js'
 import { throughMailingRequestGate } from './mailingRequestGate.js'
 import { signInBackoff } from './throttle.js'
@@ -121,7 +122,8 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
 
       const code = randomInt(0, 1_000_000).toString().padStart(6, '0')
       const issued = await issuePersonToken(tx, person.id, 'passwordless', lifetimeMs, code)
-      audit({ ...entry, success: true, metadata: { requestId: issued.requestId } })
+      const { template, recorded } = await mailTemplateChoice(tx, options, person.identityId)
+      audit({ ...entry, success: true, metadata: { requestId: issued.requestId, ...recorded } })
       const mail: OutgoingMail = {
         to: person.email,
         type: 'PASSWORDLESS_SIGN_IN',
@@ -132,7 +134,7 @@ export function initSignInPasswordless(context: TenantContext, email: string, op
           url: signInLink(config.passwordless.url, issued.requestId, issued.token),
           expiresAt: issued.expiresAt.toISOString(),
         },
-        ...(await mailTemplateChoice(tx, options, person.identityId)),
+        ...template,
       }
       return succeed({ answer: { requestId: issued.requestId, expiresAt: issued.expiresAt }, mail })
     })
@@ -204,7 +206,8 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
     const request = await findTokenRequest(tx, input.requestId, 'passwordless')
     // Attempts on one request take turns: each counts the failures before it, which the wrong
     // guesses commit (below) before they let the next one in; 40 guesses at once get 5 checks.
-    if (request) await lockPersonToken(tx, request.id)
+    // Holding the request's row, so attempts on it take turns.
+    if (request) await lockRow(tx, 'personToken', { id: request.id })
     const entry: Omit<AuditEntry<'passwordless_login'>, 'success'> = {
       type: 'passwordless_login',
       personId: request?.personId ?? null,

@@ -76,11 +76,6 @@ export function matchesHash(secret: string, storedHash: string | null): boolean 
 export const findTokenRequest = (tx: Transaction, requestId: string, type: PersonTokenType) =>
   isUuid(requestId) ? tx.personToken.findFirst({ where: { id: requestId, type } }) : Promise.resolve(null)
 
-/** Holds the request's row until the transaction ends, so attempts on it take turns. */
-export async function lockPersonToken(tx: Transaction, id: string): Promise<void> {
-  await tx.$queryRaw`SELECT 1 FROM person_token WHERE id = ${id}::uuid FOR UPDATE`
-}
-
 export const findTokenByValue = (tx: Transaction, token: string) => tx.personToken.findUnique({ where: { tokenHash: hashToken(token) } })
 
 /** Why a token that was presented correctly can no longer be used, if it cannot. */

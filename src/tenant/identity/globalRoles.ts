@@ -1,33 +1,37 @@
 import { runCommand } from '../command.js'
-import type { Caller, TenantContext } from '../context.js'
+import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
-import { isGlobalRole } from '../permissions.js'
+import { type GlobalRole, type Permissions, isGlobalRole } from '../permissions.js'
+import { lockRow } from '../rowLock.js'
 
 export type GlobalRolesErrorCode = 'IDENTITY_NOT_FOUND' | 'INVALID_ROLE'
 
 /**
- * Why `caller` may not hand out or take away `roles`, if it may not: a role that
- * is not global, or super_admin from a caller who is not a super admin.
+ * Why the caller may not hand out or take away `roles`, if it may not: a role that is not global,
+ * or one that gives more than the caller holds (Permissions.mayConfer; super_admin only a super admin).
  */
-export function globalRoleChangeProblem(caller: Caller | null, roles: readonly string[]) {
+export function globalRoleChangeProblem(permissions: Permissions, roles: readonly string[]) {
   const invalid = roles.filter((role) => !isGlobalRole(role))
   if (invalid.length > 0) return { kind: 'unknown' as const, message: `Unknown global roles: ${invalid.join(', ')}` }
-  if (roles.includes('super_admin') && !caller?.roles.includes('super_admin')) {
-    return { kind: 'superAdminOnly' as const, message: 'Only a super admin can grant or revoke super_admin.' }
+  const beyond = roles.filter((role) => !permissions.mayConfer(role as GlobalRole))
+  if (beyond.length > 0) {
+    return { kind: 'notHeld' as const, message: `You cannot grant or revoke ${beyond.join(', ')}: it gives privileges you do not hold.` }
   }
   return null
 }
 
 /**
  * Adds or removes global roles of an identity, recording the roles before and
- * after (nothing when nothing changes). Only a super admin may hand out or take away super_admin.
+ * after (nothing when nothing changes). A caller hands out or takes away only roles that give no
+ * more than it holds.
  */
 export function changeGlobalRoles(context: TenantContext, change: 'grant' | 'revoke', identityId: string, roles: readonly string[]) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
-    const problem = globalRoleChangeProblem(context.caller, roles)
+    const problem = globalRoleChangeProblem(context.permissions, roles)
     if (problem) return fail('INVALID_ROLE' as const, problem.message)
+    if (isUuid(identityId)) await lockRow(tx, 'identity', { id: identityId })
     const identity = isUuid(identityId) ? await tx.identity.findUnique({ where: { id: identityId } }) : null
     if (!identity) return fail('IDENTITY_NOT_FOUND' as const, `Identity ${identityId} not found.`)
 

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { IdentityProvider, Prisma } from '../../generated/prisma/client.js'
 import { runCommand } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError, isJsonObject } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
@@ -76,6 +77,7 @@ export function updateIdentityProvider(
   input: { identityProvider: string; type?: string | null; configuration?: unknown; options?: IdpOptions | null; mergeConfiguration?: boolean | null },
 ) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    await lockRow(tx, 'identityProvider', { slug: input.identityProvider })
     const existing = await tx.identityProvider.findUnique({ where: { slug: input.identityProvider } })
     if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${input.identityProvider} not found.`)
     const type = input.type ?? existing.type
@@ -141,6 +143,7 @@ function alreadyIs(
  */
 export function setIdentityProviderEnabled(context: TenantContext, identityProvider: string, enabled: boolean) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
+    await lockRow(tx, 'identityProvider', { slug: identityProvider })
     const existing = await tx.identityProvider.findUnique({ where: { slug: identityProvider } })
     if (!existing) return fail('NOT_FOUND' as const, `Identity provider ${identityProvider} not found.`)
     if (enabled === (existing.disabledAt === null)) return succeed(null)

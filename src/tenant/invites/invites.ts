@@ -3,11 +3,12 @@ import { requireTokenHash } from '../apiKeys/tokens.js'
 import { holdTurnInDatabase } from '../auth/inTurn.js'
 import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
-import { findProjectBySlug, invalidMemberships, lockIdentity, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
+import { findProjectBySlug, invalidMemberships, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
 
 /** How long the password-reset token an invitation hands out (to set a first password) works. */
 const INVITE_TOKEN_LIFETIME_MS = 7 * 24 * 3_600_000
@@ -48,7 +49,7 @@ async function invitePerson(context: TenantContext, input: InviteInput, credenti
     // Invitations of one email wait for each other: two would both create the person, or both add them.
     await holdTurnInDatabase(tx, `invite:${email}`)
     const existing = await tx.person.findUnique({ where: { email } })
-    if (existing) await lockIdentity(tx, existing.identityId)
+    if (existing) await lockRow(tx, 'identity', { id: existing.identityId })
     if (existing && (await membershipsOf(tx, project.id, existing.identityId)).length > 0) {
       return fail('ALREADY_MEMBER' as InviteErrorCode, `${email} is already a member of ${project.slug}.`)
     }

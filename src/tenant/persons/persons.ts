@@ -2,6 +2,7 @@ import { z } from 'zod'
 import type { Transaction } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
+import { lockRow } from '../rowLock.js'
 
 /** Emails are compared and stored lower-cased and trimmed. */
 export const normalizeEmail = (email: string) => email.trim().toLowerCase()
@@ -11,13 +12,19 @@ const MAX_EMAIL_LENGTH = 254
 const emailSchema = z.email().max(MAX_EMAIL_LENGTH)
 export const isValidEmail = (email: string) => emailSchema.safeParse(email).success
 
-/** The person with this id; null for an unknown or malformed id. */
-export const findPersonById = (tx: Transaction, personId: string) =>
-  isUuid(personId) ? tx.person.findUnique({ where: { id: personId } }) : Promise.resolve(null)
+/**
+ * The person with this id, its row locked until the transaction ends, for the command that reads it
+ * to change it (lockRow); null for an unknown or malformed id.
+ */
+export async function findPersonById(tx: Transaction, personId: string) {
+  if (!isUuid(personId)) return null
+  await lockRow(tx, 'person', { id: personId })
+  return tx.person.findUnique({ where: { id: personId } })
+}
 
-/** The caller's own person; null for a caller that is not a person (an API key). */
+/** The caller's own person, locked as findPersonById locks it; null for a caller that is not a person (an API key). */
 export const callerPerson = (context: Pick<TenantContext, 'caller'>, tx: Transaction) =>
-  context.caller?.personId ? tx.person.findUnique({ where: { id: context.caller.personId } }) : Promise.resolve(null)
+  context.caller?.personId ? findPersonById(tx, context.caller.personId) : Promise.resolve(null)
 
 export const findPersonByEmail = (tx: Transaction, email: string) =>
   tx.person.findUnique({ where: { email: normalizeEmail(email) }, include: { identity: true } })

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import { runCommand, type Transaction } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { type Failure, fail, succeed } from '../outcome.js'
@@ -82,14 +83,6 @@ export async function writeMemberships(tx: Transaction, projectId: string, ident
   return membershipsOf(tx, projectId, identityId)
 }
 
-/**
- * Serializes membership changes of one identity: concurrent ones would each
- * read the memberships before the other's write, and record a wrong `before`.
- */
-export async function lockIdentity(tx: Transaction, identityId: string): Promise<void> {
-  await tx.$queryRaw`SELECT id FROM identity WHERE id = ${identityId}::uuid FOR UPDATE`
-}
-
 /** The caller's membership roles in a project, by slug: what project-scoped permissions are decided on. */
 export const membershipRolesLoader = (prisma: PrismaClient, identityId: string) => async (projectSlug: string) => {
   const rows = await prisma.projectMembership.findMany({ where: { identityId, project: { slug: projectSlug } }, select: { role: true } })
@@ -131,7 +124,7 @@ export function changeProjectMember(
         ? fail('IDENTITY_NOT_FOUND' as ProjectMemberErrorCode, `Identity ${input.identityId} not found.`)
         : fail('NOT_MEMBER' as ProjectMemberErrorCode, `Identity ${input.identityId} is not a member of ${project.slug}.`)
     }
-    await lockIdentity(tx, identity.id)
+    await lockRow(tx, 'identity', { id: identity.id })
     const before = await membershipsOf(tx, project.id, identity.id)
     if (change === 'add' && before.length > 0) {
       return fail('ALREADY_MEMBER' as ProjectMemberErrorCode, `Identity ${identity.id} is already a member of ${project.slug}.`)

@@ -5,6 +5,7 @@ import type { Prisma } from '../../generated/prisma/client.js'
 import { issueApiKey } from '../apiKeys/apiKeys.js'
 import { requireTokenHash } from '../apiKeys/tokens.js'
 import { runCommand, type Transaction } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import { mergeConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError, requireJsonObject } from '../invalidInput.js'
@@ -116,6 +117,7 @@ export interface UpdateProjectInput {
 export function updateProject(context: TenantContext, input: UpdateProjectInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const config = input.config == null ? undefined : requireJsonObject(input.config, 'config')
+    await lockRow(tx, 'project', { slug: input.projectSlug })
     const project = await findProjectBySlug(tx, input.projectSlug)
     if (!project) return fail('PROJECT_NOT_FOUND' as const, `Project ${input.projectSlug} not found.`)
     const before: { name?: string; config?: Prisma.JsonValue } = {}

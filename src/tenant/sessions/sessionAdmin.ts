@@ -1,6 +1,7 @@
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
 import { InvalidInputError } from '../invalidInput.js'
@@ -28,6 +29,7 @@ export function revokeSession(context: TenantContext, sessionId: string) {
     const caller = context.caller
     const mayRevokeAny = context.permissions.has('session:revokeAny')
     if (!caller?.personId && !mayRevokeAny) return fail('NOT_A_PERSON' as RevokeSessionErrorCode, 'Only a person can revoke their sessions.')
+    if (isUuid(sessionId)) await lockRow(tx, 'apiKey', { id: sessionId })
     const session = isUuid(sessionId)
       ? await tx.apiKey.findFirst({ where: { id: sessionId, type: 'session', disabledAt: null } })
       : null
