@@ -90,6 +90,8 @@ const event = (category: EventCategory, description: string, eventData: EventDef
 export const auditCatalog = {
   login: event('authentication', 'Password sign-in (signIn); metadata.backupCodeUsed when a backup code stood in for the TOTP code.'),
   create_session_token: event('authentication', 'A session token minted for a person by a privileged caller (createSessionToken).'),
+  sign_up: event('authentication', 'A person signed up (signUp), or a sign-up was refused (error_code says why).'),
+  logout: event('authentication', 'A person signed out (signOut): metadata.sessionId is the session used; all ends every session of the person.', z.object({ all: z.boolean() })),
   idp_login: event(
     'authentication',
     "Sign-in through an external identity provider (signInIDP); metadata.externalIdentifier is the provider's subject (sub) once it answered.",
@@ -105,6 +107,11 @@ export const auditCatalog = {
     'authentication',
     'A person\'s email address changed (changeProfile, changeMyProfile).',
     z.object({ before: z.object({ email: z.string().nullable() }), after: z.object({ email: z.string().nullable() }) }),
+  ),
+  name_change: event(
+    'administrative',
+    'A person\'s name changed (changeProfile, changeMyProfile).',
+    z.object({ before: z.object({ name: z.string().nullable() }), after: z.object({ name: z.string().nullable() }) }),
   ),
   '2fa_enable': event('authentication', 'TOTP second factor confirmed (confirmOtp).'),
   '2fa_disable': event('authentication', 'TOTP second factor removed, with its backup codes (disableOtp).'),

@@ -16,6 +16,8 @@ const roleChange = { before: { roles: ['person'] }, after: { roles: ['person', '
 const samples: { [T in AuditEventType]: EventData<T> } = {
   login: {},
   create_session_token: {},
+  sign_up: {},
+  logout: { all: false },
   idp_login: { identityProvider: 'google' },
   passwordless_login_init: {},
   passwordless_login_exchange: {},
@@ -26,6 +28,7 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   password_reset: {},
   password_change: {},
   email_change: { before: { email: 'a@example.test' }, after: { email: 'b@example.test' } },
+  name_change: { before: { name: null }, after: { name: 'Ada' } },
   '2fa_enable': {},
   '2fa_disable': {},
   '2fa_backup_codes_regenerate': {},

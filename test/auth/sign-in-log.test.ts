@@ -9,6 +9,7 @@ import {
   readLog,
   signIn,
   signUpPerson,
+  signedInPerson,
   sql,
   storedLogRows,
   strongPassword,
@@ -285,5 +286,59 @@ describe('signOut', () => {
     expect((await app.gql(SIGN_OUT, { token: key.token })).data.signOut).toEqual({ ok: false, error: { code: 'NOT_A_PERSON' } })
     expect((await app.gql('{ me { id } }', { token: key.token })).data.me.id).toBe(key.identityId)
     expect((await app.gql(SIGN_OUT, { token: app.loginToken })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+  })
+})
+
+describe('sign-up, sign-out and name changes', () => {
+  const signUp = (email: string, password: string) =>
+    app.gql('mutation ($email: String!, $password: String) { signUp(email: $email, password: $password) { ok error { code } result { person { id } } } }', {
+      variables: { email, password },
+      token: app.loginToken,
+    })
+  const entriesOf = async (filter: Record<string, unknown>) => (await readLog(app, { filter })).entries
+
+  it('records a sign-up (sign_up) with the new person, and a refused one with its reason', async () => {
+    const email = uniqueEmail('Joined')
+    const joined = await signUp(email, strongPassword())
+    const personId = joined.data.signUp.result.person.id
+    expect(await entriesOf({ types: ['sign_up'], personInputIdentifier: email })).toMatchObject([{ success: true, personId, errorCode: null }])
+    expect((await signUp(email.toLowerCase(), strongPassword())).data.signUp.error.code).toBe('EMAIL_ALREADY_EXISTS')
+    expect((await signUp('not-an-email', strongPassword())).data.signUp.error.code).toBe('INVALID_EMAIL_FORMAT')
+    const weak = uniqueEmail('weak')
+    expect((await signUp(weak, 'short')).data.signUp.error.code).toBe('TOO_WEAK')
+    expect(await entriesOf({ types: ['sign_up'], personInputIdentifier: email.toLowerCase() })).toMatchObject([{ success: false, errorCode: 'EMAIL_ALREADY_EXISTS', personId: null }])
+    expect(await entriesOf({ types: ['sign_up'], personInputIdentifier: 'not-an-email' })).toMatchObject([{ success: false, errorCode: 'INVALID_EMAIL_FORMAT' }])
+    expect(await entriesOf({ types: ['sign_up'], personInputIdentifier: weak })).toMatchObject([{ success: false, errorCode: 'TOO_WEAK' }])
+    // No password, hash or anything of it reaches the entry.
+    const [entry] = await entriesOf({ types: ['sign_up'], personInputIdentifier: weak })
+    expect(JSON.stringify(entry)).not.toContain('short')
+  })
+
+  it('records a sign-out (logout) with the session it ended, or every session', async () => {
+    const person = await signedInPerson(app)
+    const [sessionRow] = await sql<{ id: string }>(app, "SELECT id FROM api_key WHERE type = 'session' AND identity_id = $1 AND disabled_at IS NULL", [person.identityId])
+    expect((await app.gql('mutation { signOut { ok } }', { token: person.token })).data.signOut.ok).toBe(true)
+    const again = await signIn(app, person)
+    expect((await app.gql('mutation { signOut(all: true) { ok } }', { token: again })).data.signOut.ok).toBe(true)
+    const entries = await entriesOf({ types: ['logout'], personId: person.id })
+    expect(entries.map((entry) => [entry.metadata, entry.eventData])).toEqual([
+      [{ sessionId: expect.any(String) }, { all: true }],
+      [{ sessionId: sessionRow!.id }, { all: false }],
+    ])
+  })
+
+  it('records a name change (name_change) with the name before and after, by the person or an admin', async () => {
+    const person = await signedInPerson(app, { name: 'Ada' })
+    const rename = (document: string, token: string, variables: Record<string, unknown>) => app.gql(document, { variables, token })
+    await rename('mutation ($name: String) { changeMyProfile(name: $name) { ok } }', person.token, { name: 'Ada L.' })
+    await rename('mutation ($id: String!, $name: String) { changeProfile(personId: $id, name: $name) { ok } }', app.rootToken, { id: person.id, name: 'Ada Lovelace' })
+    // The same name again is no change.
+    await rename('mutation ($name: String) { changeMyProfile(name: $name) { ok } }', person.token, { name: 'Ada Lovelace' })
+    const entries = await readLog(app, { filter: { types: ['name_change'] } })
+    const mine = entries.entries.filter((entry) => entry.personId === person.id || entry.targetPersonId === person.id)
+    expect(mine.map((entry) => [entry.targetPersonId, entry.eventData])).toEqual([
+      [person.id, { before: { name: 'Ada L.' }, after: { name: 'Ada Lovelace' } }],
+      [null, { before: { name: 'Ada' }, after: { name: 'Ada L.' } }],
+    ])
   })
 })

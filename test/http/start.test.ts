@@ -74,6 +74,7 @@ it('serves a fresh installation, records every attempt for the root token, and s
   expect(log.authLog.entries).toEqual([
     { type: 'login', success: false, errorCode: 'INVALID_PASSWORD' },
     { type: 'login', success: true, errorCode: null },
+    { type: 'sign_up', success: true, errorCode: null },
   ])
 
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))

@@ -50,7 +50,7 @@ export type SignOutErrorCode = 'NOT_A_PERSON' | 'NOT_POSSIBLE_SIGN_OUT_WITH_PERM
 
 /** Ends the caller's session, or every session of the caller's person with `all`. */
 export function signOut(context: TenantContext, all: boolean) {
-  return runCommand(context.prisma, context.actor, async ({ tx }) => {
+  return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const caller = context.caller
     if (!caller?.personId) return fail('NOT_A_PERSON' as SignOutErrorCode, 'Only a person can sign out.')
     if (caller.apiKeyType !== 'session') {
@@ -58,6 +58,7 @@ export function signOut(context: TenantContext, all: boolean) {
     }
     if (all) await closeSessions(tx, caller.identityId)
     else await tx.apiKey.update({ where: { id: caller.apiKeyId }, data: { disabledAt: new Date() } })
+    audit({ type: 'logout', success: true, metadata: { sessionId: caller.apiKeyId }, eventData: { all } })
     return succeed(null)
   })
 }

@@ -22,17 +22,19 @@ interface EmailChanged {
 
 /**
  * Changes a person's email and/or name. A changed email is recorded as
- * `email_change` with the address before and after, refusals included.
+ * `email_change` with the address before and after, refusals included; a changed name as
+ * `name_change`.
  */
 async function updateProfile(
   { tx, audit }: CommandScope,
   person: Person,
   change: ProfileChange,
-  entry: Omit<AuditEntry<'email_change'>, 'success' | 'eventData'>,
+  target: Pick<AuditEntry, 'targetPersonId'>,
 ): Promise<Outcome<EmailChanged | null, ProfileProblem>> {
   const email = change.email != null ? normalizeEmail(change.email) : undefined
   const emailChanges = email !== undefined && email !== person.email
-  const emailEntry = { ...entry, eventData: { before: { email: person.email }, after: { email: email ?? null } } }
+  const nameChanges = change.name !== undefined && change.name !== person.name
+  const emailEntry = { ...target, type: 'email_change' as const, eventData: { before: { email: person.email }, after: { email: email ?? null } } }
   const refuse = (code: ProfileProblem, message: string) => {
     audit({ ...emailEntry, success: false, errorCode: code })
     return fail(code, message)
@@ -44,7 +46,7 @@ async function updateProfile(
   try {
     await tx.person.update({
       where: { id: person.id },
-      data: { ...(emailChanges ? { email } : {}), ...(change.name !== undefined ? { name: change.name } : {}) },
+      data: { ...(emailChanges ? { email } : {}), ...(nameChanges ? { name: change.name } : {}) },
     })
   } catch (error) {
     // Another request took the address between the check and the update.
@@ -53,6 +55,7 @@ async function updateProfile(
     }
     throw error
   }
+  if (nameChanges) audit({ ...target, type: 'name_change', success: true, eventData: { before: { name: person.name }, after: { name: change.name ?? null } } })
   if (!emailChanges) return succeed(null)
   // Reset and passwordless tokens went to the old address: they must not outlive it there.
   await voidPersonTokens(tx, person.id)
@@ -77,7 +80,7 @@ export async function changeProfile(context: TenantContext, personId: string, ch
   const outcome = await runCommand(context.prisma, context.actor, async (scope) => {
     const person = await findPersonById(scope.tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
-    return updateProfile(scope, person, change, { type: 'email_change', targetPersonId: person.id })
+    return updateProfile(scope, person, change, { targetPersonId: person.id })
   })
   return notifyEmailChange(context, outcome)
 }
@@ -87,7 +90,7 @@ export async function changeMyProfile(context: TenantContext, change: ProfileCha
   const outcome = await runCommand(context.prisma, context.actor, async (scope) => {
     const person = await callerPerson(context, scope.tx)
     if (!person) return fail('NOT_A_PERSON' as const, 'Only a person has a profile.')
-    return updateProfile(scope, person, change, { type: 'email_change' })
+    return updateProfile(scope, person, change, {})
   })
   return notifyEmailChange(context, outcome)
 }
