@@ -113,25 +113,34 @@ export async function runLog(args: string[]) {
     if (values.json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`)
     else table.print(entries)
   }
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     const initial = (await newest(source, filter, count)).reverse()
     print(initial)
     if (!values.follow) return
-    await follow(source, filter, initial, intervalMs, print)
+    await follow(source, filter, initial, intervalMs, print, stop.signal)
   } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     await source.close()
   }
 }
 
 /**
  * Polls for entries newer than the newest seen, looking back FOLLOW_OVERLAP_MS each time and
- * skipping ids already printed, until SIGINT or SIGTERM.
+ * skipping ids already printed, until `stop` (SIGINT or SIGTERM).
  */
-async function follow(source: LogSource, filter: AuthLogFilter, initial: AuthLogEntryJson[], intervalMs: number, print: (entries: AuthLogEntryJson[]) => void) {
-  const stop = new AbortController()
-  const onSignal = () => stop.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+export async function follow(
+  source: LogSource,
+  filter: AuthLogFilter,
+  initial: AuthLogEntryJson[],
+  intervalMs: number,
+  print: (entries: AuthLogEntryJson[]) => void,
+  stop: AbortSignal,
+) {
   /**
    * The newest entry's time, by the log's clock (this machine's may be off from the server's), or
    * undefined while nothing has matched the filter: then whatever matches is new.
@@ -142,27 +151,24 @@ async function follow(source: LogSource, filter: AuthLogFilter, initial: AuthLog
   const recent = (until?: Date) => newest(source, { ...filter, createdAfter: overlapStart(), createdBefore: until }, Number.POSITIVE_INFINITY)
   /**
    * Entries already there when the first page was read (shown or not, as -n decided): never
-   * printed as new. Bounded by the newest shown, so an entry arriving meanwhile still counts as new.
+   * printed as new. Bounded by the newest shown's sequence, not only its time: an entry committed
+   * since, even within the same millisecond, comes later in the chain and still counts as new.
    */
   const seen = new Map<string, number>()
-  const present = watermark === undefined ? [] : await recent(new Date(watermark + 1))
+  const shownUpTo = initial.reduce((highest, entry) => (BigInt(entry.sequence) > highest ? BigInt(entry.sequence) : highest), 0n)
+  const present = watermark === undefined ? [] : (await recent(new Date(watermark + 1))).filter((entry) => BigInt(entry.sequence) <= shownUpTo)
   for (const entry of [...initial, ...present]) seen.set(entry.id, Date.parse(entry.createdAt))
-  try {
-    while (!stop.signal.aborted) {
-      await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => {})
-      if (stop.signal.aborted) break
-      const fresh = (await recent()).filter((entry) => !seen.has(entry.id)).reverse()
-      print(fresh)
-      for (const entry of fresh) {
-        const at = Date.parse(entry.createdAt)
-        seen.set(entry.id, at)
-        watermark = Math.max(watermark ?? at, at)
-      }
-      const forgetBefore = (watermark ?? 0) - FOLLOW_OVERLAP_MS
-      for (const [id, at] of seen) if (at < forgetBefore) seen.delete(id)
+  while (!stop.aborted) {
+    await sleep(intervalMs, undefined, { signal: stop }).catch(() => {})
+    if (stop.aborted) break
+    const fresh = (await recent()).filter((entry) => !seen.has(entry.id)).reverse()
+    print(fresh)
+    for (const entry of fresh) {
+      const at = Date.parse(entry.createdAt)
+      seen.set(entry.id, at)
+      watermark = Math.max(watermark ?? at, at)
     }
-  } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    const forgetBefore = (watermark ?? 0) - FOLLOW_OVERLAP_MS
+    for (const [id, at] of seen) if (at < forgetBefore) seen.delete(id)
   }
 }

@@ -324,7 +324,7 @@ export function serverSource(options: SourceOptions): ServerSource | undefined {
   if (!url && options.token !== undefined) throw new UsageError('--token goes with --url (or CUSTOS_URL): the server to ask')
   if (!url) return undefined
   const token = options.token ?? process.env.CUSTOS_TOKEN
-  if (!token) throw new SourceError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
+  if (!token) throw new UsageError('--url needs --token (or CUSTOS_TOKEN): a token with system:viewAuthLog')
   return new ServerSource(url.replace(/\/+$/, '').replace(/\/tenant$/, ''), token)
 }
 

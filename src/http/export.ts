@@ -143,8 +143,9 @@ export async function handleAuditLogExport(services: AppServices, req: IncomingM
   try {
     await runExport(services, req, res, format)
   } catch (error) {
-    if (error instanceof ExportRefusal) return sendError(res, error)
-    services.logger.error({ err: error }, 'audit log export failed')
+    if (error instanceof ExportRefusal && !res.headersSent) return sendError(res, error)
+    if (error instanceof ExportRefusal) services.logger.warn({ code: error.code }, 'audit log export cut off: its token may no longer read the log')
+    else services.logger.error({ err: error }, 'audit log export failed')
     // Data has been sent: ending normally would pass a cut-off export for a whole one.
     if (res.headersSent) res.destroy()
     else sendError(res, new ExportRefusal(500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.'))
@@ -166,13 +167,27 @@ async function runExport(services: AppServices, req: IncomingMessage, res: Serve
     // Recorded first, so the export holds its own entry when the filter matches it; and before the
     // session is taken: Prisma draws from the same pool, and sessions waiting on it could hold it all.
     await recordExport(services.db.prisma, actor, criteria, format)
-    await streamExport(services, res, format, criteria, count)
+    await streamExport(services, req, res, format, criteria, count)
   } finally {
     release()
   }
 }
 
-async function streamExport(services: AppServices, res: ServerResponse, format: ExportFormat, criteria: AuthLogCriteria, count: boolean) {
+/**
+ * How often a running export asks again whether its token may read the log: a key disabled, a
+ * session revoked or a role taken away mid-export cuts the stream off (the connection is reset, as
+ * for any export that fails halfway) instead of letting it run to the end.
+ */
+const REAUTHORIZE_EVERY_MS = 2_000
+
+async function streamExport(
+  services: AppServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  format: ExportFormat,
+  criteria: AuthLogCriteria,
+  count: boolean,
+) {
   await services.db.session(async (session) => {
     // Counted, the export stops at the chain head the count saw, so the file holds X-Total-Count entries.
     const counted = count ? await countAuthLog(session, criteria) : undefined
@@ -183,7 +198,12 @@ async function streamExport(services: AppServices, res: ServerResponse, format: 
       'x-content-type-options': 'nosniff',
       ...(counted ? { 'x-total-count': String(counted.count) } : {}),
     })
+    let authorizedAt = Date.now()
     for await (const { data } of exportAuthLog(session, counted?.criteria ?? criteria, format)) {
+      if (Date.now() - authorizedAt >= REAUTHORIZE_EVERY_MS) {
+        await authorize(services, req)
+        authorizedAt = Date.now()
+      }
       // The client went away: stop reading the log.
       if (!(await writeChunk(res, data))) return
     }

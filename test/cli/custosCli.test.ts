@@ -218,8 +218,9 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       expect(result.code, args.join(' ')).toBe(2)
       expect(result.stderr, args.join(' ')).toMatch(new RegExp(`^custos ${args[0]}: .+\\n\\nUsage: custos ${args[0]}`))
     }
+    // A server named without a token, on the command line or in CUSTOS_URL, is a wrong argument too.
     const noToken = await runCli(['log', '--url', app.url])
-    expect(noToken).toMatchObject({ code: 1, stderr: expect.stringMatching(/--url needs --token/) })
+    expect(noToken).toMatchObject({ code: 2, stderr: expect.stringMatching(/^custos log: --url needs --token.+\n\nUsage: custos log/) })
   })
 
   it('export exits 2 with the message when the export endpoint refuses a parameter (400 BAD_USER_INPUT), and leaves no file', async () => {

@@ -38,8 +38,8 @@ async function seedLargeYear(year: number): Promise<string> {
 }
 
 /** An export on a connection of its own whose client takes the first chunk and then reads no more. */
-function stalledExport(query: string, stalled: (response: IncomingMessage, request: ClientRequest) => void): ClientRequest {
-  const request = get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${app.rootToken}` } }, (response) =>
+function stalledExport(query: string, stalled: (response: IncomingMessage, request: ClientRequest) => void, token = app.rootToken): ClientRequest {
+  const request = get(`${app.url}/tenant/audit-log/export.jsonl?${query}`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (response) =>
     response.once('data', () => {
       response.pause()
       stalled(response, request)
@@ -212,6 +212,30 @@ describe('audit log export', () => {
     }
     const text = await (await exportLog('jsonl', year)).text()
     expect(text.split('\n').filter(Boolean)).toHaveLength(10000)
+  })
+
+  it('cuts off a running export once its token is disabled, rather than letting it run to the end', async () => {
+    const year = await seedLargeYear(2009)
+    const key = await createGlobalApiKey(app, ['super_admin'])
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      stalledExport(year, resolve, key.token).once('error', reject)
+    })
+    const disabled = await app.gql('mutation ($id: String!) { disableApiKey(id: $id) { ok } }', { variables: { id: key.id }, token: app.rootToken })
+    expect(disabled.data.disableApiKey.ok).toBe(true)
+    // The export asks again every 2 s, at its next chunk.
+    await new Promise((resolve) => setTimeout(resolve, 2_500))
+    let lines = 0
+    await new Promise((resolve) =>
+      response
+        .on('error', resolve)
+        .on('close', resolve)
+        .on('data', (chunk: Buffer) => (lines += chunk.toString().split('\n').length - 1))
+        .resume(),
+    )
+    expect(response.complete).toBe(false)
+    expect(lines).toBeLessThan(10000)
+    // The same export with a token that may read the log runs to the end.
+    expect((await (await exportLog('jsonl', year)).text()).split('\n').filter(Boolean)).toHaveLength(10000)
   })
 
   it.runIf(onPostgres)('survives losing the database connection of an export midway: that export is cut off, the server answers on', async () => {
