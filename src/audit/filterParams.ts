@@ -57,6 +57,30 @@ function parseBoolean(text: string, name: string): boolean {
  * itself; any other unknown parameter is an error, so a misspelt filter never widens an export.
  * Only lists may repeat; any other parameter given twice (an extra one too) has no single meaning.
  */
+/**
+ * A query string's parameters, refusing one that is not valid percent-encoded UTF-8 (a lone
+ * surrogate, a stray byte or `%`): URLSearchParams would turn it into U+FFFD, and the export would
+ * search for, and record, text nobody sent.
+ */
+export function strictSearchParams(search: string): URLSearchParams {
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text.replaceAll('+', ' '))
+    } catch {
+      return undefined
+    }
+  }
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    const at = pair.indexOf('=')
+    const name = at === -1 ? pair : pair.slice(0, at)
+    const decodedName = decode(name)
+    if (decodedName === undefined || decode(at === -1 ? '' : pair.slice(at + 1)) === undefined) {
+      throw new AuthLogQueryError(`${decodedName ?? name} is not valid percent-encoded UTF-8`, decodedName ?? name)
+    }
+  }
+  return new URLSearchParams(search)
+}
+
 export function filterFromParams(params: URLSearchParams, extra: readonly string[] = []): AuthLogFilter {
   const filter: Record<string, unknown> = {}
   const single = (name: string) => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { GraphQLError } from 'graphql'
 import { type ExportFormat, exportAuthLog, exportFileName, recordExport } from '../audit/export.js'
-import { filterFromParams } from '../audit/filterParams.js'
+import { filterFromParams, strictSearchParams } from '../audit/filterParams.js'
 import { type AuthLogCriteria, AuthLogQueryError, countAuthLog, parseAuthLogFilter } from '../audit/query.js'
 import { Permissions, deniedMessage } from '../tenant/permissions.js'
 import { type AppServices, resolveCaller } from './context.js'
@@ -70,9 +70,10 @@ async function authorize(services: AppServices, req: IncomingMessage) {
 
 function readParameters(url: URL) {
   try {
-    const count = url.searchParams.get(COUNT_PARAM)
+    const params = strictSearchParams(url.search)
+    const count = params.get(COUNT_PARAM)
     if (count !== null && count !== 'true' && count !== 'false') throw new AuthLogQueryError('count must be true or false', COUNT_PARAM)
-    return { criteria: parseAuthLogFilter(filterFromParams(url.searchParams, [COUNT_PARAM])), count: count === 'true' }
+    return { criteria: parseAuthLogFilter(filterFromParams(params, [COUNT_PARAM])), count: count === 'true' }
   } catch (error) {
     if (!(error instanceof AuthLogQueryError)) throw error
     throw new ExportRefusal(400, 'BAD_USER_INPUT', error.message, error.argument.replace(/^filter\./, ''))

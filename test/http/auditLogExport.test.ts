@@ -327,6 +327,9 @@ describe('audit log export', () => {
       ['types=', 'types'],
       ['fliter=x', 'fliter'],
       ['count=yes', 'count'],
+      // Not UTF-8 once percent-decoded: a lone surrogate, stray bytes.
+      ['q=ab%ED%A0%80cdef', 'q'],
+      ['q=%FF%FEabc', 'q'],
       ['count=true&count=true', 'count'],
       ['count=false&count=true', 'count'],
       // Dates PostgreSQL cannot hold: year 0, and years JavaScript writes with six digits (in UTC).
