@@ -1,6 +1,6 @@
 import type { AuditActor, AuditEntry } from '../audit/recorder.js'
 import { recordAuditEntry } from '../audit/recorder.js'
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { Failure, Outcome } from './outcome.js'
 
 export type Transaction = Prisma.TransactionClient
@@ -31,16 +31,48 @@ class RolledBack {
   constructor(readonly outcome: Failure<string>) {}
 }
 
+/** How many times an operation runs when its transaction keeps losing a deadlock or serialization conflict. */
+const CONFLICT_ATTEMPTS = 3
+
+/**
+ * Whether PostgreSQL ended the transaction to break a deadlock (40P01) or a serialization conflict
+ * (40001): commands lock rows in the order their work needs them, and two commands of one person
+ * (an email change voiding tokens, a sign-in using one) can meet in opposite orders. Nothing of it
+ * was kept, so it is run again rather than answered as an internal error.
+ */
+function isTransientConflict(error: unknown): boolean {
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false
+  const cause = (error.meta?.driverAdapterError as { cause?: { originalCode?: string; kind?: string } } | undefined)?.cause
+  return error.code === 'P2034' || cause?.kind === 'TransactionWriteConflict' || cause?.originalCode === '40P01' || cause?.originalCode === '40001'
+}
+
 /**
  * Runs one tenant operation in a transaction together with its audit entries.
  * A successful outcome commits the change and its entries together.
  * A failed outcome, or an unexpected error, rolls every change back, then records its failure
  * entries on their own, so a refused sign-in is logged even though nothing else stays.
+ * A transaction PostgreSQL ends to break a deadlock is run again, up to CONFLICT_ATTEMPTS times.
  */
 export async function runCommand<Answer extends Outcome<unknown, string>>(
   prisma: PrismaClient,
   actor: AuditActor,
   work: (scope: CommandScope) => Promise<Answer>,
+): Promise<Answer> {
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt === CONFLICT_ATTEMPTS
+    try {
+      return await runCommandOnce(prisma, actor, work, last)
+    } catch (error) {
+      if (last || !isTransientConflict(error)) throw error
+    }
+  }
+}
+
+async function runCommandOnce<Answer extends Outcome<unknown, string>>(
+  prisma: PrismaClient,
+  actor: AuditActor,
+  work: (scope: CommandScope) => Promise<Answer>,
+  lastAttempt: boolean,
 ): Promise<Answer> {
   const entries: AuditEntry[] = []
   let attempt: Omit<AuditEntry, 'success' | 'errorCode'> | undefined
@@ -68,6 +100,8 @@ export async function runCommand<Answer extends Outcome<unknown, string>>(
       await recordFailures(prisma, actor, entries)
       return error.outcome as Answer
     }
+    // Run again: its entries are queued afresh then.
+    if (!lastAttempt && isTransientConflict(error)) throw error
     const failedAttempt = attempt && !entries.some((entry) => !entry.success) ? [{ ...attempt, success: false, errorCode: UNEXPECTED_FAILURE }] : []
     // The unexpected error is the one to report: if the failures cannot be written either (the
     // database is down), that second error would hide the first.

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCommand } from '../../src/tenant/command.js'
 import { fail, succeed } from '../../src/tenant/outcome.js'
 import { type TestApp, startTestApp } from '../testkit/app.js'
+import { onPostgres } from '../testkit/database.js'
 import { signedInPerson, sql, storedLogRows } from '../testkit/fixtures.js'
 
 let app: TestApp
@@ -175,5 +176,34 @@ describe('runCommand', () => {
       ).rejects.toThrow(/^boom$/),
     )
     expect(await entriesOf(marker)).toEqual([])
+  })
+
+  it.runIf(onPostgres)('runs a command again when PostgreSQL ends it to break a deadlock, recording each entry once', async () => {
+    const [first, second] = [`deadlock a ${randomUUID()}`, `deadlock b ${randomUUID()}`]
+    const ids = await Promise.all([first, second].map(async (description) => (await app.app.services.db.prisma.identity.create({ data: { description, roles: [] } })).id))
+    const marker = `marker-${randomUUID()}@example.test`
+    let runs = 0
+    // Each locks one row, waits until both hold theirs, then wants the other's: one of the two is ended.
+    let holding = 0
+    const bothHolding = () =>
+      new Promise<void>((resolve) => {
+        const check = () => (holding >= 2 || runs > 2 ? resolve() : setTimeout(check, 10))
+        check()
+      })
+    const lockInOrder = (order: string[], label: string) =>
+      runCommand(app.app.services.db.prisma, actor, async ({ tx, audit }) => {
+        runs++
+        await tx.$queryRaw`SELECT 1 FROM identity WHERE id = ${order[0]}::uuid FOR UPDATE`
+        holding++
+        await bothHolding()
+        await tx.$queryRaw`SELECT 1 FROM identity WHERE id = ${order[1]}::uuid FOR UPDATE`
+        audit({ type: 'login', success: true, personInputIdentifier: marker, metadata: { reason: label } })
+        return succeed(label)
+      })
+    const outcomes = await Promise.all([lockInOrder(ids, 'a then b'), lockInOrder([...ids].reverse(), 'b then a')])
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, true])
+    expect(runs).toBe(3)
+    const entries = (await storedLogRows(app)).filter((row) => row.person_input_identifier === marker)
+    expect(entries.map((row) => (row.metadata as { reason: string }).reason).sort()).toEqual(['a then b', 'b then a'])
   })
 })
