@@ -128,13 +128,15 @@ export const auditCatalog = {
   project_membership_remove: event('administrative', 'An identity left a project (removeProjectMember).', membershipChange),
   api_key_create: event(
     'administrative',
-    'An API key was created (createApiKey, createGlobalApiKey). Never the token or its hash.',
+    'An API key was created (createApiKey, createGlobalApiKey); trustForwardedClientInfo when its callers may set the client address recorded. Never the token or its hash.',
     z.object({
       apiKeyId: z.string(),
       identityId: z.string(),
       description: z.string(),
       memberships: z.array(membership).optional(),
       roles: z.array(z.string()).optional(),
+      /** The key's callers may set the client address and agent its entries record (options.trustForwardedClientInfo). */
+      trustForwardedClientInfo: z.boolean().optional(),
     }),
   ),
   api_key_disable: event('administrative', 'An API key was disabled (disableApiKey).', z.object({ apiKeyId: z.string() })),

@@ -40,7 +40,7 @@ const samples: { [T in AuditEventType]: EventData<T> } = {
   project_membership_create: membershipChange,
   project_membership_update: { ...membershipChange, before: [membership] },
   project_membership_remove: { ...membershipChange, before: [membership], after: [] },
-  api_key_create: { apiKeyId: 'k', identityId: 'i', description: 'CI', memberships: [membership], roles: ['login'] },
+  api_key_create: { apiKeyId: 'k', identityId: 'i', description: 'CI', memberships: [membership], roles: ['login'], trustForwardedClientInfo: true },
   api_key_disable: { apiKeyId: 'k' },
   idp_create: idpChange,
   idp_update: idpChange,

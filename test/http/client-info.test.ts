@@ -186,6 +186,15 @@ describe('sessions minted with trustForwardedClientInfo', () => {
     return person
   }
 
+  it('say in api_key_create which keys may set the client address their entries record', async () => {
+    const trusting = await createGlobalApiKey(proxied, ['login'], { trustForwardedClientInfo: true })
+    const plain = await createGlobalApiKey(proxied, ['login'])
+    const created = async (id: string) =>
+      (await readLog(proxied, { filter: { types: ['api_key_create'] }, limit: 50 })).entries.find((entry) => entry.eventData?.apiKeyId === id)!.eventData
+    expect(await created(trusting.id)).toMatchObject({ trustForwardedClientInfo: true })
+    expect(await created(plain.id)).not.toHaveProperty('trustForwardedClientInfo')
+  })
+
   it('trust forwarded info when a trusting key signs in with the option', async () => {
     const person = await admin()
     const response = await proxied.gql(SIGN_IN, { variables: { email: person.email, password: person.password, options: { trustForwardedClientInfo: true } }, token: trustedLoginKey })

@@ -54,7 +54,9 @@ export async function issueApiKey(
       createdUserAgent: context.actor.client.userAgent,
     },
   })
-  return { id: apiKey.id, token, identity }
+  // What its api_key_create entry says of it; a key that may set the client address it is recorded with says so.
+  const recorded = { apiKeyId: apiKey.id, identityId: identity.id, description: options.description, ...(apiKey.trustForwardedInfo ? { trustForwardedClientInfo: true } : {}) }
+  return { id: apiKey.id, token, identity, recorded }
 }
 
 /** A permanent API key whose identity holds global `roles`. */
@@ -75,7 +77,7 @@ export function createGlobalApiKey(context: TenantContext, input: CreateGlobalAp
     audit({
       type: 'api_key_create',
       success: true,
-      eventData: { apiKeyId: apiKey.id, identityId: apiKey.identity.id, description: input.description, roles: [...input.roles] },
+      eventData: { ...apiKey.recorded, roles: [...input.roles] },
     })
     return succeed({ apiKey })
   })
@@ -93,7 +95,7 @@ export function createProjectApiKey(context: TenantContext, input: CreateProject
     audit({
       type: 'api_key_create',
       success: true,
-      eventData: { apiKeyId: apiKey.id, identityId: apiKey.identity.id, description: input.description, memberships },
+      eventData: { ...apiKey.recorded, memberships },
     })
     return succeed({ apiKey })
   })

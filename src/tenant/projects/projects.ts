@@ -98,7 +98,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
       audit({
         type: 'api_key_create',
         success: true,
-        eventData: { apiKeyId: deployerApiKey.id, identityId: deployerApiKey.identity.id, description, memberships },
+        eventData: { ...deployerApiKey.recorded, memberships },
       })
     }
     return succeed({ deployerApiKey })
