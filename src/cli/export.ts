@@ -141,6 +141,11 @@ export async function runExport(args: string[]) {
 
   const outputs: Output[] = []
   let source: LogSource | undefined
+  // Interrupted, it leaves no FILE.partial behind: what it holds is part of the log all the same.
+  const onSignal = (signal: NodeJS.Signals) =>
+    void Promise.all(outputs.map((output) => output.discard())).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     // Both files are opened before anything is read or recorded: a path that cannot be written changes nothing.
     const out = await openOutput('out', values.out, outputs)
@@ -164,6 +169,8 @@ export async function runExport(args: string[]) {
     await Promise.all(outputs.map((output) => output.discard()))
     throw error
   } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     await source?.close()
   }
 }
@@ -181,7 +188,8 @@ async function openOutput(option: string, path: string, outputs: Output[]): Prom
   const partial = `${path}.partial`
   // FILE.partial could be written, but renaming it over a directory would fail once the export is done.
   if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new ConfigError(`--${option} ${path}: cannot be written (it is a directory)`)
-  const handle = await open(partial, 'w').catch((error: unknown) => {
+  // The owner's alone, as the data directory is: an export holds the log's identifiers and addresses.
+  const handle = await open(partial, 'w', 0o600).catch((error: unknown) => {
     throw new ConfigError(`--${option} ${path}: cannot be written (${(error as Error).message})`)
   })
   const output = { handle, partial, discard: async () => void (await Promise.all([handle.close().catch(() => {}), rm(partial, { force: true })])) }

@@ -63,5 +63,7 @@ try {
     process.stderr.write(`custos ${name}: ${error.message}\n`)
     process.exit(1)
   }
-  throw error
+  // Anything else (the database connection lost mid-export, say) in one line too, not a driver's stack trace.
+  process.stderr.write(`custos ${name}: ${(error as Error)?.message || String(error)}\n`)
+  process.exit(1)
 }

@@ -164,6 +164,8 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       headers: { authorization: `Bearer ${app.rootToken}` },
     })
     expect(await readFile(out, 'utf8')).toBe(await endpoint.text())
+    // The owner's alone, like the data directory.
+    expect((await stat(out)).mode & 0o777).toBe(0o600)
     const exports = (await readLog(app, { filter: { types: ['auth_log_export'] } })).entries
     expect(exports[1]).toMatchObject({ userAgent: 'custos-cli', eventData: { format: 'csv', filter: { types: ['login'] } } })
   })
@@ -255,6 +257,28 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
       await expect(readFile(out)).rejects.toThrow(/ENOENT/)
       await expect(readFile(`${out}.partial`)).rejects.toThrow(/ENOENT/)
     }
+  })
+
+  it('removes FILE.partial on SIGINT and exits 130', async () => {
+    const out = join(scratch, 'interrupted.jsonl')
+    const [line] = (await (await fetch(`${app.url}/tenant/audit-log/export.jsonl`, { headers: { authorization: `Bearer ${app.rootToken}` } })).text()).split('\n')
+    const result = await withServer(
+      // Some entries, then nothing more: the export is under way when the signal comes.
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'x-total-count': '10' })
+        res.write(`${line}\n`)
+      },
+      async (url) => {
+        const child = startCli(['export', '--format', 'jsonl', '--out', out, '--no-progress', '--url', url, '--token', app.rootToken])
+        const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
+        await vi.waitFor(() => stat(`${out}.partial`).then((file) => expect(file.size).toBeGreaterThan(0)), { timeout: 10_000 })
+        child.kill('SIGINT')
+        return closed
+      },
+    )
+    expect(result).toBe(130)
+    await expect(stat(`${out}.partial`)).rejects.toThrow(/ENOENT/)
+    await expect(stat(out)).rejects.toThrow(/ENOENT/)
   })
 })
 
