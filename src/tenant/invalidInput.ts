@@ -15,6 +15,17 @@ export class InvalidInputError extends Error {
   }
 }
 
+/**
+ * The longest free text an operation stores and records (a name, a key's description, a reason):
+ * anything longer is no name, and would fill the log (a 900 KB description was stored and logged).
+ */
+export const TEXT_LIMIT = 1000
+
+/** Refuses text longer than TEXT_LIMIT, naming its argument. */
+export function requireTextWithinLimit(value: string | null | undefined, argument: string): void {
+  if (value != null && value.length > TEXT_LIMIT) throw new InvalidInputError(`${argument} is longer than ${TEXT_LIMIT} characters.`, argument)
+}
+
 /** Whether a JSON value is an object (not an array, string or null). */
 export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 

@@ -124,6 +124,16 @@ describe('unmanagedInvite', () => {
     expect(await sql(app, "SELECT id FROM person WHERE email = 'weak@example.test'")).toEqual([])
   })
 
+  it('refuses a password given both in options and as the deprecated argument, without any effect', async () => {
+    await expectNoEffect(app, async () => {
+      const both = await app.gql(UNMANAGED, {
+        variables: { email: 'twice@example.test', slug: 'team', memberships: member, password: strongPassword(), options: { password: strongPassword() } },
+        token: app.rootToken,
+      })
+      expect(both.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'password' })
+    })
+  })
+
   it('stores a caller-computed reset token hash, and refuses a malformed one without any effect', async () => {
     const hash = hashToken('caller-made-reset-token')
     const response = await app.gql(UNMANAGED, {

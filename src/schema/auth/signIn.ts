@@ -87,7 +87,7 @@ builder.mutationFields((t) => ({
       const problem = globalRoleChangeProblem(context.permissions, args.roles ?? [])
       if (problem?.kind === 'notHeld') throw forbiddenError(problem.message)
       if (problem) throw badInputError(problem.message, 'roles')
-      return signUp(context, args)
+      return rejectingInvalidInput(() => signUp(context, args))
     },
   }),
   signIn: t.field({

@@ -1,5 +1,6 @@
 import { changeMyProfile, changeProfile } from '../../tenant/persons/profile.js'
 import { builder } from '../builder.js'
+import { rejectingInvalidInput } from '../errors.js'
 import { defineResponse } from '../responses.js'
 
 const ChangeProfileResponse = defineResponse('ChangeProfile', ['PERSON_NOT_FOUND', 'INVALID_EMAIL_FORMAT', 'EMAIL_ALREADY_EXISTS'] as const)
@@ -15,13 +16,13 @@ builder.mutationFields((t) => ({
       email: t.arg.string({ required: false }),
       name: t.arg.string({ required: false }),
     },
-    resolve: (_root, args, context) => changeProfile(context, args.personId, args),
+    resolve: (_root, args, context) => rejectingInvalidInput(() => changeProfile(context, args.personId, args)),
   }),
   changeMyProfile: t.field({
     type: ChangeMyProfileResponse,
     nullable: true,
     authScopes: { privilege: 'person:self' },
     args: { email: t.arg.string({ required: false }), name: t.arg.string({ required: false }) },
-    resolve: (_root, args, context) => changeMyProfile(context, args),
+    resolve: (_root, args, context) => rejectingInvalidInput(() => changeMyProfile(context, args)),
   }),
 }))

@@ -1,7 +1,7 @@
 import { invite, unmanagedInvite } from '../../tenant/invites/invites.js'
 import { builder } from '../builder.js'
 import { membershipValidationField } from '../apiKeys/apiKeys.js'
-import { rejectingInvalidInput } from '../errors.js'
+import { badInputError, rejectingInvalidInput } from '../errors.js'
 import { Person } from '../identity/identity.js'
 import { MembershipInput } from '../projects/membershipTypes.js'
 import { defineResponse } from '../responses.js'
@@ -45,7 +45,7 @@ builder.mutationFields((t) => ({
     description: 'Adds a person (created when new) to a project and mails them (person_invite).',
     authScopes: (_root, args) => ({ projectPrivilege: { privilege: 'person:invite', projectSlug: args.projectSlug } }),
     args: { ...inviteArgs(t), options: t.arg({ type: InviteOptions, required: false }) },
-    resolve: (_root, args, context) => invite(context, args, args.options ?? {}),
+    resolve: (_root, args, context) => rejectingInvalidInput(() => invite(context, args, args.options ?? {})),
   }),
   unmanagedInvite: t.field({
     type: InviteResponse,
@@ -57,12 +57,15 @@ builder.mutationFields((t) => ({
       options: t.arg({ type: UnmanagedInviteOptions, required: false }),
       password: t.arg.string({ required: false, deprecationReason: 'Use options' }),
     },
-    resolve: (_root, args, context) =>
-      rejectingInvalidInput(() =>
+    resolve: (_root, args, context) => {
+      // Two passwords, one of them dropped unseen: which did the caller mean?
+      if (args.password != null && args.options?.password != null) throw badInputError('Give the password once, as options.password (password is deprecated).', 'password')
+      return rejectingInvalidInput(() =>
         unmanagedInvite(context, args, {
           password: args.options?.password ?? args.password,
           resetTokenHash: args.options?.resetTokenHash,
         }),
-      ),
+      )
+    },
   }),
 }))

@@ -2,7 +2,7 @@ import { runCommand, type Transaction } from '../command.js'
 import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
-import { InvalidInputError } from '../invalidInput.js'
+import { InvalidInputError, requireTextWithinLimit } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { personIdOfIdentity } from '../persons/persons.js'
 import { globalRoleChangeProblem } from '../identity/globalRoles.js'
@@ -35,6 +35,7 @@ export async function issueApiKey(
   tx: Transaction,
   options: ApiKeyOptions & { roles?: readonly string[]; tokenHashArgument?: string },
 ) {
+  requireTextWithinLimit(options.description, 'description')
   const token = options.tokenHash == null ? generateToken() : null
   const tokenHash = token ? hashToken(token) : (options.tokenHash as string)
   // The argument the caller's hash came in, as bad input names it.

@@ -2,6 +2,7 @@ import { runCommand } from '../command.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { type Failure, fail, succeed } from '../outcome.js'
+import { requireTextWithinLimit } from '../invalidInput.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { prepareNewPassword } from './passwords.js'
 import { CAPTCHA_REFUSED, captchaPasses } from './captcha.js'
@@ -24,6 +25,7 @@ type SignUpProblem = 'RATE_LIMIT_EXCEEDED' | 'INVALID_CAPTCHA' | 'INVALID_EMAIL_
  * for its captcha too); the limit's own refusals are recorded but never counted.
  */
 export async function signUp(context: TenantContext, input: SignUpInput) {
+  requireTextWithinLimit(input.name, 'name')
   const { rateLimits, captcha } = await loadTenantConfig(context.prisma)
   const email = normalizeEmail(input.email)
   // Checked before the transaction opens, so the password work holds no connection.

@@ -5,7 +5,7 @@ import { issuePersonToken, storePersonToken } from '../auth/personTokens.js'
 import { runCommand } from '../command.js'
 import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
-import { InvalidInputError } from '../invalidInput.js'
+import { InvalidInputError, requireTextWithinLimit } from '../invalidInput.js'
 import { type Failure, fail, succeed } from '../outcome.js'
 import { isValidEmail, normalizeEmail } from '../persons/persons.js'
 import { findProjectBySlug, invalidMemberships, type Membership, membershipsOf, writeMemberships } from '../projects/memberships.js'
@@ -40,6 +40,7 @@ async function invitePerson(context: TenantContext, input: InviteInput, credenti
   if (!project) return fail('PROJECT_NOT_FOUND' as InviteErrorCode, `Project ${input.projectSlug} not found.`)
   const invalid = invalidMemberships(input.memberships)
   if (invalid) return invalid as Failure<InviteErrorCode>
+  requireTextWithinLimit(input.name, 'name')
   // The password policy holds here as for any other new password. Hashed before the transaction
   // opens, so the password work holds no connection.
   const password = credentials.kind === 'unmanaged' && credentials.password != null ? await prepareNewPassword(context.prisma, credentials.password) : null

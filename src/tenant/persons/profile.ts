@@ -5,6 +5,7 @@ import { voidPersonTokens } from '../auth/personTokens.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { type Outcome, fail, succeed } from '../outcome.js'
+import { requireTextWithinLimit } from '../invalidInput.js'
 import { callerPerson, findPersonById, isValidEmail, normalizeEmail } from './persons.js'
 
 export interface ProfileChange {
@@ -31,6 +32,7 @@ async function updateProfile(
   change: ProfileChange,
   target: Pick<AuditEntry, 'targetPersonId'>,
 ): Promise<Outcome<EmailChanged | null, ProfileProblem>> {
+  requireTextWithinLimit(change.name, 'name')
   const email = change.email != null ? normalizeEmail(change.email) : undefined
   const emailChanges = email !== undefined && email !== person.email
   const nameChanges = change.name !== undefined && change.name !== person.name

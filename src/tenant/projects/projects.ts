@@ -8,7 +8,7 @@ import { runCommand, type Transaction } from '../command.js'
 import { lockRow } from '../rowLock.js'
 import { mergeConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
-import { InvalidInputError, requireJsonObject } from '../invalidInput.js'
+import { InvalidInputError, requireJsonObject, requireTextWithinLimit } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { PROJECT_ADMIN_MEMBERSHIP_ROLE } from '../permissions.js'
 import { findProjectBySlug, writeMemberships } from './memberships.js'
@@ -72,6 +72,7 @@ export function createProject(context: TenantContext, input: CreateProjectInput)
     const secretKeys = [...new Set(secrets.map((secret) => secret.key))].sort()
     if (secretKeys.length !== secrets.length) throw new InvalidInputError('Secret keys must be unique.', 'secrets')
     if (input.deployTokenHash != null) requireTokenHash(input.deployTokenHash, DEPLOY_TOKEN_HASH)
+    requireTextWithinLimit(input.name, 'name')
     const name = input.name ?? input.projectSlug
     // ON CONFLICT DO NOTHING: a concurrent create of the same slug answers ALREADY_EXISTS, not a unique violation.
     const project = { id: randomUUID(), slug: input.projectSlug, name, config: config as Prisma.InputJsonObject }
@@ -117,6 +118,7 @@ export interface UpdateProjectInput {
 export function updateProject(context: TenantContext, input: UpdateProjectInput) {
   return runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const config = input.config == null ? undefined : requireJsonObject(input.config, 'config')
+    requireTextWithinLimit(input.name, 'name')
     await lockRow(tx, 'project', { slug: input.projectSlug })
     const project = await findProjectBySlug(tx, input.projectSlug)
     if (!project) return fail('PROJECT_NOT_FOUND' as const, `Project ${input.projectSlug} not found.`)

@@ -4,11 +4,10 @@ import { runCommand } from '../command.js'
 import { lockRow } from '../rowLock.js'
 import type { TenantContext } from '../context.js'
 import { isUuid } from '../ids.js'
-import { InvalidInputError } from '../invalidInput.js'
+import { requireTextWithinLimit } from '../invalidInput.js'
 import { fail, succeed } from '../outcome.js'
 import { findPersonById, personIdOfIdentity } from '../persons/persons.js'
 
-const REASON_LIMIT = 1000
 
 /** An identity's live sessions, newest first. */
 export function liveSessions(prisma: PrismaClient, identityId: string) {
@@ -49,7 +48,7 @@ export function revokeSession(context: TenantContext, sessionId: string) {
 
 /** Ends every session of a person and mails them why. */
 export async function forceSignOutPerson(context: TenantContext, personId: string, reason: string | null | undefined) {
-  if (reason != null && reason.length > REASON_LIMIT) throw new InvalidInputError(`reason is longer than ${REASON_LIMIT} characters.`, 'reason')
+  requireTextWithinLimit(reason, 'reason')
   const outcome = await runCommand(context.prisma, context.actor, async ({ tx, audit }) => {
     const person = await findPersonById(tx, personId)
     if (!person) return fail('PERSON_NOT_FOUND' as const, `Person ${personId} not found.`)
