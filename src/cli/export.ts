@@ -189,7 +189,9 @@ async function openOutput(option: string, path: string, outputs: Output[]): Prom
   // FILE.partial could be written, but renaming it over a directory would fail once the export is done.
   if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new ConfigError(`--${option} ${path}: cannot be written (it is a directory)`)
   // The owner's alone, as the data directory is: an export holds the log's identifiers and addresses.
-  const handle = await open(partial, 'w', 0o600).catch((error: unknown) => {
+  // Created afresh (a partial file left by an older run keeps its mode; a symlink there is not followed).
+  await rm(partial, { force: true }).catch(() => {})
+  const handle = await open(partial, 'wx', 0o600).catch((error: unknown) => {
     throw new ConfigError(`--${option} ${path}: cannot be written (${(error as Error).message})`)
   })
   const output = { handle, partial, discard: async () => void (await Promise.all([handle.close().catch(() => {}), rm(partial, { force: true })])) }

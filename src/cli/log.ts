@@ -113,18 +113,22 @@ export async function runLog(args: string[]) {
     if (values.json) for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`)
     else table.print(entries)
   }
-  const stop = new AbortController()
-  const onSignal = () => stop.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   try {
     const initial = (await newest(source, filter, count)).reverse()
     print(initial)
     if (!values.follow) return
-    await follow(source, filter, initial, intervalMs, print, stop.signal)
+    // Only a follower stops on SIGINT or SIGTERM of its own accord; any other read ends as signals end a process.
+    const stop = new AbortController()
+    const onSignal = () => stop.abort()
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    try {
+      await follow(source, filter, initial, intervalMs, print, stop.signal)
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
     await source.close()
   }
 }
@@ -151,12 +155,15 @@ export async function follow(
   const recent = (until?: Date) => newest(source, { ...filter, createdAfter: overlapStart(), createdBefore: until }, Number.POSITIVE_INFINITY)
   /**
    * Entries already there when the first page was read (shown or not, as -n decided): never
-   * printed as new. Bounded by the newest shown's sequence, not only its time: an entry committed
-   * since, even within the same millisecond, comes later in the chain and still counts as new.
+   * printed as new. Those of the newest shown entry's millisecond are told apart by sequence: one
+   * committed since within that millisecond comes later in the chain, and still counts as new.
    */
   const seen = new Map<string, number>()
   const shownUpTo = initial.reduce((highest, entry) => (BigInt(entry.sequence) > highest ? BigInt(entry.sequence) : highest), 0n)
-  const present = watermark === undefined ? [] : (await recent(new Date(watermark + 1))).filter((entry) => BigInt(entry.sequence) <= shownUpTo)
+  const present =
+    watermark === undefined
+      ? []
+      : (await recent(new Date(watermark + 1))).filter((entry) => Date.parse(entry.createdAt) < watermark! || BigInt(entry.sequence) <= shownUpTo)
   for (const entry of [...initial, ...present]) seen.set(entry.id, Date.parse(entry.createdAt))
   while (!stop.aborted) {
     await sleep(intervalMs, undefined, { signal: stop }).catch(() => {})

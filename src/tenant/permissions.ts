@@ -140,9 +140,10 @@ export class Permissions {
    * identity:addGlobalRoles or apiKey:createGlobal could give out privileges it never had.
    */
   mayConfer(role: GlobalRole): boolean {
-    // person is what every sign-up gets: the login key gives it without holding person:self.
-    if (role === 'person' || this.roles.includes(role)) return true
-    const granted = [...(defaultRoleGrants[role] ?? []), ...(this.extraGrants[role] ?? []), ...(role === 'project_admin' ? projectAdminGrants : [])]
+    if (this.roles.includes(role)) return true
+    // person's own person:self is what every sign-up gets (the login key gives it without holding it); what CUSTOS_ROLE_GRANTS adds to it is not.
+    const defaults = role === 'person' ? [] : (defaultRoleGrants[role] ?? [])
+    const granted = [...defaults, ...(this.extraGrants[role] ?? []), ...(role === 'project_admin' ? projectAdminGrants : [])]
     const privileges = (Object.keys(privilegeCatalog) as Privilege[]).filter((privilege) => granted.some((pattern) => matches(pattern, privilege)))
     return privileges.every((privilege) => this.has(privilege))
   }

@@ -117,6 +117,20 @@ describe.runIf(onPostgres)('concurrent administration', () => {
     }
   })
 
+  it('signs a session out once when sign-outs with it race (one logout entry)', async () => {
+    const person = await signUpPerson(app)
+    const signedIn = await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { result { token } } }', {
+      variables: { email: person.email, password: person.password },
+      token: app.loginToken,
+    })
+    const token = signedIn.data.signIn.result.token as string
+    const mark = await logSize(app)
+    const answers = await Promise.all(Array.from({ length: RACERS }, () => app.gql('mutation { signOut { ok } }', { token })))
+    // The first ends the session; those that arrive after it find the token no longer valid, or the session already ended.
+    expect(answers.filter((answer) => answer.data?.signOut?.ok).length).toBeGreaterThanOrEqual(1)
+    expect((await entriesSince(app, mark)).map((entry) => entry.type)).toEqual(['logout'])
+  })
+
   it('disables a person, an API key and a session once when the calls race, with one entry each', async () => {
     const person = await signUpPerson(app)
     const key = await createGlobalApiKey(app, ['person'])

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type TestApp, startTestApp } from '../testkit/app.js'
-import { personWithRoles, sql, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
+import { createGlobalApiKey, personWithRoles, sql, strongPassword, uniqueEmail } from '../testkit/fixtures.js'
 
 /**
  * signUp with roles is a grant like addGlobalIdentityRoles, and bound the same
@@ -17,6 +17,7 @@ beforeAll(async () => {
     CUSTOS_ROLE_GRANTS: JSON.stringify({
       project_admin: ['identity:addGlobalRoles', 'apiKey:createGlobal', 'person:signUp'],
       project_creator: ['system:viewAuthLog'],
+      person: ['idp:view'],
     }),
   })
 })
@@ -79,6 +80,11 @@ it('does not let a delegate of addGlobalIdentityRoles or createGlobalApiKey give
   expect(await readsLog(delegate.token)).toBe('FORBIDDEN')
   const [row] = await sql<{ count: number }>(app, "SELECT count(*)::int AS count FROM person_auth_log WHERE type = 'api_key_create' AND event_data ->> 'description' = 'mine'")
   expect(row!.count).toBe(0)
+
+  // person is anyone's to give, but not with what CUSTOS_ROLE_GRANTS adds to it (here idp:view): a delegate key that is no person lacks it.
+  const delegateKey = await createGlobalApiKey(app, ['project_admin'])
+  const personKey = await app.gql('mutation { createGlobalApiKey(description: "person", roles: ["person"]) { ok error { code } } }', { token: delegateKey.token })
+  expect(personKey.data.createGlobalApiKey).toEqual({ ok: false, error: { code: 'INVALID_MEMBERSHIP' } })
 
   // What it holds itself it may hand out: a key with project_admin.
   const peerKey = await app.gql('mutation { createGlobalApiKey(description: "peer", roles: ["project_admin"]) { ok } }', { token: delegate.token })

@@ -157,6 +157,8 @@ describe('custos against a server (--url, --token)', CLI_TIMEOUT, () => {
 
   it('export writes the file through the export endpoint, with the export itself recorded', async () => {
     const out = join(scratch, 'server.csv')
+    // A partial file an older run left, open to all: the export is written afresh, the owner's alone.
+    await writeFile(`${out}.partial`, 'stale', { mode: 0o644 })
     const { code, stderr } = await runCli(['export', '--format', 'csv', '--out', out, '--type', 'login', '--until', at(60).toISOString(), ...server])
     expect(code).toBe(0)
     expect(stderr).toMatch(/Exported 3 entries to .*server\.csv in [\d.]+ s\n$/)

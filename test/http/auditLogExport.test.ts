@@ -168,6 +168,18 @@ describe('audit log export', () => {
     }
   })
 
+  it('finds what was typed as an empty identifier (signIn with email ""), as authLog does', async () => {
+    const [empty] = await seedLogEntries(app, [
+      { personInputIdentifier: '', createdAt: new Date(Date.UTC(2011, 5, 1)) },
+      { personInputIdentifier: 'someone@example.test', createdAt: new Date(Date.UTC(2011, 5, 2)) },
+    ])
+    const range = 'createdAfter=2011-01-01&createdBefore=2012-01-01'
+    const text = await (await exportLog('jsonl', `${range}&personInputIdentifier=`)).text()
+    expect(text.split('\n').filter(Boolean).map((line) => JSON.parse(line).id)).toEqual([empty])
+    const read = await readLog(app, { filter: { personInputIdentifier: '', createdAfter: '2011-01-01T00:00:00Z', createdBefore: '2012-01-01T00:00:00Z' } })
+    expect(read.entries.map((entry) => entry.id)).toEqual([empty])
+  })
+
   it('matches filter values holding quotes and backslashes exactly (on PostgreSQL they travel as literals)', async () => {
     const identifier = `O'Brien\\'); DROP TABLE person_auth_log; --@example.test`
     const [id] = await seedLogEntries(app, [

@@ -46,7 +46,7 @@ export const weakPasswordReasonsField = <Code extends string>(t: ObjectFieldBuil
 
 const SignUpResponse = defineResponse('SignUp', ['EMAIL_ALREADY_EXISTS', 'INVALID_EMAIL_FORMAT', 'TOO_WEAK', 'INVALID_CAPTCHA', 'RATE_LIMIT_EXCEEDED'] as const, {
   result: builder.simpleObject('SignUpResult', { fields: (t) => ({ person: t.field({ type: Person }) }) }),
-  extendError: weakPasswordReasonsField,
+  extendError: (t) => ({ ...weakPasswordReasonsField(t), ...retryAfterField(t) }),
 })
 
 const SignInResponse = defineResponse(

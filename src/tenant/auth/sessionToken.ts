@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../../audit/recorder.js'
 import { closeSessions } from '../apiKeys/sessions.js'
 import { runCommand } from '../command.js'
+import { lockRow } from '../rowLock.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import type { TenantContext } from '../context.js'
 import { InvalidInputError } from '../invalidInput.js'
@@ -56,6 +57,10 @@ export function signOut(context: TenantContext, all: boolean) {
     if (caller.apiKeyType !== 'session') {
       return fail('NOT_POSSIBLE_SIGN_OUT_WITH_PERMANENT_API_KEY' as SignOutErrorCode, 'A permanent API key cannot sign out.')
     }
+    // Sign-outs with one session take turns: the second finds it ended, changes nothing and records nothing.
+    await lockRow(tx, 'apiKey', { id: caller.apiKeyId })
+    const session = await tx.apiKey.findUniqueOrThrow({ where: { id: caller.apiKeyId }, select: { disabledAt: true } })
+    if (session.disabledAt) return succeed(null)
     if (all) await closeSessions(tx, caller.identityId)
     else await tx.apiKey.update({ where: { id: caller.apiKeyId }, data: { disabledAt: new Date() } })
     audit({ type: 'logout', success: true, metadata: { sessionId: caller.apiKeyId }, eventData: { all } })

@@ -44,7 +44,7 @@ export async function signUp(context: TenantContext, input: SignUpInput) {
     const entry = { type: 'sign_up' as const, personInputIdentifier: input.email }
     const refuse = (refusal: Failure<SignUpProblem>) => {
       const { code, retryAfter } = refusal.error
-      audit({ ...entry, success: false, errorCode: code, ...(typeof retryAfter === 'number' ? { metadata: { retryAfter } } : {}) })
+      audit({ ...entry, success: false, errorCode: code, ...(typeof retryAfter === 'number' ? { metadata: { retryAfter, reason: 'ip' } } : {}) })
       return refusal
     }
     if (!early.ok) return refuse(early)
