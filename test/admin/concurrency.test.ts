@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../testkit/app.js'
 import { onPostgres } from '../testkit/database.js'
-import { createGlobalApiKey, createProject, signUpPerson, sql } from '../testkit/fixtures.js'
+import { createGlobalApiKey, createProject, signIn, signUpPerson, sql } from '../testkit/fixtures.js'
 import { entriesSince, logSize } from '../testkit/expectations.js'
 
 /** Racing administrators: one wins, the others get the operation's own error, and the trail stays exact. */
@@ -118,12 +118,7 @@ describe.runIf(onPostgres)('concurrent administration', () => {
   })
 
   it('signs a session out once when sign-outs with it race (one logout entry)', async () => {
-    const person = await signUpPerson(app)
-    const signedIn = await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { result { token } } }', {
-      variables: { email: person.email, password: person.password },
-      token: app.loginToken,
-    })
-    const token = signedIn.data.signIn.result.token as string
+    const token = await signIn(app, await signUpPerson(app))
     const mark = await logSize(app)
     const answers = await Promise.all(Array.from({ length: RACERS }, () => app.gql('mutation { signOut { ok } }', { token })))
     // The first ends the session; those that arrive after it find the token no longer valid, or the session already ended.
@@ -134,12 +129,8 @@ describe.runIf(onPostgres)('concurrent administration', () => {
   it('disables a person, an API key and a session once when the calls race, with one entry each', async () => {
     const person = await signUpPerson(app)
     const key = await createGlobalApiKey(app, ['person'])
-    const session = (await app.gql('mutation ($email: String!, $password: String!) { signIn(email: $email, password: $password) { result { token } } }', {
-      variables: { email: person.email, password: person.password },
-      token: app.loginToken,
-    })) as { data: { signIn: { result: { token: string } } } }
+    await signIn(app, person)
     const [sessionRow] = await sql<{ id: string }>(app, "SELECT id FROM api_key WHERE type = 'session' AND identity_id = $1", [person.identityId])
-    expect(session.data.signIn.result.token).toBeTruthy()
     const mark = await logSize(app)
     const once = (outcomes: string[], refusal: string) => expect(outcomes.sort()).toEqual([...Array(RACERS - 1).fill(refusal), 'ok'].sort())
     once(await race('mutation ($id: String!) { disableApiKey(id: $id) { ok error { code } } }', () => ({ id: key.id })), 'KEY_NOT_FOUND')
