@@ -53,11 +53,6 @@ function parseBoolean(text: string, name: string): boolean {
 }
 
 /**
- * Reads a filter from query parameters. `extra` names further parameters the caller handles
- * itself; any other unknown parameter is an error, so a misspelt filter never widens an export.
- * Only lists may repeat; any other parameter given twice (an extra one too) has no single meaning.
- */
-/**
  * A query string's parameters, refusing one that is not valid percent-encoded UTF-8 (a lone
  * surrogate, a stray byte or `%`): URLSearchParams would turn it into U+FFFD, and the export would
  * search for, and record, text nobody sent.
@@ -81,6 +76,11 @@ export function strictSearchParams(search: string): URLSearchParams {
   return new URLSearchParams(search)
 }
 
+/**
+ * Reads a filter from query parameters. `extra` names further parameters the caller handles
+ * itself; any other unknown parameter is an error, so a misspelt filter never widens an export.
+ * Only lists may repeat; any other parameter given twice (an extra one too) has no single meaning.
+ */
 export function filterFromParams(params: URLSearchParams, extra: readonly string[] = []): AuthLogFilter {
   const filter: Record<string, unknown> = {}
   const single = (name: string) => {

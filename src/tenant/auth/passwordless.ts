@@ -206,7 +206,6 @@ export function signInPasswordless(context: TenantContext, input: SignInPassword
     const request = await findTokenRequest(tx, input.requestId, 'passwordless')
     // Attempts on one request take turns: each counts the failures before it, which the wrong
     // guesses commit (below) before they let the next one in; 40 guesses at once get 5 checks.
-    // Holding the request's row, so attempts on it take turns.
     if (request) await lockRow(tx, 'personToken', { id: request.id })
     const entry: Omit<AuditEntry<'passwordless_login'>, 'success'> = {
       type: 'passwordless_login',
