@@ -4,7 +4,7 @@ import { closeSessions } from '../apiKeys/sessions.js'
 import { type CommandScope, runCommand } from '../command.js'
 import type { TenantContext } from '../context.js'
 import { fail, succeed } from '../outcome.js'
-import { callerPerson, findPersonById } from '../persons/persons.js'
+import { findPersonById } from '../persons/persons.js'
 import { loadTenantConfig } from '../config/tenantConfig.js'
 import { inTurn } from './inTurn.js'
 import { type NewPassword, prepareNewPassword, verifyPassword } from './passwords.js'
@@ -61,7 +61,8 @@ export type ChangeMyPasswordErrorCode = 'TOO_WEAK' | 'NOT_A_PERSON' | 'INVALID_P
  * holds a session cannot try passwords faster than anyone can sign in.
  */
 export async function changeMyPassword(context: TenantContext, currentPassword: string, newPassword: string) {
-  const person = await callerPerson(context, context.prisma)
+  // Read before any transaction, so unlocked (callerPerson locks the row for a command that changes it): the person's sign-in turn below orders the attempts.
+  const person = context.caller?.personId ? await context.prisma.person.findUnique({ where: { id: context.caller.personId } }) : null
   if (!person) return runCommand(context.prisma, context.actor, async ({ audit }) => refusal(audit, 'NOT_A_PERSON', 'Only a person has a password.'))
   return inTurn(`sign-in:${person.id}`, async (holdTurn) => {
     const config = await loadTenantConfig(context.prisma)
